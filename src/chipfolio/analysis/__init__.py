@@ -1,0 +1,1 @@
+"""Analysis: leverage and risk read off the planner's counterfactuals."""

@@ -1,0 +1,1 @@
+"""Catalog: the chip registry and priced offers, read from versioned snapshots."""

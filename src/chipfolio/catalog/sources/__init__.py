@@ -1,0 +1,1 @@
+"""Offer sources: one importer per price source."""

@@ -1,0 +1,1 @@
+"""Interfaces: where configuration, I/O and frameworks meet the core."""

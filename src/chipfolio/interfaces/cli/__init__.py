@@ -1,0 +1,1 @@
+"""The chipfolio command line (Typer + Rich)."""

@@ -1,0 +1,1 @@
+"""Solver adapters: the only modules that import a solver library."""

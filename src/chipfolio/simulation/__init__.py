@@ -1,0 +1,1 @@
+"""Simulation: Monte Carlo of futures with events, re-planning as they land."""

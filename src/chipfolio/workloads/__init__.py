@@ -1,0 +1,1 @@
+"""Workloads: model architectures and the portfolio input files that name them."""
