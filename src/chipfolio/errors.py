@@ -86,9 +86,11 @@ class UnknownNameError(InputError):
         )
         lowered = {k.lower(): k for k in known_list}
         self.suggestions = [lowered[s] for s in self.suggestions]
-        hint = f"; did you mean {', '.join(repr(s) for s in self.suggestions)}?" if (
-            self.suggestions
-        ) else ""
+        hint = (
+            f"; did you mean {', '.join(repr(s) for s in self.suggestions)}?"
+            if (self.suggestions)
+            else ""
+        )
         super().__init__(f"unknown {kind} '{name}'{hint}", file=file, line=line, field=field)
         self.kind = kind
         self.name = name
