@@ -1,0 +1,436 @@
+"""Build the shipped catalog data (chip registry CSV, bundled offer snapshot) from ../shared/data.
+
+Run from the repository root::
+
+    .venv/bin/python scripts/build_catalog.py [--shared ../shared/data] [--check]
+
+The chip registry is derived row by row from ``accelerators.csv``. How each row's
+``fp8_or_int8_dense_tflops`` column and ``low_precision_note`` are read is written down in
+``READINGS`` below, one entry per chip, so every figure in the shipped table can be traced to
+the source row it came from. Numbers taken from a note (an INT8 or FP4 rate) are checked to
+appear verbatim in that note. ``--check`` rebuilds into memory and fails if the shipped files
+differ (used by the tests to keep the shipped data honest).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SHARED = REPO.parent / "shared" / "data"
+DATA_DIR = REPO / "src" / "chipfolio" / "catalog" / "data"
+CHIPS_CSV = DATA_DIR / "chips.csv"
+
+GB_PER_GIB = 1024**3 / 1000**3
+
+# fp8 reading: "col" = the fp8_or_int8 column is the FP8 rate; "bf16" = the note says FP8 runs at
+# the bf16 rate (no FP8 speed-up); None = the chip has no FP8 or its rate is not public.
+# int8 reading: "col" = the column is the INT8 rate; a number = taken from the note (checked);
+# None = not stated in the source row.
+
+
+@dataclass(frozen=True)
+class Reading:
+    """How one accelerators.csv row becomes one registry row."""
+
+    id: str
+    aliases: tuple[str, ...]
+    fp8: str | None
+    int8: str | float | None
+    fp4: float | None
+    scaleup_domain: int
+    chips_per_node: int
+    notes: str
+
+
+READINGS: dict[str, Reading] = {
+    "A100 80GB SXM4": Reading(
+        "a100-80gb",
+        ("A100-80GB", "A100-80GB-SXM", "A100 80GB", "A100-SXM4-80GB"),
+        None,
+        "col",
+        None,
+        8,
+        8,
+        "no FP8 on Ampere: the fp8_or_int8 column is INT8 TOPS",
+    ),
+    "H100 SXM5": Reading(
+        "h100-sxm",
+        ("H100", "H100-SXM", "H100-80GB", "H100-MEGA", "H100 SXM", "H100-SXM5"),
+        "col",
+        1979.0,
+        None,
+        8,
+        8,
+        "scale-up domain = 8 (HGX); NVLink Switch System reaches 256",
+    ),
+    "H200 SXM": Reading(
+        "h200",
+        ("H200", "H200-SXM", "H200-141GB", "H200 SXM"),
+        "col",
+        None,
+        None,
+        8,
+        8,
+        "INT8 not stated in the source row",
+    ),
+    "B200 (HGX 1000 W)": Reading(
+        "b200",
+        ("B200", "B200-SXM", "B200-180GB", "HGX B200"),
+        "col",
+        None,
+        9000.0,
+        8,
+        8,
+        "FP4 dense from the note; HBM 180 GB (early materials said 192 GB)",
+    ),
+    "GB200 (per Blackwell GPU in NVL72)": Reading(
+        "gb200",
+        ("GB200", "GB200-NVL72", "GB200 NVL72"),
+        "col",
+        None,
+        10000.0,
+        72,
+        4,
+        "per GPU in an NVL72 rack at 1200 W; chips_per_node = GPUs per compute tray",
+    ),
+    "L4": Reading(
+        "l4",
+        ("L4", "NVIDIA-L4"),
+        "col",
+        None,
+        None,
+        1,
+        8,
+        "PCIe card, no NVLink (scale-up domain 1); chips_per_node = up to 8 per server",
+    ),
+    "L40S": Reading(
+        "l40s",
+        ("L40S", "NVIDIA-L40S"),
+        "col",
+        None,
+        None,
+        1,
+        8,
+        "PCIe card, no NVLink (scale-up domain 1); chips_per_node = typically 4-8 per server",
+    ),
+    "Instinct MI300X": Reading(
+        "mi300x",
+        ("MI300X", "Instinct MI300X", "AMD-MI300X"),
+        "col",
+        None,
+        None,
+        8,
+        8,
+        "",
+    ),
+    "Instinct MI325X": Reading(
+        "mi325x",
+        ("MI325X", "Instinct MI325X", "AMD-MI325X"),
+        "col",
+        None,
+        None,
+        8,
+        8,
+        "",
+    ),
+    "Instinct MI355X": Reading(
+        "mi355x",
+        ("MI355X", "Instinct MI355X", "AMD-MI355X"),
+        "col",
+        None,
+        10000.0,
+        8,
+        8,
+        "rounded vendor claims; FP4 dense ~10 PF from the note",
+    ),
+    "TPU v4": Reading(
+        "tpu-v4",
+        ("tpu-v4", "TPU v4"),
+        None,
+        "col",
+        None,
+        4096,
+        4,
+        "no FP8 on v4: the fp8_or_int8 column is INT8 (same as bf16)",
+    ),
+    "TPU v5e": Reading(
+        "tpu-v5e",
+        ("tpu-v5e", "tpu-v5litepod", "TPU v5e", "tpu-v5-lite-podslice", "v5litepod"),
+        "bf16",
+        "col",
+        None,
+        256,
+        8,
+        "the fp8_or_int8 column is INT8; no FP8 speed-up, so FP8 runs at the bf16 rate",
+    ),
+    "TPU v5p": Reading(
+        "tpu-v5p",
+        ("tpu-v5p", "TPU v5p"),
+        "bf16",
+        "col",
+        None,
+        8960,
+        4,
+        "the fp8_or_int8 column is INT8; Google lists FP8 peak = bf16 rate; max slice 6144",
+    ),
+    "TPU v6e (Trillium)": Reading(
+        "tpu-v6e",
+        ("tpu-v6e", "TPU v6e", "Trillium"),
+        "bf16",
+        "col",
+        None,
+        256,
+        8,
+        "the fp8_or_int8 column is INT8; Google lists v6e FP8 peak = 918 (the bf16 rate)",
+    ),
+    "TPU7x (Ironwood)": Reading(
+        "tpu7x",
+        ("tpu7x", "tpu-v7x", "tpu-v7", "TPU7x", "Ironwood"),
+        "col",
+        None,
+        None,
+        9216,
+        4,
+        "native FP8",
+    ),
+    "Trainium (Trn1)": Reading(
+        "trainium1",
+        ("Trainium", "Trainium1", "trn1", "AWS Trainium"),
+        "bf16",
+        380.0,
+        None,
+        16,
+        16,
+        "cFP8 at the bf16 rate; INT8 380 TOPS from the note",
+    ),
+    "Trainium2": Reading(
+        "trainium2",
+        ("Trainium2", "trn2", "AWS Trainium2"),
+        "col",
+        None,
+        None,
+        64,
+        16,
+        "scale-up domain = Trn2 UltraServer (64); 16 chips per trn2.48xlarge",
+    ),
+    "Trainium3": Reading(
+        "trainium3",
+        ("Trainium3", "trn3", "AWS Trainium3"),
+        "col",
+        None,
+        2517.0,
+        64,
+        4,
+        "MXFP8 and MXFP4 at the same 2517 rate (note); domain 64 = Gen1 UltraServer (Gen2: 144)",
+    ),
+    "Inferentia2": Reading(
+        "inferentia2",
+        ("Inferentia2", "inf2", "AWS Inferentia2"),
+        "bf16",
+        380.0,
+        None,
+        12,
+        12,
+        "cFP8 at the bf16 rate; INT8 380 TOPS from the note; scale-up bandwidth not published",
+    ),
+    "Maia 100": Reading(
+        "maia-100",
+        ("Maia 100", "Maia100", "maia-100"),
+        "col",
+        None,
+        None,
+        4,
+        4,
+        "fp8 = MX9 (9-bit) rate from Hot Chips 2024; scale-up domain = 4 chips per node",
+    ),
+    "Maia 200": Reading(
+        "maia-200",
+        ("Maia 200", "Maia200", "maia-200"),
+        "col",
+        None,
+        10000.0,
+        6144,
+        4,
+        "BF16 not disclosed; FP8 >5 PF and FP4 >10 PF (lower bounds per Microsoft)",
+    ),
+    "Gaudi 2": Reading(
+        "gaudi2",
+        ("Gaudi2", "Gaudi 2", "HL-225", "Intel Gaudi2"),
+        None,
+        None,
+        None,
+        8,
+        8,
+        "FP8 supported but its peak is not public in the source",
+    ),
+    "Gaudi 3": Reading(
+        "gaudi3",
+        ("Gaudi3", "Gaudi 3", "HL-325", "Intel Gaudi3"),
+        "col",
+        None,
+        None,
+        8,
+        8,
+        "BF16 = FP8 matrix peak (MME)",
+    ),
+}
+
+VENDORS = {
+    "NVIDIA": "nvidia",
+    "AMD": "amd",
+    "Google": "google",
+    "AWS": "aws",
+    "Microsoft": "microsoft",
+    "Intel": "intel",
+}
+STACKS = (
+    ("CUDA", "cuda"),
+    ("ROCm", "rocm"),
+    ("XLA", "xla"),
+    ("Neuron", "neuron"),
+    ("Maia", "maia"),
+    ("Gaudi", "synapse"),
+)
+CHIP_COLUMNS = (
+    "id",
+    "name",
+    "vendor",
+    "year",
+    "bf16_tflops",
+    "fp8_tflops",
+    "fp4_tflops",
+    "int8_tflops",
+    "hbm_gib",
+    "hbm_tbps",
+    "scaleup_domain",
+    "scaleup_gbps",
+    "chips_per_node",
+    "stack",
+    "tdp_w",
+    "provenance",
+    "source",
+    "aliases",
+    "notes",
+)
+
+
+def _num(text: str) -> float | None:
+    text = text.strip()
+    return float(text) if text else None
+
+
+def _from_note(value: float, note: str, chip: str) -> float:
+    """A figure read from the note must appear in it verbatim (TFLOP/s, or PF for petaFLOP/s)."""
+    as_tflops = rf"(?<![\d.]){int(value)}(?![\d])"
+    as_pf = rf"(?<![\d.]){value / 1000:g} PF"
+    if not (re.search(as_tflops, note) or re.search(as_pf, note)):
+        raise SystemExit(f"{chip}: {int(value)} not found in note {note!r}")
+    return value
+
+
+def _hbm_gib(amount: str, unit: str) -> float:
+    value = float(amount)
+    if unit.startswith("GiB"):
+        return value
+    if unit.startswith("GB"):
+        return round(value / GB_PER_GIB, 3)
+    raise SystemExit(f"unknown HBM unit {unit!r}")
+
+
+def _stack(text: str) -> str:
+    for needle, stack in STACKS:
+        if needle in text:
+            return stack
+    raise SystemExit(f"unknown software stack {text!r}")
+
+
+def _aliases(source_name: str, aliases: tuple[str, ...]) -> list[str]:
+    """The reading's aliases plus the source table's own chip name, without repeats."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for alias in (*aliases, source_name):
+        key = re.sub(r"[\s_]+", "-", alias.strip().lower())
+        if key not in seen:
+            seen.add(key)
+            out.append(alias)
+    return out
+
+
+def chip_row(src: dict[str, str]) -> dict[str, str]:
+    """One registry row from one accelerators.csv row, per its entry in READINGS."""
+    name = src["chip"]
+    reading = READINGS[name]
+    note = src["low_precision_note"]
+    bf16 = _num(src["bf16_dense_tflops"])
+    column = _num(src["fp8_or_int8_dense_tflops"])
+    fp8 = {"col": column, "bf16": bf16, None: None}[reading.fp8]
+    if isinstance(reading.int8, float):
+        int8: float | None = _from_note(reading.int8, note, name)
+    else:
+        int8 = column if reading.int8 == "col" else None
+    fp4 = _from_note(reading.fp4, note, name) if reading.fp4 is not None else None
+    values: dict[str, object] = {
+        "id": reading.id,
+        "name": f"{src['vendor']} {name}",
+        "vendor": VENDORS[src["vendor"]],
+        "year": int(src["year"]),
+        "bf16_tflops": bf16,
+        "fp8_tflops": fp8,
+        "fp4_tflops": fp4,
+        "int8_tflops": int8,
+        "hbm_gib": _hbm_gib(src["hbm_capacity"], src["hbm_capacity_unit"]),
+        "hbm_tbps": float(src["hbm_bw_tbps"]),
+        "scaleup_domain": reading.scaleup_domain,
+        "scaleup_gbps": _num(src["scaleup_bw_gbps_per_chip"]),
+        "chips_per_node": reading.chips_per_node,
+        "stack": _stack(src["software_stack"]),
+        "tdp_w": _num(src["tdp_w"]),
+        "provenance": src["provenance"],
+        "source": f"shared/data/accelerators.csv ({name}): {src['source']}",
+        "aliases": "|".join(_aliases(name, reading.aliases)),
+        "notes": reading.notes,
+    }
+    return {k: "" if v is None else str(v) for k, v in values.items()}
+
+
+def chips_csv_text(shared: Path) -> str:
+    """The whole registry CSV, in source order, as text."""
+    with (shared / "accelerators.csv").open(encoding="utf-8", newline="") as handle:
+        rows = [chip_row(r) for r in csv.DictReader(handle)]
+    missing = set(READINGS) - {r["name"].split(" ", 1)[1] for r in rows}
+    if missing:
+        raise SystemExit(f"chips in READINGS but not in accelerators.csv: {sorted(missing)}")
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CHIP_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
+    parser.add_argument("--check", action="store_true", help="fail if shipped files are stale")
+    args = parser.parse_args(argv)
+    text = chips_csv_text(args.shared)
+    if args.check:
+        if CHIPS_CSV.read_text(encoding="utf-8") != text:
+            print(f"{CHIPS_CSV} is stale; rerun scripts/build_catalog.py", file=sys.stderr)
+            return 1
+        print("chip registry up to date")
+        return 0
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    CHIPS_CSV.write_text(text, encoding="utf-8")
+    print(f"wrote {CHIPS_CSV.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

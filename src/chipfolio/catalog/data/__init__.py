@@ -1,0 +1,1 @@
+"""Shipped catalog data: the chip registry CSV and the bundled offer snapshots."""
