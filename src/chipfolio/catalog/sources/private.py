@@ -19,13 +19,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from chipfolio.catalog.chips import ChipRegistry, registry
+from chipfolio.catalog.sources.limits import MAX_CHIPS, MAX_USD_PER_CHIP_HOUR
 from chipfolio.domain import Offer, PricingModel
 from chipfolio.errors import FieldIssue, InputError, SchemaError, UnknownNameError
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_OFFERS = 100_000
-MAX_USD_PER_CHIP_HOUR = 10_000.0
-MAX_CHIPS = 10_000_000
 PRIVATE_FLAG = "private"
 
 Price = Annotated[float, Field(gt=0, strict=True, allow_inf_nan=False)]
