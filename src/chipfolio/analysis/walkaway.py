@@ -1,0 +1,185 @@
+"""Walk-away search: the largest price multiplier at which a vendor is still worth buying.
+
+Let ``C(m)`` be the optimal plan cost when every price of vendor v is multiplied by ``m`` and
+``W`` the optimal cost with v removed. Each plan x costs ``O(x) + m * V(x)`` (other vendors'
+cost plus v's cost at unit prices), so ``C(m)`` — the minimum over plans — is concave,
+piecewise linear and non-decreasing in ``m``, and v is worth buying exactly while ``C(m) < W``.
+The walk-away multiplier is ``m* = sup {m : C(m) < W}``.
+
+Newton (Dinkelbach) step. A plan solved at ``m_k`` gives the line ``L_k(m) = O_k + m V_k``, an
+upper bound on ``C`` everywhere because that plan stays feasible at every ``m``. The step
+``m_{k+1} = (W - O_k) / V_k`` is where that line meets ``W``, hence ``C(m_{k+1}) <= W``. If the
+solve there reaches ``W``, then ``C(m) <= L_k(m) < W`` for all ``m < m_{k+1}`` and the
+breakpoint is exactly ``m_{k+1}``; otherwise the new plan has a smaller slope and we step
+again. A handful of solves reach the exact breakpoint.
+
+The argument needs exact solves and a feasible set that does not depend on ``m``. A cost-share
+cap (``max_share``) breaks the second (shares are computed from prices) and a MILP solved only
+to a gap breaks the first; then the Newton candidate is checked by one probe just below it and,
+if that probe fails, the breakpoint is bracketed by bisection.
+
+This module knows nothing about the planner: it drives an ``evaluate(m)`` callable, so the
+search is tested against functions with known breakpoints.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+@dataclass(frozen=True, slots=True)
+class PricedSolve:
+    """One optimal (or best-found) plan with vendor v's prices scaled by ``multiplier``.
+
+    ``cost_usd`` is the plan's total cost at the scaled prices; ``vendor_unit_cost_usd`` is
+    what the plan pays vendor v measured at unit prices (including fixed commitments), so
+    the plan's cost line is ``cost_usd - multiplier * vendor_unit_cost_usd + m *
+    vendor_unit_cost_usd``. ``exact`` is False when the solve stopped at a gap.
+    """
+
+    multiplier: float
+    cost_usd: float
+    vendor_unit_cost_usd: float
+    exact: bool = True
+
+    @property
+    def other_cost_usd(self) -> float:
+        """The plan's cost outside vendor v (does not depend on the multiplier)."""
+        return self.cost_usd - self.multiplier * self.vendor_unit_cost_usd
+
+    def line_meets(self, level_usd: float) -> float:
+        """The multiplier at which this plan's cost line reaches ``level_usd``."""
+        return (level_usd - self.other_cost_usd) / self.vendor_unit_cost_usd
+
+
+class SearchMethod(StrEnum):
+    """How the walk-away multiplier was found."""
+
+    NEWTON = "newton"  # exact breakpoint from Newton steps
+    NEWTON_CHECKED = "newton_checked"  # Newton candidate confirmed by a probe just below it
+    BISECTION = "bisection"  # bracketed to the tolerance
+    NOT_WORTH_BUYING = "not_worth_buying"  # not worth buying even at zero price
+    NO_CONVERGENCE = "no_convergence"  # solve budget spent without a bracket
+
+
+@dataclass(frozen=True, slots=True)
+class WalkAwaySearch:
+    """Result of the search: the multiplier (None when there is none) and its bracket."""
+
+    multiplier: float | None
+    method: SearchMethod
+    solves: int
+    lower: float | None = None  # largest multiplier seen where the vendor is worth buying
+    upper: float | None = None  # smallest multiplier seen where it is not
+
+
+@dataclass(frozen=True, slots=True)
+class SearchSettings:
+    """Tolerances of the search.
+
+    ``cost_rel_tol`` decides "C(m) reached W" (relative to W; make it at least the MILP gap);
+    ``multiplier_rel_tol`` is the bracket width at which bisection stops.
+    """
+
+    cost_rel_tol: float = 1e-6
+    multiplier_rel_tol: float = 1e-3
+    max_solves: int = 40
+    newton_is_exact: bool = True
+
+
+Evaluate = Callable[[float], PricedSolve]
+
+
+@dataclass
+class _Search:
+    evaluate: Evaluate
+    without_usd: float
+    settings: SearchSettings
+    solves: int = 0
+
+    def run(self, m: float) -> PricedSolve:
+        self.solves += 1
+        return self.evaluate(m)
+
+    def worth(self, solve: PricedSolve) -> bool:
+        tol = self.settings.cost_rel_tol * max(abs(self.without_usd), 1.0)
+        return solve.cost_usd < self.without_usd - tol
+
+    def left(self) -> int:
+        return self.settings.max_solves - self.solves
+
+    def result(
+        self, m: float | None, method: SearchMethod, lo: float | None, hi: float | None
+    ) -> WalkAwaySearch:
+        return WalkAwaySearch(m, method, self.solves, lo, hi)
+
+
+def search_walk_away(
+    evaluate: Evaluate,
+    cost_without_usd: float,
+    at_current: PricedSolve,
+    settings: SearchSettings | None = None,
+) -> WalkAwaySearch:
+    """Find ``m*`` for one vendor.
+
+    ``at_current`` is the already-solved plan at today's prices (multiplier 1, usually the
+    base plan, so it costs no solve); ``evaluate(m)`` solves the problem with the vendor's
+    prices times ``m``; ``cost_without_usd`` is the optimal cost without the vendor.
+    """
+    search = _Search(evaluate, cost_without_usd, settings or SearchSettings())
+    start = at_current
+    if not search.worth(start):
+        start = search.run(0.0)
+        if not search.worth(start):
+            return search.result(None, SearchMethod.NOT_WORTH_BUYING, None, 0.0)
+    lo, hi = _newton(search, start)
+    if hi is None:
+        return search.result(None, SearchMethod.NO_CONVERGENCE, lo.multiplier, None)
+    if search.settings.newton_is_exact and lo.exact and hi.exact:
+        return search.result(hi.multiplier, SearchMethod.NEWTON, lo.multiplier, hi.multiplier)
+    return _confirm_or_bisect(search, lo, hi)
+
+
+def _newton(search: _Search, start: PricedSolve) -> tuple[PricedSolve, PricedSolve | None]:
+    """Newton steps from a point where the vendor is worth buying.
+
+    Returns the last worth-buying solve and the first solve where it was not (None when the
+    solve budget ran out first).
+    """
+    lo = start
+    while search.left() > 0:
+        if lo.vendor_unit_cost_usd <= 0.0:
+            # cheaper than W while buying nothing from v: W was not the optimum without v
+            return lo, None
+        m_next = lo.line_meets(search.without_usd)
+        if not math.isfinite(m_next) or m_next <= lo.multiplier:
+            return lo, None
+        probe = search.run(m_next)
+        if not search.worth(probe):
+            return lo, probe
+        lo = probe
+    return lo, None
+
+
+def _confirm_or_bisect(search: _Search, lo: PricedSolve, hi: PricedSolve) -> WalkAwaySearch:
+    """Bracket ``m*`` in ``[lo, hi]`` when the Newton argument is not exact."""
+    rel = search.settings.multiplier_rel_tol
+    below = hi.multiplier * (1.0 - rel)
+    if below > lo.multiplier and search.left() > 0:
+        probe = search.run(below)
+        if search.worth(probe):
+            return search.result(
+                hi.multiplier, SearchMethod.NEWTON_CHECKED, probe.multiplier, hi.multiplier
+            )
+        hi = probe
+    low_m, high_m = lo.multiplier, hi.multiplier
+    while high_m - low_m > rel * high_m and search.left() > 0:
+        mid = 0.5 * (low_m + high_m)
+        if search.worth(search.run(mid)):
+            low_m = mid
+        else:
+            high_m = mid
+    return search.result(low_m, SearchMethod.BISECTION, low_m, high_m)

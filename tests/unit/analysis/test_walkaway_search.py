@@ -1,0 +1,136 @@
+"""The walk-away search against cost functions whose breakpoint is known in closed form."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chipfolio.analysis.walkaway import (
+    PricedSolve,
+    SearchMethod,
+    SearchSettings,
+    search_walk_away,
+)
+
+Line = tuple[float, float]  # (other cost O, vendor cost at unit prices V)
+
+
+class Oracle:
+    """evaluate(m) = the cheapest of the plans ``lines`` at multiplier m; records the calls."""
+
+    def __init__(self, lines: list[Line], exact: bool = True) -> None:
+        self.lines = lines
+        self.exact = exact
+        self.calls: list[float] = []
+
+    def __call__(self, m: float) -> PricedSolve:
+        self.calls.append(m)
+        o, v = min(self.lines, key=lambda line: (line[0] + m * line[1], line[1]))
+        return PricedSolve(m, o + m * v, v, self.exact)
+
+
+def true_breakpoint(lines: list[Line], w: float) -> float:
+    """sup {m >= 0: min_i O_i + m V_i < W} for lines with V > 0 (W is the no-vendor plan)."""
+    candidates = [(w - o) / v for o, v in lines if v > 0 and o < w]
+    return max(candidates)
+
+
+def test_two_vendor_known_answer() -> None:
+    # A at $2, B at $3, one chip-hour needed: plan = A (O=0, V=2); without A, W=3 -> m* = 1.5
+    evaluate = Oracle([(0.0, 2.0), (3.0, 0.0)])
+    result = search_walk_away(evaluate, 3.0, evaluate(1.0))
+    assert result.method is SearchMethod.NEWTON
+    assert result.multiplier == pytest.approx(1.5)
+    assert result.solves == 1  # one Newton step lands on the breakpoint and confirms it
+
+
+def test_newton_walks_down_the_slopes() -> None:
+    # three plans using less and less of the vendor; W = 100
+    lines = [(10.0, 60.0), (40.0, 30.0), (70.0, 10.0), (100.0, 0.0)]
+    evaluate = Oracle(lines)
+    result = search_walk_away(evaluate, 100.0, evaluate(1.0))
+    assert result.multiplier == pytest.approx(true_breakpoint(lines, 100.0))  # (100-70)/10 = 3
+    assert result.multiplier == pytest.approx(3.0)
+    assert result.solves <= 4
+
+
+def test_vendor_not_bought_today_gets_a_multiplier_below_one() -> None:
+    # buying from v costs 5/unit for 1 unit, the alternative costs 4 -> worth it below 0.8
+    evaluate = Oracle([(0.0, 5.0), (4.0, 0.0)])
+    result = search_walk_away(evaluate, 4.0, evaluate(1.0))
+    assert result.multiplier == pytest.approx(0.8)
+    assert evaluate.calls[1] == 0.0  # it starts from a free vendor
+
+
+def test_vendor_useless_even_free_has_no_multiplier() -> None:
+    evaluate = Oracle([(4.0, 0.0), (4.0, 1.0)])
+    result = search_walk_away(evaluate, 4.0, evaluate(1.0))
+    assert result.multiplier is None
+    assert result.method is SearchMethod.NOT_WORTH_BUYING
+
+
+def test_inexact_solves_fall_back_to_a_checked_bracket() -> None:
+    lines = [(10.0, 60.0), (40.0, 30.0), (100.0, 0.0)]
+    evaluate = Oracle(lines, exact=False)
+    tol = 1e-4
+    result = search_walk_away(
+        evaluate, 100.0, evaluate(1.0), SearchSettings(multiplier_rel_tol=tol)
+    )
+    assert result.method is SearchMethod.NEWTON_CHECKED
+    assert result.multiplier == pytest.approx(2.0, rel=tol)
+
+
+def test_bisection_when_the_newton_candidate_is_wrong() -> None:
+    """A feasible set that changes with m (a share cap) can make the Newton step overshoot."""
+    w = 10.0
+
+    def evaluate(m: float) -> PricedSolve:
+        # the cheap plan (O=0, V=4) is only allowed for m <= 1.2 (a cap that bites later);
+        # beyond, the best plan with v is (O=6, V=1): true breakpoint = min over... = 4.0
+        if m <= 1.2:
+            cost, v = min((0.0 + 4.0 * m, 4.0), (6.0 + m, 1.0), (w, 0.0))
+        else:
+            cost, v = min((6.0 + m, 1.0), (w, 0.0))
+        return PricedSolve(m, cost, v, exact=False)
+
+    result = search_walk_away(evaluate, w, evaluate(1.0), SearchSettings(multiplier_rel_tol=1e-4))
+    assert result.multiplier == pytest.approx(4.0, rel=1e-3)
+    assert result.lower is not None and result.upper is not None
+    assert result.lower <= 4.0 + 1e-9 <= result.upper + 1e-3
+
+
+def test_solve_budget_is_respected() -> None:
+    lines = [(float(i), 50.0 - i) for i in range(50)] + [(100.0, 0.0)]
+    evaluate = Oracle(lines)
+    result = search_walk_away(evaluate, 100.0, evaluate(1.0), SearchSettings(max_solves=3))
+    assert result.solves <= 3
+    assert len(evaluate.calls) <= 4
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(min_value=0.0, max_value=90.0), st.floats(min_value=0.01, max_value=80.0)
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_newton_finds_the_exact_breakpoint(raw: list[Line]) -> None:
+    w = 100.0
+    lines = [*raw, (w, 0.0)]
+    evaluate = Oracle(lines)
+    at_one = evaluate(1.0)
+    result = search_walk_away(evaluate, w, at_one, SearchSettings(cost_rel_tol=1e-9))
+    truth = true_breakpoint(lines, w)
+    worth_free = min(o for o, v in lines if v > 0) < w * (1 - 1e-9)
+    if not worth_free:
+        assert result.multiplier is None
+        return
+    assert result.multiplier is not None
+    assert math.isclose(result.multiplier, truth, rel_tol=1e-6, abs_tol=1e-9)
+    assert result.solves <= len(lines) + 1
