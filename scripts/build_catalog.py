@@ -17,15 +17,25 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
+import os
 import re
 import sys
+import tempfile
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SHARED = REPO.parent / "shared" / "data"
 DATA_DIR = REPO / "src" / "chipfolio" / "catalog" / "data"
 CHIPS_CSV = DATA_DIR / "chips.csv"
+SNAPSHOTS_DIR = DATA_DIR / "snapshots"
+DEFAULT_JSON = SNAPSHOTS_DIR / "default.json"
+SKYPILOT_LABEL = (
+    "shared/data/skypilot-catalog/v8: extracts of skypilot-org/skypilot-catalog catalogs/v8 "
+    "(aws @ e385a0d, gcp @ 8427bbf, lambda @ 95eaf48, nebius @ 0082b04; see its SOURCE.md)"
+)
 
 GB_PER_GIB = 1024**3 / 1000**3
 
@@ -414,21 +424,69 @@ def chips_csv_text(shared: Path) -> str:
     return out.getvalue()
 
 
+def build_bundled_snapshot(shared: Path, home: Path, created: date) -> str:
+    """Build the offer snapshot from the shared data into ``home``; returns its id.
+
+    Paths recorded in the snapshot are relative to the folder above ``shared/`` so the
+    metadata reads the same on every machine.
+    """
+    from chipfolio.catalog.snapshots import build_snapshot
+
+    base = shared.resolve().parents[1]
+    relative = shared.resolve().relative_to(base)
+    cwd = Path.cwd()
+    os.chdir(base)
+    try:
+        info = build_snapshot(relative, home.resolve(), created=created, label=SKYPILOT_LABEL)
+    finally:
+        os.chdir(cwd)
+    return info.id
+
+
+def _shipped_default() -> tuple[str, date] | None:
+    if not DEFAULT_JSON.is_file():
+        return None
+    snapshot_id = json.loads(DEFAULT_JSON.read_text(encoding="utf-8"))["default"]
+    meta = json.loads((SNAPSHOTS_DIR / snapshot_id / "meta.json").read_text(encoding="utf-8"))
+    return snapshot_id, date.fromisoformat(meta["created"])
+
+
+def check(shared: Path) -> int:
+    """Exit status 0 when the shipped registry and default snapshot match a fresh build."""
+    problems = []
+    if CHIPS_CSV.read_text(encoding="utf-8") != chips_csv_text(shared):
+        problems.append(f"{CHIPS_CSV.relative_to(REPO)} is stale")
+    shipped = _shipped_default()
+    if shipped is None:
+        problems.append("no bundled default snapshot")
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            fresh = build_bundled_snapshot(shared, Path(tmp), shipped[1])
+        if fresh != shipped[0]:
+            problems.append(f"bundled snapshot {shipped[0]} differs from a fresh build ({fresh})")
+    for problem in problems:
+        print(problem + "; rerun scripts/build_catalog.py", file=sys.stderr)
+    if not problems:
+        print("catalog data up to date")
+    return 1 if problems else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED)
     parser.add_argument("--check", action="store_true", help="fail if shipped files are stale")
+    parser.add_argument("--created", type=date.fromisoformat, default=None)
     args = parser.parse_args(argv)
-    text = chips_csv_text(args.shared)
     if args.check:
-        if CHIPS_CSV.read_text(encoding="utf-8") != text:
-            print(f"{CHIPS_CSV} is stale; rerun scripts/build_catalog.py", file=sys.stderr)
-            return 1
-        print("chip registry up to date")
-        return 0
+        return check(args.shared)
     DATA_DIR.mkdir(parents=True, exist_ok=True)
-    CHIPS_CSV.write_text(text, encoding="utf-8")
+    CHIPS_CSV.write_text(chips_csv_text(args.shared), encoding="utf-8")
     print(f"wrote {CHIPS_CSV.relative_to(REPO)}")
+    shipped = _shipped_default()
+    created = args.created or (shipped[1] if shipped else date.today())
+    snapshot_id = build_bundled_snapshot(args.shared, SNAPSHOTS_DIR, created)
+    DEFAULT_JSON.write_text(json.dumps({"default": snapshot_id}) + "\n", encoding="utf-8")
+    print(f"bundled snapshot {snapshot_id} is the default")
     return 0
 
 
