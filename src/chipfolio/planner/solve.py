@@ -1,0 +1,140 @@
+"""Solve a Problem end to end: prune, build the MILP, run the solver, decode or diagnose."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from chipfolio.errors import InfeasibleError, SolverError, UnknownNameError
+from chipfolio.planner.decode import decode
+from chipfolio.planner.formulation import build_formulation
+from chipfolio.planner.model import Formulation
+from chipfolio.planner.plan import Plan
+from chipfolio.planner.problem import FloatArray, Problem
+from chipfolio.planner.prune import prune
+from chipfolio.planner.solvers.base import SolveOptions, Solver, SolveResult, SolveStatus
+from chipfolio.planner.structure import Structure, build_structure
+
+SOLVERS = ("highs",)
+
+
+def get_solver(name: str = "highs") -> Solver:
+    """The solver adapter called ``name`` (its library is imported only when it solves)."""
+    if name == "highs":
+        from chipfolio.planner.solvers.highs import HighsSolver
+
+        return HighsSolver()
+    raise UnknownNameError("solver", name, SOLVERS)
+
+
+@dataclass(frozen=True, eq=False)
+class Built:
+    """A problem made ready for a solver: the (pruned) problem, its structure and MILP."""
+
+    problem: Problem
+    structure: Structure
+    formulation: Formulation
+    pruned_pairs: int
+    seconds: float
+
+
+def build(problem: Problem, *, prune_pairs: bool = True) -> Built:
+    """Prune (optionally) and build the formulation, timing the whole step."""
+    started = time.perf_counter()
+    pruned, count = prune(problem) if prune_pairs else (problem, 0)
+    structure = build_structure(pruned)
+    form = build_formulation(pruned, structure)
+    return Built(pruned, structure, form, count, time.perf_counter() - started)
+
+
+def _no_plan(problem: Problem, result: SolveResult, options: SolveOptions) -> Exception:
+    if result.status is SolveStatus.INFEASIBLE:
+        from chipfolio.planner.diagnose import diagnose
+
+        conflicts = diagnose(problem, options)
+        head = "no feasible plan: " + conflicts[0] if conflicts else "no feasible plan"
+        more = f" (+{len(conflicts) - 1} more: {'; '.join(conflicts[1:])})" if conflicts[1:] else ""
+        return InfeasibleError(head + more, conflicts)
+    if result.status is SolveStatus.NO_SOLUTION:
+        return SolverError(
+            f"no plan found within the time limit of {options.time_limit_s:g} s; "
+            "raise --time-limit or loosen --gap"
+        )
+    return SolverError(f"the solver could not solve the model (status: {result.raw_status})")
+
+
+def solve_problem(
+    problem: Problem, options: SolveOptions | None = None, solver: Solver | None = None
+) -> Plan:
+    """Least-cost (or, with a budget, most-served) plan for ``problem``.
+
+    Raises InfeasibleError naming the conflicting requirements when no plan exists, and
+    SolverError when the solver fails or finds nothing within the time limit.
+    """
+    options = options or SolveOptions()
+    if options.relax:
+        raise ValueError("solve_problem returns whole instances; use solve_relaxation for LPs")
+    solver = solver or get_solver(options.solver)
+    built = build(problem, prune_pairs=options.prune)
+    result = solver.solve(built.formulation, options)
+    if not result.status.has_solution:
+        raise _no_plan(problem, result, options)
+    return decode(
+        built.problem,
+        built.structure,
+        built.formulation,
+        result,
+        build_seconds=built.seconds,
+        pruned_pairs=built.pruned_pairs,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Relaxation:
+    """The LP relaxation's optimum and its duals, for bounds and shadow prices.
+
+    ``capacity_usd_per_chip[o]``: how much the optimal cost falls per extra chip of capacity
+    on offer o over the horizon (0 where capacity does not bind). ``demand_usd_per_token_s[w]``:
+    how much it rises per extra token/s of demand (summed over the workload's slots).
+    """
+
+    objective: float
+    x: FloatArray
+    formulation: Formulation
+    structure: Structure
+    capacity_usd_per_chip: FloatArray
+    demand_usd_per_token_s: FloatArray
+    seconds: float
+
+
+def solve_relaxation(
+    problem: Problem, options: SolveOptions | None = None, solver: Solver | None = None
+) -> Relaxation:
+    """Solve the LP relaxation (no pruning, so every offer keeps its row) with duals."""
+    options = options or SolveOptions()
+    solver = solver or get_solver(options.solver)
+    structure = build_structure(problem)
+    form = build_formulation(problem, structure)
+    result = solver.solve(form, dataclasses.replace(options, relax=True))
+    if not result.status.has_solution or result.objective is None:
+        raise _no_plan(problem, result, options)
+    duals = result.row_duals if result.row_duals is not None else np.zeros(form.n_rows)
+    capacity = np.zeros(len(problem.offers))
+    for family in ("capacity", "take_or_pay"):
+        rows = form.rows_of(family)
+        np.add.at(capacity, form.row_key_b[rows], -duals[rows])
+    demand = np.zeros(len(problem.workloads))
+    rows = form.rows_of("demand")
+    np.add.at(demand, form.row_key_b[rows], duals[rows])
+    return Relaxation(
+        objective=result.objective,
+        x=result.value(),
+        formulation=form,
+        structure=structure,
+        capacity_usd_per_chip=capacity,
+        demand_usd_per_token_s=demand,
+        seconds=result.seconds,
+    )

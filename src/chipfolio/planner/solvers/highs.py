@@ -1,0 +1,181 @@
+"""HiGHS adapter: the only module that imports highspy (lazily, at solve time)."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from chipfolio.errors import SolverError
+from chipfolio.planner.model import Formulation
+from chipfolio.planner.solvers.base import (
+    SolveOptions,
+    SolverCapabilities,
+    SolveResult,
+    SolveStatus,
+    relative_gap,
+)
+
+FEASIBLE_SOLUTION = 2  # HiGHS's kSolutionStatusFeasible
+LIMIT_STATUSES = {
+    "kTimeLimit",
+    "kIterationLimit",
+    "kSolutionLimit",
+    "kInterrupt",
+    "kHighsInterrupt",
+    "kObjectiveBound",
+    "kObjectiveTarget",
+    "kMemoryLimit",
+}
+
+
+def _import_highspy() -> Any:
+    try:
+        import highspy
+    except ImportError as exc:  # pragma: no cover - highspy is a core dependency
+        raise SolverError("the HiGHS solver is not installed (pip install highspy)") from exc
+    return highspy
+
+
+def _lp(highspy: Any, form: Formulation, relax: bool) -> Any:
+    lp = highspy.HighsLp()
+    lp.num_col_ = form.n_cols
+    lp.num_row_ = form.n_rows
+    lp.offset_ = form.objective_offset
+    lp.col_cost_ = form.c
+    lp.col_lower_ = form.col_lower
+    lp.col_upper_ = form.col_upper
+    lp.row_lower_ = form.row_lower
+    lp.row_upper_ = form.row_upper
+    matrix = form.A.tocsc()
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.num_col_ = form.n_cols
+    lp.a_matrix_.num_row_ = form.n_rows
+    lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
+    lp.a_matrix_.value_ = matrix.data.astype(np.float64)
+    if not relax and form.integrality.any():
+        kinds = [highspy.HighsVarType.kContinuous, highspy.HighsVarType.kInteger]
+        lp.integrality_ = [kinds[int(i)] for i in form.integrality]
+    return lp
+
+
+def _configure(h: Any, options: SolveOptions, presolve: bool) -> None:
+    h.setOptionValue("output_flag", options.verbose)
+    h.setOptionValue("time_limit", float(options.time_limit_s))
+    h.setOptionValue("mip_rel_gap", float(options.mip_gap))
+    h.setOptionValue("random_seed", int(options.seed))
+    h.setOptionValue("threads", int(options.threads))
+    h.setOptionValue("presolve", "on" if presolve else "off")
+
+
+class HighsSolver:
+    """Solves a Formulation with HiGHS (MILP by branch and bound, LP by simplex/IPM)."""
+
+    name = "highs"
+    capabilities = SolverCapabilities(
+        integer=True, row_duals=True, time_limit=True, mip_gap=True, deterministic=True
+    )
+
+    def solve(self, formulation: Formulation, options: SolveOptions) -> SolveResult:
+        highspy = _import_highspy()
+        started = time.perf_counter()
+        if formulation.n_cols == 0:
+            return self._empty(formulation, started)
+        relax = options.relax or not formulation.integrality.any()
+        result = self._run(highspy, formulation, options, relax, presolve=True, started=started)
+        if result.raw_status == "kUnboundedOrInfeasible":
+            result = self._run(
+                highspy, formulation, options, relax, presolve=False, started=started
+            )
+        return result
+
+    def _run(
+        self,
+        highspy: Any,
+        form: Formulation,
+        options: SolveOptions,
+        relax: bool,
+        *,
+        presolve: bool,
+        started: float,
+    ) -> SolveResult:
+        h = highspy.Highs()
+        try:
+            _configure(h, options, presolve)
+            status = h.passModel(_lp(highspy, form, relax))
+            if status == highspy.HighsStatus.kError:
+                raise SolverError("HiGHS rejected the model (invalid matrix or bounds)")
+            h.run()
+            model_status = h.getModelStatus()
+            raw = str(model_status).rsplit(".", 1)[-1]
+            info = h.getInfo()
+            solution = h.getSolution()
+        except SolverError:
+            raise
+        except Exception as exc:  # translate any library failure at the boundary
+            raise SolverError(f"HiGHS failed: {exc}") from exc
+        seconds = time.perf_counter() - started
+        has_x = info.primal_solution_status == FEASIBLE_SOLUTION
+        status = self._status(raw, has_x)
+        x = np.array(solution.col_value, dtype=np.float64) if status.has_solution else None
+        objective = float(info.objective_function_value) if x is not None else None
+        bound, gap = self._bound_and_gap(info, objective, relax)
+        duals = None
+        if relax and x is not None and solution.dual_valid:
+            duals = np.array(solution.row_dual, dtype=np.float64)
+        return SolveResult(
+            status=status,
+            x=x,
+            objective=objective,
+            mip_gap=gap,
+            dual_bound=bound,
+            seconds=seconds,
+            solver=self.name,
+            raw_status=raw,
+            row_duals=duals,
+        )
+
+    @staticmethod
+    def _status(raw: str, has_x: bool) -> SolveStatus:
+        if raw == "kOptimal":
+            return SolveStatus.OPTIMAL
+        if raw == "kInfeasible":
+            return SolveStatus.INFEASIBLE
+        if raw == "kUnbounded":
+            return SolveStatus.UNBOUNDED
+        if raw in LIMIT_STATUSES:
+            return SolveStatus.FEASIBLE if has_x else SolveStatus.NO_SOLUTION
+        if raw in ("kModelError", "kLoadError", "kSolveError", "kPresolveError"):
+            return SolveStatus.ERROR
+        return SolveStatus.UNKNOWN
+
+    @staticmethod
+    def _bound_and_gap(
+        info: Any, objective: float | None, relax: bool
+    ) -> tuple[float | None, float | None]:
+        if objective is None:
+            return None, None
+        if relax:
+            return objective, 0.0
+        bound = float(info.mip_dual_bound)
+        if not math.isfinite(bound):
+            return None, None
+        return bound, relative_gap(objective, bound)
+
+    def _empty(self, form: Formulation, started: float) -> SolveResult:
+        """No variables: feasible iff every row admits 0."""
+        ok = bool(((form.row_lower <= 1e-9) & (form.row_upper >= -1e-9)).all())
+        return SolveResult(
+            status=SolveStatus.OPTIMAL if ok else SolveStatus.INFEASIBLE,
+            x=np.zeros(0) if ok else None,
+            objective=form.objective_offset if ok else None,
+            mip_gap=0.0 if ok else None,
+            dual_bound=form.objective_offset if ok else None,
+            seconds=time.perf_counter() - started,
+            solver=self.name,
+            raw_status="empty",
+            row_duals=np.zeros(form.n_rows) if ok else None,
+        )

@@ -1,0 +1,246 @@
+"""Index sets of the planning model: virtual offers, allocation columns and demand slots.
+
+Time model. Every workload starts at hour 0 and runs until ``min(deadline, horizon)``; an offer
+can be used on its availability window clipped to the horizon. An allocation (a *column*) of
+workload w on offer o therefore runs on ``[s_o, min(end_w, e_o))`` with ``s_o`` the offer's
+start — all allocations of one offer start together, so an offer's peak use is at its start
+and one capacity row per offer is exact.
+
+* Inference demand must hold at every moment: each inference workload's window is cut into
+  *slots* wherever one of its candidate offers starts or stops being available, and the
+  demand row is written per slot (a reserved block that starts on day 10 cannot serve days
+  0-9). An allocation is constant while it runs.
+* Training demand is a token budget: one slot per training workload; an allocation counts for
+  the hours it runs (``tokens/s x hours``), normalised to an average rate over the window.
+
+Take-or-pay. An offer with a commitment of T chips is split into two *virtual offers*: the
+committed part (capacity T, marginal price 0; its cost ``T x price x hours`` is a fixed cost
+paid whether used or not) and the overflow part (the rest of the capacity at the list price).
+So the plan uses committed chips first, because they are already paid for.
+
+Gang scheduling. A gang (non-splittable) training job runs all its chips in one offer: for each
+candidate offer the number of serving units it needs there is fixed (``gang_units``), and a
+binary choice picks one offer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from chipfolio.planner.problem import (
+    BoolArray,
+    FloatArray,
+    IntArray,
+    Problem,
+    WorkloadKind,
+)
+
+TIME_DECIMALS = 6
+GANG_TOLERANCE = 1e-9
+
+
+@dataclass(frozen=True, eq=False)
+class VirtualOffers:
+    """Offers as the model sees them: index ``v < n_offers`` is offer v itself (or its
+    overflow part when it has a commitment); ``v >= n_offers`` are committed parts."""
+
+    offer: IntArray
+    committed: BoolArray
+    capacity_chips: FloatArray
+    usd_per_chip_hour: FloatArray
+
+
+@dataclass(frozen=True, eq=False)
+class Structure:
+    """The columns, slots and their incidence, all as flat numpy arrays."""
+
+    offer_start_hour: FloatArray  # [o] clipped to the horizon
+    offer_end_hour: FloatArray  # [o]
+    workload_end_hour: FloatArray  # [w]
+    fixed_usd_by_offer: FloatArray  # [o] take-or-pay commitment cost over the horizon
+    labels: tuple[str, ...]  # vendor labels under the policy's share_by
+    offer_label: IntArray  # [o] index into labels
+    virtual: VirtualOffers
+    # columns: one integer variable each, counting serving units (instances_per_unit instances)
+    col_workload: IntArray
+    col_offer: IntArray
+    col_virtual: IntArray
+    col_pair: IntArray  # index of the (workload, offer) pair the column belongs to
+    col_hours: FloatArray
+    col_instances_per_x: IntArray
+    col_chips_per_x: FloatArray
+    col_tokens_per_s_per_x: FloatArray  # while running
+    col_usd_per_x: FloatArray  # marginal cost over the hours it runs
+    col_upper: FloatArray
+    # (workload, offer) pairs; gang pairs carry their fixed unit count
+    pair_workload: IntArray
+    pair_offer: IntArray
+    pair_gang_units: FloatArray  # 0 for non-gang pairs
+    # slots: demand rows
+    slot_workload: IntArray
+    slot_start_hour: FloatArray
+    slot_end_hour: FloatArray
+    slot_demand: FloatArray  # tokens/s (average over the window for training)
+    # incidence of columns in slots: coefficient = tokens/s one x contributes to that slot
+    inc_col: IntArray
+    inc_slot: IntArray
+    inc_coef: FloatArray
+
+    @property
+    def n_cols(self) -> int:
+        return int(self.col_workload.shape[0])
+
+    @property
+    def n_slots(self) -> int:
+        return int(self.slot_workload.shape[0])
+
+    @property
+    def col_label(self) -> IntArray:
+        return self.offer_label[self.col_offer]
+
+
+def _virtual_offers(problem: Problem) -> VirtualOffers:
+    offers = problem.offers
+    n = len(offers)
+    committed_idx = np.flatnonzero(offers.take_or_pay_chips > 0)
+    plain_capacity = offers.capacity_chips - offers.take_or_pay_chips
+    return VirtualOffers(
+        offer=np.concatenate([np.arange(n), committed_idx]).astype(np.int64),
+        committed=np.concatenate([np.zeros(n, bool), np.ones(committed_idx.size, bool)]),
+        capacity_chips=np.concatenate([plain_capacity, offers.take_or_pay_chips[committed_idx]]),
+        usd_per_chip_hour=np.concatenate([offers.usd_per_chip_hour, np.zeros(committed_idx.size)]),
+    )
+
+
+def _windows(problem: Problem) -> tuple[FloatArray, FloatArray, FloatArray]:
+    horizon = problem.horizon_hours
+    offers = problem.offers
+    start = np.round(np.clip(offers.available_from_hour, 0.0, horizon), TIME_DECIMALS)
+    end = np.round(np.clip(offers.available_until_hour, 0.0, horizon), TIME_DECIMALS)
+    w_end = np.round(np.minimum(problem.workloads.deadline_hours, horizon), TIME_DECIMALS)
+    return start.astype(np.float64), end.astype(np.float64), w_end.astype(np.float64)
+
+
+def _pairs(problem: Problem, start: FloatArray, end: FloatArray, w_end: FloatArray) -> IntArray:
+    """Candidate (workload, offer) pairs as an (n, 2) array, row-major order."""
+    overlap = np.minimum(w_end[:, None], end[None, :]) - start[None, :]
+    w, o = np.nonzero(problem.runnable & (overlap > 0))
+    return np.stack([w, o], axis=1).astype(np.int64)
+
+
+def _slots(
+    problem: Problem,
+    w_end: FloatArray,
+    col_w: IntArray,
+    col_start: FloatArray,
+    col_end: FloatArray,
+) -> tuple[IntArray, FloatArray, FloatArray, IntArray, IntArray]:
+    """Slot table and each column's slot range [first, last)."""
+    n_w = len(problem.workloads)
+    inference = problem.workloads.kinds == WorkloadKind.INFERENCE.value
+    col_inf = inference[col_w]
+    all_w = np.arange(n_w)
+    wt = np.concatenate([all_w, all_w, col_w[col_inf], col_w[col_inf]])
+    tt = np.concatenate([np.zeros(n_w), w_end, col_start[col_inf], col_end[col_inf]])
+    times = np.unique(tt)
+    radix = np.int64(times.size + 1)
+    keys = np.unique(wt * radix + np.searchsorted(times, tt))
+    same = keys[:-1] // radix == keys[1:] // radix
+    start_keys, end_keys = keys[:-1][same], keys[1:][same]
+    slot_w = (start_keys // radix).astype(np.int64)
+    slot_start = times[start_keys % radix]
+    slot_end = times[end_keys % radix]
+    # inference columns span slots by time; training columns own the single slot of their job
+    col_first = np.searchsorted(start_keys, col_w * radix + np.searchsorted(times, col_start))
+    col_last = np.searchsorted(start_keys, col_w * radix + np.searchsorted(times, col_end))
+    first_of_w = np.searchsorted(slot_w, col_w)
+    col_first = np.where(col_inf, col_first, first_of_w)
+    col_last = np.where(col_inf, col_last, first_of_w + 1)
+    return slot_w, slot_start, slot_end, col_first.astype(np.int64), col_last.astype(np.int64)
+
+
+def _labels(problem: Problem) -> tuple[tuple[str, ...], IntArray]:
+    raw = problem.vendor_of_offers()
+    names, inverse = np.unique(raw, return_inverse=True)
+    return tuple(str(n) for n in names.tolist()), inverse.astype(np.int64)
+
+
+def build_structure(problem: Problem) -> Structure:
+    """Enumerate columns and slots for ``problem`` (vectorised; no per-element loops)."""
+    offers, workloads = problem.offers, problem.workloads
+    start, end, w_end = _windows(problem)
+    virtual = _virtual_offers(problem)
+    pairs = _pairs(problem, start, end, w_end)
+    pw, po = pairs[:, 0], pairs[:, 1]
+    hours = np.minimum(w_end[pw], end[po]) - start[po]
+    units = problem.units[pw, po]
+    chips_per_x = (units * offers.chips_per_instance[po]).astype(np.float64)
+    rate_per_x = chips_per_x * problem.tokens_per_s_per_chip[pw, po]
+
+    # gang pairs: fixed number of units to finish the token budget in the hours available
+    gang = workloads.gang[pw]
+    demand = workloads.demand_tokens_per_s[pw]
+    needed = demand * w_end[pw] / np.maximum(rate_per_x * hours, 1e-300)
+    gang_units = np.where(gang, np.ceil(needed - GANG_TOLERANCE), 0.0)
+    fits = ~gang | (gang_units * chips_per_x <= offers.capacity_chips[po])
+    keep_pairs = np.flatnonzero(fits)
+
+    # columns: every kept pair on its own (overflow) virtual offer, plus committed parts
+    committed_of = np.full(len(offers), -1, dtype=np.int64)
+    committed_of[virtual.offer[virtual.committed]] = np.flatnonzero(virtual.committed)
+    extra = keep_pairs[committed_of[po[keep_pairs]] >= 0]
+    col_pair = np.concatenate([keep_pairs, extra])
+    col_virtual = np.concatenate([po[keep_pairs], committed_of[po[extra]]])
+    cap_units = np.floor(virtual.capacity_chips[col_virtual] / chips_per_x[col_pair] + 1e-9)
+    col_upper = np.where(gang[col_pair], np.minimum(cap_units, gang_units[col_pair]), cap_units)
+    usable = col_upper > 0
+    col_pair, col_virtual, col_upper = col_pair[usable], col_virtual[usable], col_upper[usable]
+    order = np.lexsort((col_virtual, col_pair))
+    col_pair, col_virtual, col_upper = col_pair[order], col_virtual[order], col_upper[order]
+
+    col_w, col_o = pw[col_pair], po[col_pair]
+    col_start, col_end = start[col_o], np.minimum(w_end[col_w], end[col_o])
+    slot_w, slot_start, slot_end, first, last = _slots(problem, w_end, col_w, col_start, col_end)
+    cover = last - first
+    inc_col = np.repeat(np.arange(col_pair.size), cover)
+    offsets = np.repeat(np.cumsum(cover) - cover, cover)
+    inc_slot = first[inc_col] + (np.arange(inc_col.size) - offsets)
+    slot_hours = (slot_end - slot_start)[inc_slot]
+    col_hours = hours[col_pair]
+    share = np.minimum(col_hours[inc_col] / np.maximum(slot_hours, 1e-300), 1.0)
+    inc_coef = rate_per_x[col_pair][inc_col] * share
+
+    labels, offer_label = _labels(problem)
+    offer_hours = end - start
+    fixed = offers.take_or_pay_chips * offers.usd_per_chip_hour * offer_hours
+    return Structure(
+        offer_start_hour=start,
+        offer_end_hour=end,
+        workload_end_hour=w_end,
+        fixed_usd_by_offer=fixed,
+        labels=labels,
+        offer_label=offer_label,
+        virtual=virtual,
+        col_workload=col_w,
+        col_offer=col_o,
+        col_virtual=col_virtual,
+        col_pair=col_pair,
+        col_hours=col_hours,
+        col_instances_per_x=units[col_pair].astype(np.int64),
+        col_chips_per_x=chips_per_x[col_pair],
+        col_tokens_per_s_per_x=rate_per_x[col_pair],
+        col_usd_per_x=chips_per_x[col_pair] * virtual.usd_per_chip_hour[col_virtual] * col_hours,
+        col_upper=col_upper,
+        pair_workload=pw,
+        pair_offer=po,
+        pair_gang_units=gang_units,
+        slot_workload=slot_w,
+        slot_start_hour=slot_start,
+        slot_end_hour=slot_end,
+        slot_demand=workloads.demand_tokens_per_s[slot_w],
+        inc_col=inc_col.astype(np.int64),
+        inc_slot=inc_slot.astype(np.int64),
+        inc_coef=inc_coef,
+    )
