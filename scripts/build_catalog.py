@@ -20,6 +20,7 @@ import io
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -435,9 +436,16 @@ def build_bundled_snapshot(shared: Path, home: Path, created: date) -> str:
     base = shared.resolve().parents[1]
     relative = shared.resolve().relative_to(base)
     cwd = Path.cwd()
+    home = home.resolve()
     os.chdir(base)
     try:
-        info = build_snapshot(relative, home.resolve(), created=created, label=SKYPILOT_LABEL)
+        with tempfile.TemporaryDirectory() as staging:
+            info = build_snapshot(relative, Path(staging), created=created, label=SKYPILOT_LABEL)
+            target = home / info.id
+            if target.exists():
+                shutil.rmtree(target)
+            home.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(Path(staging) / info.id, target)
     finally:
         os.chdir(cwd)
     return info.id

@@ -123,6 +123,31 @@ class ChipRegistry:
         return isinstance(name, str) and self.find(name) is not None
 
 
+def chip_record(chip: Chip) -> dict[str, object]:
+    """A chip as a plain JSON-ready mapping (the stable contract of ``chipfolio chips``)."""
+    return {
+        "id": chip.id,
+        "name": chip.name,
+        "vendor": str(chip.vendor),
+        "year": chip.year,
+        "bf16_tflops": chip.bf16_tflops,
+        "fp8_tflops": chip.fp8_tflops,
+        "fp4_tflops": chip.fp4_tflops,
+        "int8_tflops": chip.int8_tflops,
+        "hbm_gib": chip.hbm_gib,
+        "hbm_tbps": chip.hbm_tbps,
+        "scaleup_domain": chip.scaleup_domain,
+        "scaleup_gbps": chip.scaleup_gbps,
+        "chips_per_node": chip.chips_per_node,
+        "stack": str(chip.stack),
+        "tdp_w": chip.tdp_w,
+        "aliases": list(chip.aliases),
+        "provenance": chip.provenance,
+        "source": chip.source,
+        "notes": chip.notes,
+    }
+
+
 def _opt_float(row: Mapping[str, str], key: str) -> float | None:
     text = row[key].strip()
     return float(text) if text else None

@@ -7,6 +7,7 @@ A few example locations (file, line, field) are kept per reason so a user can lo
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -98,7 +99,7 @@ class SourceReport:
             "offers": self.offers,
             "skipped": dict(self.skipped),
             "flagged": dict(self.flagged),
-            "examples": [n.render() for n in self.examples],
+            "examples": [dataclasses.asdict(n) for n in self.examples],
         }
 
 
@@ -142,7 +143,7 @@ class ImportReport:
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> ImportReport:
-        """Rebuild a report stored in snapshot metadata (examples kept as text only)."""
+        """Rebuild a report stored in snapshot metadata."""
         sources = []
         raw_sources = data.get("sources", [])
         assert isinstance(raw_sources, list)
@@ -157,6 +158,9 @@ class ImportReport:
                     offers=int(raw["offers"]),
                     skipped=tuple((str(k), int(v)) for k, v in skipped.items()),
                     flagged=tuple((str(k), int(v)) for k, v in flagged.items()),
+                    examples=tuple(
+                        RowNote(**e) for e in raw.get("examples", []) if isinstance(e, dict)
+                    ),
                 )
             )
         return cls(tuple(sources))
