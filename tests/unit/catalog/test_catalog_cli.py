@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -228,3 +231,21 @@ def test_malformed_rows_are_counted_warnings_on_refresh(
     (example,) = source["examples"]
     assert (example["line"], example["field"]) == (3, "AcceleratorCount")
     assert example["file"].endswith("vms.csv") and "eight" in example["detail"]
+
+
+def test_installed_entry_point(tmp_path: Path) -> None:
+    exe = Path(sys.executable).parent / "chipfolio"
+    if not exe.is_file():
+        pytest.skip("chipfolio entry point not installed")
+    env = {**os.environ, "CHIPFOLIO_HOME": str(tmp_path)}
+    done = subprocess.run(
+        [str(exe), "catalog", "--chip", "H100", "--json"], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0 and json.loads(done.stdout)
+    bad = subprocess.run(
+        [str(exe), "catalog", "--private", str(FIXTURES / "private" / "junk.bin")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert_one_line_error(bad.returncode, bad.stderr, "junk.bin", "binary")
