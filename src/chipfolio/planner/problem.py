@@ -143,6 +143,44 @@ class OfferTable:
         if n and (self.available_until_hour <= self.available_from_hour).any():
             raise ValueError("available_until_hour must be after available_from_hour")
 
+    @classmethod
+    def build(
+        cls,
+        *,
+        ids: ArrayLike,
+        providers: ArrayLike,
+        vendors: ArrayLike,
+        chips: ArrayLike,
+        usd_per_chip_hour: ArrayLike,
+        chips_per_instance: ArrayLike = 1,
+        regions: ArrayLike = "-",
+        pricing: ArrayLike = "on_demand",
+        capacity_chips: ArrayLike = math.inf,
+        take_or_pay_chips: ArrayLike = 0.0,
+        available_from_hour: ArrayLike = 0.0,
+        available_until_hour: ArrayLike = math.inf,
+    ) -> OfferTable:
+        """Build from lists or scalars (scalars are repeated for every offer)."""
+        n = len(np.atleast_1d(np.asarray(ids)))
+
+        def col(values: ArrayLike, dtype: Any) -> Any:
+            return np.broadcast_to(np.asarray(values, dtype=dtype), (n,)).copy()
+
+        return cls(
+            ids=col(ids, np.str_),
+            providers=col(providers, np.str_),
+            vendors=col(vendors, np.str_),
+            chips=col(chips, np.str_),
+            regions=col(regions, np.str_),
+            pricing=col(pricing, np.str_),
+            chips_per_instance=col(chips_per_instance, np.int64),
+            usd_per_chip_hour=col(usd_per_chip_hour, np.float64),
+            capacity_chips=col(capacity_chips, np.float64),
+            take_or_pay_chips=col(take_or_pay_chips, np.float64),
+            available_from_hour=col(available_from_hour, np.float64),
+            available_until_hour=col(available_until_hour, np.float64),
+        )
+
     def __len__(self) -> int:
         return int(self.ids.shape[0])
 
@@ -194,6 +232,34 @@ class WorkloadTable:
             raise ValueError("deadline_hours must be > 0")
         if n and (self.gang & (self.kinds != WorkloadKind.TRAINING.value)).any():
             raise ValueError("only training workloads can be gang-scheduled")
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        names: ArrayLike,
+        demand_tokens_per_s: ArrayLike,
+        kinds: ArrayLike = WorkloadKind.INFERENCE.value,
+        critical: ArrayLike = False,
+        gang: ArrayLike = False,
+        deadline_hours: ArrayLike = math.inf,
+        weight: ArrayLike = 1.0,
+    ) -> WorkloadTable:
+        """Build from lists or scalars (scalars are repeated for every workload)."""
+        n = len(np.atleast_1d(np.asarray(names)))
+
+        def col(values: ArrayLike, dtype: Any) -> Any:
+            return np.broadcast_to(np.asarray(values, dtype=dtype), (n,)).copy()
+
+        return cls(
+            names=col(names, np.str_),
+            kinds=col(kinds, np.str_),
+            demand_tokens_per_s=col(demand_tokens_per_s, np.float64),
+            critical=col(critical, np.bool_),
+            gang=col(gang, np.bool_),
+            deadline_hours=col(deadline_hours, np.float64),
+            weight=col(weight, np.float64),
+        )
 
     def __len__(self) -> int:
         return int(self.names.shape[0])
