@@ -99,16 +99,22 @@ class Reaction:
     New capacity on an offer the strategy already holds arrives after
     ``lead_same_offer_hours``; on a new offer after ``lead_new_offer_hours``. Each added chip
     is charged ``checkpoint_transfer_hours`` (training) or ``inference_warmup_hours``
-    (inference) at its price. Demand or held prices drifting by more than the thresholds
-    from what the last plan assumed trigger a re-plan (at most once per lead time).
+    (inference) at its price. Demand rising above (or falling below) what the last plan
+    assumed by more than ``demand_up_threshold`` (``demand_down_threshold``), a training job
+    falling behind by more than ``demand_up_threshold``, or a held offer's price moving by
+    more than ``price_drift_threshold`` trigger a re-plan (at most once per lead time).
+    A step meets a workload's SLO when at most ``slo_unserved_tolerance`` of its demand in
+    that step goes unserved.
     """
 
     lead_new_offer_hours: float = 24.0
     lead_same_offer_hours: float = 6.0
     checkpoint_transfer_hours: float = 2.0
     inference_warmup_hours: float = 0.5
-    demand_drift_threshold: float = 0.05
+    demand_up_threshold: float = 0.02
+    demand_down_threshold: float = 0.10
     price_drift_threshold: float = 0.10
+    slo_unserved_tolerance: float = 0.005
 
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:
@@ -297,7 +303,7 @@ class _Run:
         seconds = self.clock.step_hours * SECONDS_PER_HOUR
         self.demanded += float(demand[inference].sum()) * seconds
         self.unserved += float(short[inference].sum()) * seconds
-        met = capacity >= demand * (1.0 - 1e-9)
+        met = short <= demand * self.reaction.slo_unserved_tolerance
         self.slo_met_steps += met & inference
 
     def _bill(self, step: int) -> None:
@@ -378,13 +384,12 @@ class _Run:
 
     def _drifted(self, step: int, target: FloatArray) -> BoolArray:
         inference = self.model.inference
-        level = self.future.demand.level[:, step]
-        demand_drift = inference & (
-            np.abs(level / self.planned_level - 1.0) > self.reaction.demand_drift_threshold
-        )
+        ratio = self.future.demand.level[:, step] / self.planned_level
+        up, down = self.reaction.demand_up_threshold, self.reaction.demand_down_threshold
+        demand_drift = inference & ((ratio > 1.0 + up) | (ratio < 1.0 - down))
         rate, _ = self._needed_rate(step)
         planned = (target * self.model.tokens_per_s_per_instance()).sum(1)
-        behind = ~inference & (planned < rate * (1.0 - self.reaction.demand_drift_threshold))
+        behind = ~inference & (planned < rate * (1.0 - up))
         drifted: BoolArray = demand_drift | behind
         return drifted
 

@@ -1,0 +1,376 @@
+"""Strategies (policy variants of one portfolio), their initial plans, and how they re-plan.
+
+``cheapest`` drops the diversification policy, ``capped`` keeps the file's max_share and
+min_vendors without N-1, ``n1`` keeps the whole policy. Each makes its initial plan once;
+when an event lands it re-plans with the planner, incrementally: only the workloads the
+event touches are re-planned, on what is still available after the untouched workloads keep
+their instances. When that is infeasible it widens to every active workload, then drops the
+diversification policy, and at last serves as much as the remaining capacity allows.
+Re-plans solve the exact MILP (``ReplanMode.EXACT``) or, by default, the LP relaxation
+rounded up to whole units (``ReplanMode.FAST``, see ``rounding.py``); initial plans are
+always exact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+from chipfolio.errors import InfeasibleError, InputError, UnknownNameError
+from chipfolio.planner.decode import decode
+from chipfolio.planner.plan import Plan
+from chipfolio.planner.problem import (
+    FloatArray,
+    OfferTable,
+    Policy,
+    Problem,
+    WorkloadTable,
+)
+from chipfolio.planner.solve import build, get_solver, solve_problem
+from chipfolio.planner.solvers.base import SolveOptions, Solver
+from chipfolio.simulation.engine import ReplanRequest
+from chipfolio.simulation.rounding import lp_rounded_instances
+
+CACHE_ENTRIES = 4096
+SERVE_BUDGET_FACTOR = 4.0
+SERVED_MARGIN = 1e-6
+
+
+class ReplanMode(StrEnum):
+    """How a re-plan is solved: the exact MILP, or the LP relaxation rounded up (fast)."""
+
+    EXACT = "exact"
+    FAST = "fast"
+
+
+class StrategyName(StrEnum):
+    """How much of the portfolio's diversification policy a strategy keeps."""
+
+    CHEAPEST = "cheapest"
+    CAPPED = "capped"
+    N1 = "n1"
+
+
+def parse_strategies(text: str) -> tuple[StrategyName, ...]:
+    """``"cheapest,n1"`` -> strategies in the given order; unknown or repeated names fail."""
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise InputError("expected at least one strategy", field="strategies")
+    known = [s.value for s in StrategyName]
+    out: list[StrategyName] = []
+    for name in names:
+        if name not in known:
+            raise UnknownNameError("strategy", name, known, field="strategies")
+        if StrategyName(name) in out:
+            raise InputError(f"strategy '{name}' is listed twice", field="strategies")
+        out.append(StrategyName(name))
+    return tuple(out)
+
+
+def strategy_policy(name: StrategyName, policy: Policy) -> Policy:
+    """The policy a strategy plans with, derived from the portfolio's own policy."""
+    if name is StrategyName.CHEAPEST:
+        return Policy(share_by=policy.share_by)
+    if name is StrategyName.CAPPED:
+        return dataclasses.replace(policy, n_minus_1=0.0)
+    return policy
+
+
+@dataclass(frozen=True, eq=False)
+class Strategy:
+    """A strategy's base problem (its policy applied) and its initial plan's instances."""
+
+    name: StrategyName
+    problem: Problem
+    initial_instances: FloatArray
+    initial_cost_usd: float
+
+
+def instances_of(problem: Problem, plan: Plan) -> FloatArray:
+    """The plan's instances as a ``[w, o]`` matrix over ``problem``'s workloads and offers."""
+    matrix = np.zeros((len(problem.workloads), len(problem.offers)))
+    w_index = {name: i for i, name in enumerate(problem.workloads.names.tolist())}
+    o_index = {oid: i for i, oid in enumerate(problem.offers.ids.tolist())}
+    for allocation in plan.allocations:
+        if allocation.workload is None:
+            continue
+        matrix[w_index[allocation.workload], o_index[allocation.offer]] += allocation.instances
+    return matrix
+
+
+def prepare_strategies(
+    problem: Problem, names: Sequence[StrategyName], options: SolveOptions
+) -> tuple[Strategy, ...]:
+    """Solve each strategy's initial plan once (the plan does not depend on the scenario)."""
+    out: list[Strategy] = []
+    for name in names:
+        variant = problem.with_policy(strategy_policy(name, problem.policy))
+        try:
+            plan = solve_problem(variant, options)
+        except InfeasibleError as exc:
+            raise InfeasibleError(
+                f"strategy '{name.value}' has no initial plan: {exc}", exc.conflicts
+            ) from exc
+        out.append(Strategy(name, variant, instances_of(variant, plan), plan.total_cost_usd))
+    return tuple(out)
+
+
+@dataclass(frozen=True, eq=False)
+class _SubProblem:
+    """A re-plan problem over the rows ``rows`` of the base problem."""
+
+    rows: np.ndarray
+    problem: Problem
+
+
+class PlannerReplanner:
+    """Re-plans one strategy with the planner, caching exact repeats of the same sub-problem.
+
+    The cache key is the sub-problem's full content, so a cached answer is exactly what a
+    fresh (deterministic) solve would return: results never depend on which scenarios a
+    worker happened to run before.
+    """
+
+    def __init__(
+        self, strategy: Strategy, options: SolveOptions, mode: ReplanMode = ReplanMode.FAST
+    ) -> None:
+        self.strategy = strategy
+        self.mode = mode
+        self.options = dataclasses.replace(options, relax=False)
+        self._solver: Solver | None = None
+        self._cache: OrderedDict[bytes, FloatArray | None] = OrderedDict()
+        self.solves = 0
+        self.cache_hits = 0
+
+    @property
+    def solver(self) -> Solver:
+        if self._solver is None:
+            self._solver = get_solver(self.options.solver)
+        return self._solver
+
+    def replan(self, request: ReplanRequest) -> FloatArray | None:
+        active = request.active
+        touched = request.touched & active
+        if not touched.any():
+            return None
+        target = np.where(active[:, None], request.target, 0.0)
+        for rows in _widening(touched, active):
+            answer = self._solve_rows(request, rows, target, self.strategy.problem.policy)
+            if answer is not None:
+                return answer
+        trivial = Policy(share_by=self.strategy.problem.policy.share_by)
+        answer = self._solve_rows(request, active, target, trivial)
+        if answer is not None:
+            return answer
+        return self._serve_what_remains(request, active, target)
+
+    # ----- building sub-problems ---------------------------------------------------------
+    def _sub_problem(
+        self, request: ReplanRequest, rows: np.ndarray, target: FloatArray, policy: Policy
+    ) -> _SubProblem | None:
+        base = self.strategy.problem
+        keep = np.flatnonzero(rows)
+        if not keep.size:
+            return None
+        offers = _offers_now(base, request, target, rows)
+        w = base.workloads
+        horizon = max(base.horizon_hours - request.hour, 1e-6)
+        workloads = WorkloadTable(
+            names=w.names[keep],
+            kinds=w.kinds[keep],
+            demand_tokens_per_s=np.maximum(request.demand_tokens_per_s[keep], 1e-9),
+            critical=w.critical[keep],
+            gang=w.gang[keep],
+            deadline_hours=np.minimum(request.hours_left[keep], horizon),
+            weight=w.weight[keep],
+        )
+        problem = Problem(
+            offers=offers,
+            workloads=workloads,
+            tokens_per_s_per_chip=base.tokens_per_s_per_chip[keep],
+            allowed=base.allowed[keep],
+            policy=policy,
+            horizon_hours=horizon,
+            catalog_snapshot=base.catalog_snapshot,
+            instances_per_unit=base.units[keep],
+        )
+        return _SubProblem(keep, problem)
+
+    def _solve_rows(
+        self, request: ReplanRequest, rows: np.ndarray, target: FloatArray, policy: Policy
+    ) -> FloatArray | None:
+        sub = self._sub_problem(request, rows, target, policy)
+        if sub is None:
+            return None
+        solved = self._solve(sub.problem)
+        if solved is None:
+            return None
+        out = target.copy()
+        out[sub.rows] = solved
+        return out
+
+    def _serve_what_remains(
+        self, request: ReplanRequest, active: np.ndarray, target: FloatArray
+    ) -> FloatArray | None:
+        """Not enough capacity for every demand: find what can be served, then buy it cheaply."""
+        trivial = Policy(share_by=self.strategy.problem.policy.share_by)
+        sub = self._sub_problem(request, active, target, trivial)
+        if sub is None:
+            return None
+        relaxed = _not_critical(sub.problem)
+        budget = SERVE_BUDGET_FACTOR * _full_service_usd(relaxed)
+        plan = self._plan(relaxed.with_budget(budget))
+        if plan is None:
+            return None
+        served = np.array([o.served_fraction for o in plan.workloads])
+        servable = served > SERVED_MARGIN
+        out = target.copy()
+        out[sub.rows] = 0.0
+        if not servable.any():
+            return out
+        scale = np.where(servable, np.minimum(served, 1.0) * (1.0 - SERVED_MARGIN), 1.0)
+        reduced = _take_workloads(relaxed.with_demand(scale), np.flatnonzero(servable))
+        solved = self._solve(reduced)
+        if solved is None:
+            solved = instances_of(reduced, plan_only_servable(plan, reduced))
+        out[sub.rows[servable]] = solved
+        return out
+
+    # ----- solving, with an exact-content cache ------------------------------------------
+    def _solve(self, problem: Problem) -> FloatArray | None:
+        key = _content_key(problem)
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            self.cache_hits += 1
+            return self._cache[key]
+        if self.mode is ReplanMode.FAST:
+            self.solves += 1
+            answer = lp_rounded_instances(problem, self.solver, self.options)
+        else:
+            plan = self._plan(problem)
+            answer = None if plan is None else instances_of(problem, plan)
+        self._cache[key] = answer
+        if len(self._cache) > CACHE_ENTRIES:
+            self._cache.popitem(last=False)
+        return answer
+
+    def _plan(self, problem: Problem) -> Plan | None:
+        """The plan, or None when infeasible or unsolved (no diagnosis: it is not shown)."""
+        self.solves += 1
+        built = build(problem, prune_pairs=self.options.prune)
+        result = self.solver.solve(built.formulation, self.options)
+        if not result.status.has_solution:
+            return None
+        return decode(
+            built.problem,
+            built.structure,
+            built.formulation,
+            result,
+            build_seconds=built.seconds,
+            pruned_pairs=built.pruned_pairs,
+        )
+
+
+def _widening(touched: np.ndarray, active: np.ndarray) -> list[np.ndarray]:
+    """Try the touched workloads first, then every active workload."""
+    if (touched == active).all():
+        return [touched]
+    return [touched, active]
+
+
+def _offers_now(
+    base: Problem, request: ReplanRequest, target: FloatArray, rows: np.ndarray
+) -> OfferTable:
+    """Offers as seen at ``request.hour``: shifted windows, prices now, capacity left over."""
+    offers = base.offers
+    hour = request.hour
+    horizon = base.horizon_hours - hour
+    cpi = offers.chips_per_instance.astype(np.float64)
+    kept_chips = (np.where(rows[:, None], 0.0, target) * cpi[None, :]).sum(0)
+    factor = request.capacity_factor
+    scaled = np.where(factor > 0, offers.capacity_chips * np.maximum(factor, 1e-300), 0.0)
+    capacity = np.minimum(scaled, request.capacity_limit_chips)
+    capacity = np.maximum(capacity - kept_chips, 0.0)
+    until = request.available_until_hour
+    start = np.maximum(offers.available_from_hour - hour, 0.0)
+    end = until - hour
+    over = (end <= 0.0) | (start >= horizon)
+    capacity = np.where(over, 0.0, capacity)
+    start = np.where(over, 0.0, start)
+    end = np.where(over, math.inf, end)
+    take_or_pay = np.minimum(np.maximum(offers.take_or_pay_chips - kept_chips, 0.0), capacity)
+    return offers.replace(
+        usd_per_chip_hour=offers.usd_per_chip_hour * request.price_multiplier,
+        capacity_chips=capacity,
+        take_or_pay_chips=take_or_pay,
+        available_from_hour=start,
+        available_until_hour=end,
+    )
+
+
+def _not_critical(problem: Problem) -> Problem:
+    workloads = dataclasses.replace(
+        problem.workloads, critical=np.zeros(len(problem.workloads), dtype=bool)
+    )
+    return dataclasses.replace(problem, workloads=workloads)
+
+
+def _take_workloads(problem: Problem, keep: np.ndarray) -> Problem:
+    return dataclasses.replace(
+        problem,
+        workloads=problem.workloads.take(keep),
+        tokens_per_s_per_chip=problem.tokens_per_s_per_chip[keep],
+        allowed=problem.allowed[keep],
+        instances_per_unit=problem.units[keep],
+    )
+
+
+def _full_service_usd(problem: Problem) -> float:
+    """A generous budget: every workload served on its dearest runnable offer."""
+    runnable = problem.runnable
+    price = problem.offers.usd_per_chip_hour[None, :]
+    rate = np.where(runnable, problem.tokens_per_s_per_chip, np.inf)
+    usd_per_token_s = np.where(runnable, price / rate, 0.0).max(1)
+    hours = np.minimum(problem.workloads.deadline_hours, problem.horizon_hours)
+    committed = float((problem.offers.take_or_pay_chips * problem.offers.usd_per_chip_hour).sum())
+    total = float((problem.workloads.demand_tokens_per_s * usd_per_token_s * hours).sum())
+    return max(total + committed * problem.horizon_hours, 1.0)
+
+
+def plan_only_servable(plan: Plan, reduced: Problem) -> Plan:
+    """The budget-mode plan restricted to the workloads of ``reduced`` (for instances_of)."""
+    names = set(reduced.workloads.names.tolist())
+    allocations = tuple(a for a in plan.allocations if a.workload in names)
+    return dataclasses.replace(plan, allocations=allocations)
+
+
+def _content_key(problem: Problem) -> bytes:
+    """Every number and label that shapes the solve, as bytes."""
+    o, w = problem.offers, problem.workloads
+    parts = [
+        o.usd_per_chip_hour,
+        o.capacity_chips,
+        o.take_or_pay_chips,
+        o.available_from_hour,
+        o.available_until_hour,
+        w.demand_tokens_per_s,
+        w.deadline_hours,
+        w.critical,
+        w.weight,
+        np.asarray([problem.horizon_hours, problem.budget_usd or -1.0]),
+        np.asarray(
+            [
+                problem.policy.max_share,
+                problem.policy.min_vendors,
+                problem.policy.n_minus_1,
+            ]
+        ),
+    ]
+    body = b"".join(np.ascontiguousarray(p).tobytes() for p in parts)
+    return "|".join(w.names.tolist()).encode() + body
