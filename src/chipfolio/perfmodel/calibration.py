@@ -28,6 +28,10 @@ from chipfolio.perfmodel.predict import CannotPredict, predict
 MEASUREMENT_SIGMA = 0.10
 """Expected log error of a good model on one row (weights rows against the prior)."""
 
+ROBUST_SCALE = 2.0
+"""Residuals (in units of MEASUREMENT_SIGMA) beyond which a row counts as an outlier and its
+pull grows only linearly (soft-L1 loss): one odd row cannot drag a whole stack."""
+
 PRIOR_SIGMA_LOGIT = 1.0
 PRIOR_SIGMA_LOG = 1.5
 
@@ -44,6 +48,8 @@ _GLOBAL_FIELDS = (
     "training_matmul_factor",
     "fp4_matmul_factor",
 )
+_OVERHEADS = frozenset({"layer_overhead_us", "step_overhead_us", "sequence_overhead_us"})
+PINNED_SIGMA = 0.01
 _FRACTIONS = frozenset({"matmul", "hbm", "comm_efficiency", "training_matmul_factor"})
 _FRACTIONS_CAPPED = frozenset({"fp4_matmul_factor"})
 
@@ -96,8 +102,12 @@ class _Space:
 
     def sigmas(self) -> np.ndarray:
         per_stack = [_sigma(f) for f in _STACK_FIELDS]
+        # Overheads are software-specific: the cross-stack value stays at the prior and each
+        # stack departs from it only as its own rows demand.
+        cross = [_sigma(f) if f not in _OVERHEADS else PINNED_SIGMA for f in _STACK_FIELDS]
         return np.array(
-            per_stack * (1 + len(self.stacks)) + [_sigma(f) for f in _GLOBAL_FIELDS], dtype=float
+            cross + per_stack * len(self.stacks) + [_sigma(f) for f in _GLOBAL_FIELDS],
+            dtype=float,
         )
 
     def calibration(self, x: np.ndarray, label: str) -> Calibration:
@@ -208,7 +218,13 @@ def fit_calibration(
     stacks = tuple(sorted({m.chip.stack for m in usable}))
     space = _Space(base, stacks)
     fit = least_squares(
-        _residual_fn(usable, space), space.centre(), method="trf", diff_step=1e-3, max_nfev=400
+        _residual_fn(usable, space),
+        space.centre(),
+        method="trf",
+        loss="soft_l1",
+        f_scale=ROBUST_SCALE,
+        diff_step=1e-3,
+        max_nfev=400,
     )
     cal = space.calibration(fit.x, label)
     summary = summarize(evaluate(usable, cal))

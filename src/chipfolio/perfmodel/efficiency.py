@@ -142,7 +142,11 @@ def load_calibration(path: str | Path) -> Calibration:
 
 UNCALIBRATED = Calibration(
     default=StackEfficiency(
-        matmul=0.6, hbm=0.8, layer_overhead_us=20.0, step_overhead_us=200.0, sequence_overhead_us=5.0
+        matmul=0.6,
+        hbm=0.8,
+        layer_overhead_us=20.0,
+        step_overhead_us=200.0,
+        sequence_overhead_us=5.0,
     ),
     stacks={},
     comm_efficiency=0.7,

@@ -14,6 +14,11 @@ marks the result ``estimated``:
 * Inferentia2 publishes no per-chip NeuronLink bandwidth: we use Trainium1's 384 GB/s
   (the same NeuronLink-v2 generation).
 
+Topology matters for groups smaller than a node. NVLink/NVSwitch and switched fabrics give
+every chip its full bandwidth to any peer; a full mesh (AMD Infinity Fabric, Gaudi's
+all-to-all RoCE, Maia 100's point-to-point links; accelerators.csv) splits a chip's links
+evenly over its n - 1 peers, so a group of g chips reaches (g - 1) / (n - 1) of it.
+
 Scale-out (between nodes) is not a chip property; we assume one 400 Gb/s NIC per chip
 (50 GB/s each way), the usual design of accelerator clusters (e.g. 8 x 400G per DGX H100).
 """
@@ -42,6 +47,9 @@ _WIDER: dict[Precision, tuple[Precision, ...]] = {
     Precision.INT8: (Precision.FP8, Precision.BF16),
     Precision.BF16: (),
 }
+
+# Chips whose scale-up links form a full mesh inside the node (accelerators.csv interconnects).
+FULL_MESH_CHIPS = frozenset({"mi300x", "mi325x", "mi355x", "gaudi2", "gaudi3", "maia-100"})
 
 # Chips whose hardware has a native mode faster than bf16 for which no peak is published.
 _NATIVE_UNPUBLISHED: dict[tuple[str, Precision], float] = {("gaudi2", Precision.FP8): 2.0}
@@ -79,6 +87,7 @@ class ChipRates:
     scaleout_bytes_per_s: float
     scaleup_domain: int
     max_tensor_parallel: int
+    mesh_size: int  # chips in a full-mesh node; 0 for switched fabrics
     peak_estimated: bool
     link_estimated: bool
     notes: tuple[str, ...]
@@ -93,9 +102,14 @@ class ChipRates:
 
     def group_bytes_per_s(self, group_chips: int) -> float:
         """Per-chip one-way bandwidth of a collective over ``group_chips`` chips."""
-        if group_chips <= max(self.scaleup_domain, 1):
+        if group_chips <= 1:
             return self.link_bytes_per_s
-        return min(self.link_bytes_per_s, self.scaleout_bytes_per_s)
+        if group_chips > max(self.scaleup_domain, 1):
+            return min(self.link_bytes_per_s, self.scaleout_bytes_per_s)
+        if self.mesh_size > 1:
+            share = min(1.0, (group_chips - 1) / (self.mesh_size - 1))
+            return self.link_bytes_per_s * share
+        return self.link_bytes_per_s
 
 
 def _bf16_peak(chip: Chip, notes: list[str]) -> float:
@@ -171,6 +185,7 @@ def chip_rates(chip: Chip, precision: Precision) -> ChipRates:
         scaleout_bytes_per_s=SCALEOUT_BYTES_PER_S,
         scaleup_domain=max(chip.scaleup_domain, 1),
         max_tensor_parallel=max(max_tp, 1),
+        mesh_size=chip.chips_per_node if chip.id in FULL_MESH_CHIPS else 0,
         peak_estimated=bool(notes),
         link_estimated=bool(link_notes),
         notes=tuple(notes),

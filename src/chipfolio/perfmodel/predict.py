@@ -52,6 +52,13 @@ def _throughput(m: Measurement, cal: Calibration) -> float:
     return replicas * replica.point(batch).tokens_per_s
 
 
+def _micro_batch(per_device_batch: float | None) -> int | None:
+    """A stated per-chip batch runs as one micro-batch (no gradient accumulation)."""
+    if per_device_batch is None or per_device_batch < 1:
+        return None
+    return int(per_device_batch)
+
+
 def _training(m: Measurement, cal: Calibration) -> float:
     s = m.setup
     seq = s.seq_len
@@ -67,6 +74,7 @@ def _training(m: Measurement, cal: Calibration) -> float:
         context_parallel=s.context_parallel,
         zero_stage=s.zero_stage,
         virtual_stages=s.virtual_stages,
+        micro_batch=_micro_batch(s.per_device_batch),
     )
     est = estimate_training_job(job, m.chip, m.count, 0.0, hint)
     if not est.fits:
