@@ -126,8 +126,18 @@ class _Space:
                 )
             )
         g = [float(v) for v in x[n * (1 + len(self.stacks)) :]]
-        values = {f: _decode(f, v) for f, v in zip(_GLOBAL_FIELDS, g, strict=True)}
-        return Calibration(default=default, stacks=stacks, label=label, **values)
+        comm, latency, training, fp4 = (
+            _decode(f, v) for f, v in zip(_GLOBAL_FIELDS, g, strict=True)
+        )
+        return Calibration(
+            default=default,
+            stacks=stacks,
+            comm_efficiency=comm,
+            collective_latency_us=latency,
+            training_matmul_factor=training,
+            fp4_matmul_factor=fp4,
+            label=label,
+        )
 
 
 @dataclass(frozen=True, slots=True)
