@@ -57,7 +57,12 @@ class Clock:
 
 @dataclass(frozen=True, eq=False)
 class SimModel:
-    """What the engine needs to know about the portfolio, as arrays (``[w, o]`` matrices)."""
+    """What the engine needs to know about the portfolio, as arrays (``[w, o]`` matrices).
+
+    ``demand_tokens_per_s`` is what the plan was sized for (for trace-driven inference, often
+    a high percentile of the trace's rate); ``mean_demand_tokens_per_s`` is the mean rate the
+    simulated traffic fluctuates around. They are equal unless the portfolio planned headroom.
+    """
 
     offer_ids: tuple[str, ...]
     chips_per_instance: FloatArray
@@ -68,6 +73,7 @@ class SimModel:
     workload_names: tuple[str, ...]
     inference: BoolArray
     demand_tokens_per_s: FloatArray
+    mean_demand_tokens_per_s: FloatArray
     deadline_hours: FloatArray
     tokens_per_s_per_chip: FloatArray
     world: World
@@ -103,8 +109,9 @@ class Reaction:
     assumed by more than ``demand_up_threshold`` (``demand_down_threshold``), a training job
     falling behind by more than ``demand_up_threshold``, or a held offer's price moving by
     more than ``price_drift_threshold`` trigger a re-plan (at most once per lead time).
-    A step meets a workload's SLO when at most ``slo_unserved_tolerance`` of its demand in
-    that step goes unserved.
+    Re-plans size inference for the current demand level plus ``replan_headroom`` so growth
+    does not outrun them at once. A step meets a workload's SLO when at most
+    ``slo_unserved_tolerance`` of its demand in that step goes unserved.
     """
 
     lead_new_offer_hours: float = 24.0
@@ -114,6 +121,7 @@ class Reaction:
     demand_up_threshold: float = 0.02
     demand_down_threshold: float = 0.10
     price_drift_threshold: float = 0.10
+    replan_headroom: float = 0.02
     slo_unserved_tolerance: float = 0.005
 
     def __post_init__(self) -> None:
@@ -298,7 +306,7 @@ class _Run:
         inference = self.model.inference
         if not inference.any():
             return
-        demand = self.model.demand_tokens_per_s * self.future.demand.multiplier[:, step]
+        demand = self.model.mean_demand_tokens_per_s * self.future.demand.multiplier[:, step]
         short = np.maximum(demand - capacity, 0.0)
         seconds = self.clock.step_hours * SECONDS_PER_HOUR
         self.demanded += float(demand[inference].sum()) * seconds
@@ -358,7 +366,9 @@ class _Run:
         )
         remaining = np.maximum(self.model.token_budget - self.progress, 0.0)
         training_rate = remaining / (hours_left * SECONDS_PER_HOUR)
-        rate = np.where(self.model.inference, self.model.demand_tokens_per_s * level, training_rate)
+        headroom = 1.0 + self.reaction.replan_headroom
+        inference_rate = self.model.demand_tokens_per_s * level * headroom
+        rate = np.where(self.model.inference, inference_rate, training_rate)
         return rate, hours_left
 
     def _triggers(self, step: int) -> BoolArray:

@@ -93,6 +93,8 @@ class EventAssumptions:
     outage_duration_sigma: float = 0.8
     late_delivery_probability: float = 0.3
     late_delivery_mean_hours: float = 168.0
+    late_start_probability: float = 0.05
+    late_start_mean_hours: float = 48.0
     spot_moves_per_month: float = 4.0
     spot_move_sd: float = 0.15
     list_price_changes_per_month: float = 0.1
@@ -117,8 +119,8 @@ class EventAssumptions:
             lo, hi = getattr(self, name)
             if not 0.0 <= lo <= hi <= 1.0:
                 raise ValueError(f"event assumption {name} must be 0 <= lo <= hi <= 1")
-        if self.late_delivery_probability > 1.0:
-            raise ValueError("late_delivery_probability must be <= 1")
+        if max(self.late_delivery_probability, self.late_start_probability) > 1.0:
+            raise ValueError("late delivery probabilities must be <= 1")
 
 
 def _poisson_starts(rng: np.random.Generator, per_month: float, horizon: float) -> list[float]:
@@ -150,12 +152,16 @@ def _outages(rng: np.random.Generator, world: World, a: EventAssumptions) -> lis
 
 
 def _late_deliveries(rng: np.random.Generator, world: World, a: EventAssumptions) -> list[Event]:
+    """Contracted capacity arrives late: often when its delivery lies ahead, rarely at hour 0."""
     events: list[Event] = []
     for i in range(world.n_offers):
         due = world.available_from_hour[i]
-        contracted = world.pricing[i] in CONTRACTED or due > 0.0
-        late = rng.random() < a.late_delivery_probability
-        delay = rng.exponential(a.late_delivery_mean_hours)
+        future = due > 0.0
+        contracted = world.pricing[i] in CONTRACTED or future
+        chance = a.late_delivery_probability if future else a.late_start_probability
+        mean = a.late_delivery_mean_hours if future else a.late_start_mean_hours
+        late = rng.random() < chance
+        delay = rng.exponential(mean)
         if contracted and late and due < world.horizon_hours:
             events.append(Event(EventKind.LATE_DELIVERY, due, delay, str(i), (i,), delay))
     return events

@@ -28,8 +28,14 @@ from chipfolio.simulation.events import (
 from chipfolio.simulation.strategies import PlannerReplanner, ReplanMode, Strategy
 
 
-def build_model(problem: Problem) -> SimModel:
-    """The engine's view of ``problem`` (labels, prices, windows, throughputs)."""
+def build_model(
+    problem: Problem, mean_demand_tokens_per_s: Sequence[float] | None = None
+) -> SimModel:
+    """The engine's view of ``problem`` (labels, prices, windows, throughputs).
+
+    ``mean_demand_tokens_per_s`` (per workload) is the mean simulated traffic; by default the
+    problem's own demand.
+    """
     offers, workloads = problem.offers, problem.workloads
     world = World(
         providers=tuple(offers.providers.tolist()),
@@ -51,10 +57,22 @@ def build_model(problem: Problem) -> SimModel:
         workload_names=tuple(workloads.names.tolist()),
         inference=workloads.kinds == WorkloadKind.INFERENCE.value,
         demand_tokens_per_s=workloads.demand_tokens_per_s.copy(),
+        mean_demand_tokens_per_s=(
+            workloads.demand_tokens_per_s.copy()
+            if mean_demand_tokens_per_s is None
+            else _positive(mean_demand_tokens_per_s, len(workloads))
+        ),
         deadline_hours=workloads.deadline_hours.copy(),
         tokens_per_s_per_chip=problem.tokens_per_s_per_chip.copy(),
         world=world,
     )
+
+
+def _positive(values: Sequence[float], n: int) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64)
+    if array.shape != (n,) or not (np.isfinite(array).all() and (array > 0).all()):
+        raise ValueError(f"mean demand needs {n} finite positive rates")
+    return array
 
 
 @dataclass(frozen=True, eq=False)

@@ -90,6 +90,7 @@ def make_setup(
     seed: int,
     strategies: Sequence[StrategyName] = tuple(StrategyName),
     profiles: Sequence[RateProfile] | None = None,
+    mean_demand_tokens_per_s: Sequence[float] | None = None,
     events: EventAssumptions | None = None,
     demand: DemandAssumptions | None = None,
     reaction: Reaction | None = None,
@@ -103,7 +104,7 @@ def make_setup(
     if len(profiles) != len(problem.workloads):
         raise ValueError("one rate profile per workload is required")
     return SimulationSetup(
-        model=build_model(problem),
+        model=build_model(problem, mean_demand_tokens_per_s),
         clock=Clock.over(problem.horizon_hours, step_hours),
         strategies=prepare_strategies(problem, strategies, plan_options or SolveOptions()),
         profiles=profiles,
