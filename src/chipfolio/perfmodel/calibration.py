@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from chipfolio.domain import SoftwareStack
 from chipfolio.errors import InputError
@@ -221,6 +220,8 @@ def fit_calibration(
 
     Stacks with rows get their own parameters; stacks without keep the prior's.
     """
+    from scipy.optimize import least_squares  # heavy: imported only when fitting
+
     usable = _predictable(rows)
     if not usable:
         raise InputError("no measurement the model can use; nothing to fit")
