@@ -3,8 +3,9 @@
 Families and their row keys (``key_a``, ``key_b``):
 
 * ``demand``       per slot: served tokens/s >= demand.                  (slot, workload)
-* ``capacity``     per offer with finite capacity: chips <= capacity.    (virtual offer, offer)
-* ``take_or_pay``  per commitment: chips on committed part <= committed. (virtual offer, offer)
+* ``capacity``     per offer with finite capacity and moment its use can rise (a column
+                   start): chips in use <= capacity.                     (virtual offer, offer)
+* ``take_or_pay``  the same for the committed part of a commitment.     (virtual offer, offer)
 * ``gang``         definition: units on the chosen offer == needed units; requirement: a
                    gang job picks exactly one offer.                     (pair, workload)
 * ``share_cap``    definition: cost per vendor; requirement: vendor cost <= max_share x total.
@@ -114,21 +115,23 @@ def demand(b: ModelBuilder, ctx: Context) -> None:
 def _capacity_rows(b: ModelBuilder, ctx: Context, committed: bool) -> None:
     s = ctx.structure
     v = s.virtual
-    used = np.unique(s.col_virtual)
-    want = used[(v.committed[used] == committed) & np.isfinite(v.capacity_chips[used])]
-    if not want.size:
+    rows = np.flatnonzero(v.committed[s.check_virtual] == committed)
+    if not rows.size:
         return
-    row_of = np.full(v.offer.shape[0], -1, dtype=np.int64)
-    row_of[want] = np.arange(want.size)
-    col_rows = row_of[s.col_virtual]
-    pick = np.flatnonzero(col_rows >= 0)
+    local = np.full(s.check_virtual.shape[0], -1, dtype=np.int64)
+    local[rows] = np.arange(rows.size)
+    inc = np.flatnonzero(local[s.check_inc_row] >= 0)
+    cols = s.check_inc_col[inc]
     family = "take_or_pay" if committed else "capacity"
-    ids = ctx.problem.offers.ids[v.offer[want]].tolist()
+    virtual = s.check_virtual[rows]
+    ids = ctx.problem.offers.ids[v.offer[virtual]].tolist()
+    hours = s.check_hour[rows].tolist()
+    names = [f"{family}[{i}@{h:g}h]" for i, h in zip(ids, hours, strict=True)]
     b.add_rows(
         _block(
-            family, REQUIREMENT, [f"{family}[{i}]" for i in ids],
-            col_rows[pick], ctx.x.offset + pick, s.col_chips_per_x[pick],
-            np.full(want.size, -np.inf), v.capacity_chips[want], want, v.offer[want],
+            family, REQUIREMENT, names, local[s.check_inc_row[inc]], ctx.x.offset + cols,
+            s.col_chips_per_x[cols], np.full(rows.size, -np.inf), v.capacity_chips[virtual],
+            virtual, v.offer[virtual],
         )
     )  # fmt: skip
 

@@ -24,10 +24,12 @@ def _pair_allocations(problem: Problem, s: Structure, units: FloatArray) -> list
     chips = units[used] * s.col_chips_per_x[used]
     cost = chips * price * s.col_hours[used]
     committed = np.where(s.virtual.committed[s.col_virtual[used]], chips, 0.0)
-    pairs, inverse = np.unique(s.col_pair[used], return_inverse=True)
+    # one allocation per (workload, offer, time window): merge committed and overflow parts
+    keys = s.col_pair[used] * max(s.n_slots, 1) + s.inc_slot[used]
+    groups, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
 
     def per_pair(values: FloatArray) -> FloatArray:
-        summed = np.bincount(inverse, weights=values, minlength=pairs.size)
+        summed = np.bincount(inverse, weights=values, minlength=groups.size)
         return summed.astype(np.float64)
 
     instances = per_pair(units[used] * s.col_instances_per_x[used])
@@ -35,8 +37,8 @@ def _pair_allocations(problem: Problem, s: Structure, units: FloatArray) -> list
     tokens = per_pair(units[used] * s.col_tokens_per_s_per_x[used])
     committed_sum = per_pair(committed)
     out: list[Allocation] = []
-    for i, pair in enumerate(pairs.tolist()):
-        w, o = int(s.pair_workload[pair]), int(s.pair_offer[pair])
+    for i, col in enumerate(used[first].tolist()):
+        w, o = int(s.col_workload[col]), int(s.col_offer[col])
         out.append(
             Allocation(
                 workload=str(names[w]),
@@ -49,8 +51,8 @@ def _pair_allocations(problem: Problem, s: Structure, units: FloatArray) -> list
                 chips=round(float(chips_sum[i])),
                 cost_usd=float(cost_sum[i]),
                 tokens_per_s=float(tokens[i]),
-                from_hour=float(s.offer_start_hour[o]),
-                to_hour=float(min(s.workload_end_hour[w], s.offer_end_hour[o])),
+                from_hour=float(s.col_start_hour[col]),
+                to_hour=float(s.col_end_hour[col]),
                 committed_chips=round(float(committed_sum[i])),
             )
         )

@@ -39,6 +39,9 @@ from chipfolio.planner.problem import (
 
 TIME_DECIMALS = 6
 GANG_TOLERANCE = 1e-9
+# Committed chips are already paid for; a token price (a millionth of list) makes the plan
+# draw only what it needs from them instead of parking idle committed chips on a workload.
+COMMITTED_TIEBREAK = 1e-6
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,6 +72,8 @@ class Structure:
     col_virtual: IntArray
     col_pair: IntArray  # index of the (workload, offer) pair the column belongs to
     col_hours: FloatArray
+    col_start_hour: FloatArray
+    col_end_hour: FloatArray
     col_instances_per_x: IntArray
     col_chips_per_x: FloatArray
     col_tokens_per_s_per_x: FloatArray  # while running
@@ -87,6 +92,12 @@ class Structure:
     inc_col: IntArray
     inc_slot: IntArray
     inc_coef: FloatArray
+    # capacity checks: chips in use on a finite-capacity virtual offer at the moments when
+    # use can rise (the start of any of its columns); incidence rows x columns
+    check_virtual: IntArray
+    check_hour: FloatArray
+    check_inc_row: IntArray
+    check_inc_col: IntArray
 
     @property
     def n_cols(self) -> int:
@@ -110,7 +121,9 @@ def _virtual_offers(problem: Problem) -> VirtualOffers:
         offer=np.concatenate([np.arange(n), committed_idx]).astype(np.int64),
         committed=np.concatenate([np.zeros(n, bool), np.ones(committed_idx.size, bool)]),
         capacity_chips=np.concatenate([plain_capacity, offers.take_or_pay_chips[committed_idx]]),
-        usd_per_chip_hour=np.concatenate([offers.usd_per_chip_hour, np.zeros(committed_idx.size)]),
+        usd_per_chip_hour=np.concatenate(
+            [offers.usd_per_chip_hour, COMMITTED_TIEBREAK * offers.usd_per_chip_hour[committed_idx]]
+        ),
     )
 
 
@@ -161,6 +174,32 @@ def _slots(
     return slot_w, slot_start, slot_end, col_first.astype(np.int64), col_last.astype(np.int64)
 
 
+def _capacity_checks(
+    virtual: VirtualOffers, col_virtual: IntArray, col_start: FloatArray, col_end: FloatArray
+) -> tuple[IntArray, FloatArray, IntArray, IntArray]:
+    """Rows (virtual offer, hour) at every column start on finite-capacity virtual offers,
+    and which columns are running at each of those moments."""
+    finite = np.isfinite(virtual.capacity_chips)[col_virtual]
+    cols = np.flatnonzero(finite)
+    times = np.unique(np.concatenate([col_start[cols], col_end[cols]]))
+    radix = np.int64(times.size + 1)
+    start_rank = np.searchsorted(times, col_start[cols])
+    end_rank = np.searchsorted(times, col_end[cols])
+    keys = np.unique(col_virtual[cols] * radix + start_rank)
+    first = np.searchsorted(keys, col_virtual[cols] * radix + start_rank)
+    last = np.searchsorted(keys, col_virtual[cols] * radix + end_rank)
+    cover = last - first
+    inc_col = np.repeat(cols, cover)
+    offsets = np.repeat(np.cumsum(cover) - cover, cover)
+    inc_row = np.repeat(first, cover) + (np.arange(inc_col.size) - offsets)
+    return (
+        (keys // radix).astype(np.int64),
+        times[keys % radix].astype(np.float64),
+        inc_row.astype(np.int64),
+        inc_col.astype(np.int64),
+    )
+
+
 def _labels(problem: Problem) -> tuple[tuple[str, ...], IntArray]:
     raw = problem.vendor_of_offers()
     names, inverse = np.unique(raw, return_inverse=True)
@@ -187,30 +226,45 @@ def build_structure(problem: Problem) -> Structure:
     fits = ~gang | (gang_units * chips_per_x <= offers.capacity_chips[po])
     keep_pairs = np.flatnonzero(fits)
 
-    # columns: every kept pair on its own (overflow) virtual offer, plus committed parts
+    # slots from the pair windows, then one piece per (pair, slot) for inference
+    kw, ko = pw[keep_pairs], po[keep_pairs]
+    p_start, p_end = start[ko], np.minimum(w_end[kw], end[ko])
+    slot_w, slot_start, slot_end, first, last = _slots(problem, w_end, kw, p_start, p_end)
+    cover = last - first
+    piece_pair = np.repeat(keep_pairs, cover)
+    offsets = np.repeat(np.cumsum(cover) - cover, cover)
+    piece_slot = np.repeat(first, cover) + (np.arange(piece_pair.size) - offsets)
+    training = ~(workloads.kinds == WorkloadKind.INFERENCE.value)[pw[piece_pair]]
+    piece_start = np.where(training, start[po[piece_pair]], slot_start[piece_slot])
+    piece_end = np.where(
+        training, np.minimum(w_end[pw[piece_pair]], end[po[piece_pair]]), slot_end[piece_slot]
+    )
+
+    # columns: every piece on its offer (or overflow part), plus the committed part if any
     committed_of = np.full(len(offers), -1, dtype=np.int64)
     committed_of[virtual.offer[virtual.committed]] = np.flatnonzero(virtual.committed)
-    extra = keep_pairs[committed_of[po[keep_pairs]] >= 0]
-    col_pair = np.concatenate([keep_pairs, extra])
-    col_virtual = np.concatenate([po[keep_pairs], committed_of[po[extra]]])
+    has_commit = np.flatnonzero(committed_of[po[piece_pair]] >= 0)
+    col_piece = np.concatenate([np.arange(piece_pair.size), has_commit])
+    col_pair = piece_pair[col_piece]
+    col_virtual = np.concatenate([po[piece_pair], committed_of[po[piece_pair[has_commit]]]])
     cap_units = np.floor(virtual.capacity_chips[col_virtual] / chips_per_x[col_pair] + 1e-9)
     col_upper = np.where(gang[col_pair], np.minimum(cap_units, gang_units[col_pair]), cap_units)
     usable = col_upper > 0
-    col_pair, col_virtual, col_upper = col_pair[usable], col_virtual[usable], col_upper[usable]
-    order = np.lexsort((col_virtual, col_pair))
-    col_pair, col_virtual, col_upper = col_pair[order], col_virtual[order], col_upper[order]
+    order = np.lexsort((col_virtual[usable], piece_slot[col_piece][usable], col_pair[usable]))
+    col_piece = col_piece[usable][order]
+    col_pair, col_virtual, col_upper = (
+        col_pair[usable][order],
+        col_virtual[usable][order],
+        col_upper[usable][order],
+    )
+    col_slot = piece_slot[col_piece]
+    col_start, col_end = piece_start[col_piece], piece_end[col_piece]
 
     col_w, col_o = pw[col_pair], po[col_pair]
-    col_start, col_end = start[col_o], np.minimum(w_end[col_w], end[col_o])
-    slot_w, slot_start, slot_end, first, last = _slots(problem, w_end, col_w, col_start, col_end)
-    cover = last - first
-    inc_col = np.repeat(np.arange(col_pair.size), cover)
-    offsets = np.repeat(np.cumsum(cover) - cover, cover)
-    inc_slot = first[inc_col] + (np.arange(inc_col.size) - offsets)
-    slot_hours = (slot_end - slot_start)[inc_slot]
-    col_hours = hours[col_pair]
-    share = np.minimum(col_hours[inc_col] / np.maximum(slot_hours, 1e-300), 1.0)
-    inc_coef = rate_per_x[col_pair][inc_col] * share
+    col_hours = col_end - col_start
+    slot_hours = np.maximum((slot_end - slot_start)[col_slot], 1e-300)
+    inc_coef = rate_per_x[col_pair] * np.minimum(col_hours / slot_hours, 1.0)
+    cap = _capacity_checks(virtual, col_virtual, col_start, col_end)
 
     labels, offer_label = _labels(problem)
     offer_hours = end - start
@@ -228,6 +282,8 @@ def build_structure(problem: Problem) -> Structure:
         col_virtual=col_virtual,
         col_pair=col_pair,
         col_hours=col_hours,
+        col_start_hour=col_start,
+        col_end_hour=col_end,
         col_instances_per_x=units[col_pair].astype(np.int64),
         col_chips_per_x=chips_per_x[col_pair],
         col_tokens_per_s_per_x=rate_per_x[col_pair],
@@ -240,7 +296,11 @@ def build_structure(problem: Problem) -> Structure:
         slot_start_hour=slot_start,
         slot_end_hour=slot_end,
         slot_demand=workloads.demand_tokens_per_s[slot_w],
-        inc_col=inc_col.astype(np.int64),
-        inc_slot=inc_slot.astype(np.int64),
+        inc_col=np.arange(col_pair.size, dtype=np.int64),
+        inc_slot=col_slot.astype(np.int64),
         inc_coef=inc_coef,
+        check_virtual=cap[0],
+        check_hour=cap[1],
+        check_inc_row=cap[2],
+        check_inc_col=cap[3],
     )
