@@ -81,13 +81,16 @@ class SearchSettings:
     """Tolerances of the search.
 
     ``cost_rel_tol`` decides "C(m) reached W" (relative to W; make it at least the MILP gap);
-    ``multiplier_rel_tol`` is the bracket width at which bisection stops.
+    ``multiplier_rel_tol`` is the bracket width at which bisection stops;
+    ``floor_multiplier`` is where the search starts for a vendor not worth buying today
+    (0 = free; a small positive value keeps free capacity from being bought at random).
     """
 
     cost_rel_tol: float = 1e-6
     multiplier_rel_tol: float = 1e-3
     max_solves: int = 40
     newton_is_exact: bool = True
+    floor_multiplier: float = 0.0
 
 
 Evaluate = Callable[[float], PricedSolve]
@@ -132,7 +135,7 @@ def search_walk_away(
     search = _Search(evaluate, cost_without_usd, settings or SearchSettings())
     start = at_current
     if not search.worth(start):
-        start = search.run(0.0)
+        start = search.run(search.settings.floor_multiplier)
         if not search.worth(start):
             return search.result(None, SearchMethod.NOT_WORTH_BUYING, None, 0.0)
     lo, hi = _newton(search, start)

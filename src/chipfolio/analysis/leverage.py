@@ -1,0 +1,381 @@
+"""Leverage analysis: per vendor, walk-away multiplier, cost without it, share; plus HHI,
+policy cost, shadow prices and the cost-versus-concentration frontier, from counterfactuals.
+
+Vendors are grouped by the policy's ``share_by`` (provider or silicon). For each vendor v:
+
+* ``cost_without_usd`` — optimal cost with every offer of v removed (None if then infeasible);
+  ``leverage_usd`` = that minus the plan's cost: what losing v costs, i.e. the value of the
+  relationship to us (and what a negotiator's walk-away threat is worth to them).
+* ``walk_away_multiplier`` — the largest uniform multiplier on all of v's prices at which an
+  optimal plan still buys from v (see ``walkaway``). None with a ``reason`` when the policy
+  needs v whatever it costs, when nothing can replace v, or when v is not worth buying even
+  nearly free.
+
+``policy_cost_usd`` is the plan's cost minus the cost with no diversification requirement.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from chipfolio.analysis.counterfactual import Outcome, solve_outcome, vendor_cost_usd
+from chipfolio.analysis.frontier import Frontier, FrontierPoint, PointStatus, trace_frontier
+from chipfolio.analysis.risk import Concentration, concentration
+from chipfolio.analysis.shadow import ShadowPrice, shadow_prices
+from chipfolio.analysis.walkaway import (
+    PricedSolve,
+    SearchMethod,
+    SearchSettings,
+    WalkAwaySearch,
+    search_walk_away,
+)
+from chipfolio.errors import InfeasibleError, SolverError
+from chipfolio.planner.plan import Plan
+from chipfolio.planner.problem import Policy, Problem
+from chipfolio.planner.solve import solve_problem
+from chipfolio.planner.solvers.base import SolveOptions, SolveStatus
+
+
+class WalkAwayReason(StrEnum):
+    """Why a vendor has no walk-away multiplier."""
+
+    POLICY_REQUIRES = "policy_requires_vendor"
+    IRREPLACEABLE = "nothing_can_replace_it"
+    NOT_WORTH_BUYING = "not_worth_buying"
+    NO_CONVERGENCE = "search_did_not_converge"
+
+
+@dataclass(frozen=True, slots=True)
+class LeverageOptions:
+    """Settings of the analysis.
+
+    ``solve`` is used for every counterfactual; its ``mip_gap`` defaults to 1e-6 because
+    the walk-away search compares costs to within ``cost_rel_tol``. ``workers`` > 1 runs the
+    per-vendor searches in a process pool. ``floor_multiplier`` is the lowest price
+    multiplier tried for a vendor the plan does not buy today.
+    """
+
+    solve: SolveOptions = field(default_factory=lambda: SolveOptions(mip_gap=1e-6))
+    cost_rel_tol: float = 1e-5
+    multiplier_rel_tol: float = 1e-3
+    floor_multiplier: float = 1e-3
+    frontier_step: float = 0.05
+    frontier_cap_tol: float = 1e-3
+    workers: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class VendorLeverage:
+    """One vendor's row of the leverage table."""
+
+    vendor: str
+    share: float
+    cost_usd: float
+    walk_away_multiplier: float | None
+    reason: str | None
+    reason_code: WalkAwayReason | None
+    cost_without_usd: float | None
+    leverage_usd: float | None
+    usd_per_chip_hour: float | None  # average paid per chip-hour in the plan
+    search_method: str
+    solves: int
+
+    @property
+    def walk_away_usd_per_chip_hour(self) -> float | None:
+        if self.walk_away_multiplier is None or self.usd_per_chip_hour is None:
+            return None
+        return self.walk_away_multiplier * self.usd_per_chip_hour
+
+    def to_json(self) -> dict[str, object]:
+        def r(v: float | None, digits: int) -> float | None:
+            return None if v is None else round(v, digits)
+
+        return {
+            "vendor": self.vendor,
+            "share": round(self.share, 6),
+            "cost_usd": round(self.cost_usd, 2),
+            "walk_away_multiplier": r(self.walk_away_multiplier, 6),
+            "reason": self.reason,
+            "reason_code": None if self.reason_code is None else self.reason_code.value,
+            "cost_without_usd": r(self.cost_without_usd, 2),
+            "leverage_usd": r(self.leverage_usd, 2),
+            "usd_per_chip_hour": r(self.usd_per_chip_hour, 6),
+            "walk_away_usd_per_chip_hour": r(self.walk_away_usd_per_chip_hour, 6),
+            "search": {"method": self.search_method, "solves": self.solves},
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class LeverageReport:
+    """Everything ``chipfolio leverage`` prints, plus the plan it is about."""
+
+    plan: Plan
+    vendors: tuple[VendorLeverage, ...]
+    shadow_prices: tuple[ShadowPrice, ...]
+    concentration: Concentration
+    cost_without_policy_usd: float
+    frontier: Frontier
+    solves: int
+    seconds: float
+
+    @property
+    def plan_cost_usd(self) -> float:
+        return self.plan.total_cost_usd
+
+    @property
+    def policy_cost_usd(self) -> float:
+        return self.plan_cost_usd - self.cost_without_policy_usd
+
+    def vendor(self, name: str) -> VendorLeverage:
+        for v in self.vendors:
+            if v.vendor == name:
+                return v
+        raise KeyError(name)
+
+    def to_json(self) -> dict[str, object]:
+        c = self.concentration
+        return {
+            "plan_cost_usd": round(self.plan_cost_usd, 2),
+            "share_by": self.plan.share_by,
+            "vendors": [v.to_json() for v in self.vendors],
+            "shadow_prices": [s.to_json() for s in self.shadow_prices],
+            "hhi": round(c.hhi, 3),
+            "hhi_scale": "0-10000 (sum of squared percentage shares of spend)",
+            "hhi_fraction": round(c.hhi_fraction, 6),
+            "equivalent_vendors": None
+            if c.equivalent_vendors is None
+            else round(c.equivalent_vendors, 4),
+            "policy_cost_usd": round(self.policy_cost_usd, 2),
+            "cost_without_policy_usd": round(self.cost_without_policy_usd, 2),
+            "frontier": self.frontier.to_json(),
+            "tightest_feasible_max_share": self.frontier.tightest_feasible_max_share,
+            "plan_status": self.plan.status.value,
+            "analysis": {"solves": self.solves, "seconds": round(self.seconds, 3)},
+        }
+
+
+def candidate_vendors(problem: Problem) -> list[str]:
+    """Vendor labels with at least one offer some workload can use (or a commitment)."""
+    labels = problem.vendor_of_offers()
+    usable = problem.runnable.any(axis=0) | (problem.offers.take_or_pay_chips > 0)
+    return sorted({str(v) for v in labels[usable].tolist()})
+
+
+def _avg_price(plan: Plan, label: str, share_by: str) -> float | None:
+    key = "provider" if share_by == "provider" else "vendor"
+    cost = chip_hours = 0.0
+    for a in plan.allocations:
+        if str(getattr(a, key)) == label:
+            cost += a.cost_usd
+            chip_hours += a.chips * max(a.to_hour - a.from_hour, 0.0)
+    return cost / chip_hours if chip_hours > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class _VendorTask:
+    """What one vendor's search needs (plain values, so it pickles for a process pool)."""
+
+    problem: Problem
+    label: str
+    options: LeverageOptions
+    plan_cost_usd: float
+    plan_exact: bool
+    vendor_cost_usd: float
+    share: float
+    usd_per_chip_hour: float | None
+
+    @classmethod
+    def of(cls, problem: Problem, plan: Plan, label: str, opts: LeverageOptions) -> _VendorTask:
+        return cls(
+            problem=problem,
+            label=label,
+            options=opts,
+            plan_cost_usd=plan.total_cost_usd,
+            plan_exact=_plan_exact(plan, opts.cost_rel_tol),
+            vendor_cost_usd=vendor_cost_usd(plan, label),
+            share=float(plan.vendor_shares.get(label, 0.0)),
+            usd_per_chip_hour=_avg_price(plan, label, plan.share_by),
+        )
+
+
+def _without_reason(task: _VendorTask) -> tuple[WalkAwayReason, str, int]:
+    """Why the problem without the vendor has no plan (one more solve, policy relaxed)."""
+    problem, label = task.problem, task.label
+    mask = problem.vendor_of_offers() == label
+    relaxed = problem.drop_offers(mask).with_policy(Policy(share_by=problem.policy.share_by))
+    outcome = solve_outcome(relaxed, task.options.solve)
+    if outcome.plan is not None:
+        return (
+            WalkAwayReason.POLICY_REQUIRES,
+            f"the policy cannot be met without {label} (max_share/min_vendors/n_minus_1), "
+            "so it is needed at any price",
+            1,
+        )
+    return (
+        WalkAwayReason.IRREPLACEABLE,
+        f"nothing can replace {label}: without it no plan meets the demand",
+        1,
+    )
+
+
+def _evaluator(task: _VendorTask, counter: list[int]) -> Callable[[float], PricedSolve]:
+    problem, label, opts = task.problem, task.label, task.options
+    mask = problem.vendor_of_offers() == label
+
+    def evaluate(m: float) -> PricedSolve:
+        counter[0] += 1
+        outcome = solve_outcome(problem.scale_prices(mask, m), opts.solve)
+        if outcome.plan is None:
+            raise SolverError(
+                f"no plan with {label}'s prices x{m:.4g} ({outcome.status.value}); "
+                "raise the time limit"
+            )
+        v_cost = vendor_cost_usd(outcome.plan, label)
+        return PricedSolve(
+            multiplier=m,
+            cost_usd=outcome.plan.total_cost_usd,
+            vendor_unit_cost_usd=v_cost / m if m > 0 else 0.0,
+            exact=outcome.exact(opts.cost_rel_tol),
+        )
+
+    return evaluate
+
+
+def analyze_vendor(task: _VendorTask) -> VendorLeverage:
+    """Cost without the vendor and its walk-away multiplier (a few solves)."""
+    problem, label, opts = task.problem, task.label, task.options
+    cost_v, share, avg = task.vendor_cost_usd, task.share, task.usd_per_chip_hour
+    solves = 0
+    if cost_v > 0.0:
+        mask = problem.vendor_of_offers() == label
+        without = solve_outcome(problem.drop_offers(mask), opts.solve)
+        solves += 1
+        if without.status is not SolveStatus.INFEASIBLE and without.plan is None:
+            raise SolverError(
+                f"no plan without {label} within the time limit ({without.status.value}); "
+                "raise --time-limit"
+            )
+        if without.plan is None:
+            code, text, extra = _without_reason(task)
+            return VendorLeverage(
+                label, share, cost_v, None, text, code, None, None, avg, "none", solves + extra
+            )
+        w = without.plan.total_cost_usd
+    else:
+        w = task.plan_cost_usd  # the plan does not use v, so removing v changes nothing
+    counter = [0]
+    at_one = PricedSolve(1.0, task.plan_cost_usd, cost_v, task.plan_exact)
+    settings = SearchSettings(
+        cost_rel_tol=opts.cost_rel_tol,
+        multiplier_rel_tol=opts.multiplier_rel_tol,
+        newton_is_exact=not problem.policy.caps_shares,
+        floor_multiplier=opts.floor_multiplier,
+    )
+    search = search_walk_away(_evaluator(task, counter), w, at_one, settings)
+    reason_code, reason_text = _search_reason(search, label, opts.floor_multiplier)
+    return VendorLeverage(
+        vendor=label,
+        share=share,
+        cost_usd=cost_v,
+        walk_away_multiplier=search.multiplier,
+        reason=reason_text,
+        reason_code=reason_code,
+        cost_without_usd=w,
+        leverage_usd=w - task.plan_cost_usd,
+        usd_per_chip_hour=avg,
+        search_method=search.method.value,
+        solves=solves + counter[0],
+    )
+
+
+def _plan_exact(plan: Plan, rel_tol: float) -> bool:
+    gap = plan.solver.gap
+    return plan.status.value == "optimal" and gap is not None and gap <= rel_tol
+
+
+def _search_reason(
+    search: WalkAwaySearch, label: str, floor: float
+) -> tuple[WalkAwayReason | None, str | None]:
+    if search.method is SearchMethod.NOT_WORTH_BUYING:
+        return (
+            WalkAwayReason.NOT_WORTH_BUYING,
+            f"{label} is not worth buying even at {floor:g}x its prices",
+        )
+    if search.method is SearchMethod.NO_CONVERGENCE:
+        return WalkAwayReason.NO_CONVERGENCE, "the search ran out of solves before a bracket"
+    return None, None
+
+
+def _frontier(problem: Problem, opts: LeverageOptions, n_vendors: int) -> Frontier:
+    def evaluate(cap: float) -> FrontierPoint:
+        policy = dataclasses.replace(problem.policy, max_share=cap)
+        outcome: Outcome = solve_outcome(problem.with_policy(policy), opts.solve)
+        status = {
+            SolveStatus.OPTIMAL: PointStatus.OPTIMAL,
+            SolveStatus.FEASIBLE: PointStatus.FEASIBLE,
+            SolveStatus.INFEASIBLE: PointStatus.INFEASIBLE,
+        }.get(outcome.status, PointStatus.UNKNOWN)
+        return FrontierPoint(cap, outcome.cost_usd, status)
+
+    return trace_frontier(
+        evaluate, n_vendors, step=opts.frontier_step, cap_tol=opts.frontier_cap_tol
+    )
+
+
+def _run_vendor_tasks(tasks: list[_VendorTask], workers: int) -> list[VendorLeverage]:
+    if workers <= 1 or len(tasks) <= 1:
+        return [analyze_vendor(t) for t in tasks]
+    # spawn, not fork: the parent may already hold the solver's threads
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context) as pool:
+        return list(pool.map(analyze_vendor, tasks))
+
+
+def analyze_leverage(
+    problem: Problem, options: LeverageOptions | None = None, plan: Plan | None = None
+) -> LeverageReport:
+    """The full leverage analysis of ``problem`` (raises InfeasibleError if it has no plan).
+
+    ``plan`` may be passed when already solved with ``options.solve``; otherwise it is solved
+    here.
+    """
+    opts = options or LeverageOptions()
+    started = time.perf_counter()
+    solves = 0
+    if plan is None:
+        plan = solve_problem(problem, opts.solve)
+        solves += 1
+    labels = candidate_vendors(problem)
+    tasks = [_VendorTask.of(problem, plan, label, opts) for label in labels]
+    vendors = _run_vendor_tasks(tasks, opts.workers)
+    solves += sum(v.solves for v in vendors)
+    prices = shadow_prices(problem, plan, opts.solve)
+    solves += 1
+    if problem.policy.is_trivial:
+        free = plan.total_cost_usd
+    else:
+        relaxed = problem.with_policy(Policy(share_by=problem.policy.share_by))
+        outcome = solve_outcome(relaxed, opts.solve)
+        solves += 1
+        if outcome.plan is None:
+            raise InfeasibleError("no plan even without the diversification policy")
+        free = outcome.plan.total_cost_usd
+    frontier = _frontier(problem, opts, len(labels))
+    solves += frontier.solves
+    spend = {label: vendor_cost_usd(plan, label) for label in labels}
+    return LeverageReport(
+        plan=plan,
+        vendors=tuple(sorted(vendors, key=lambda v: (-v.cost_usd, v.vendor))),
+        shadow_prices=prices,
+        concentration=concentration(spend),
+        cost_without_policy_usd=free,
+        frontier=frontier,
+        solves=solves,
+        seconds=time.perf_counter() - started,
+    )

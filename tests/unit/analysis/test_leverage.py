@@ -1,0 +1,205 @@
+"""Leverage analysis on problems whose answers are worked out by hand."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from problems import Q, problem
+
+from chipfolio.analysis.counterfactual import solve_outcome
+from chipfolio.analysis.leverage import (
+    LeverageOptions,
+    WalkAwayReason,
+    analyze_leverage,
+    candidate_vendors,
+)
+from chipfolio.errors import InfeasibleError
+from chipfolio.planner.problem import Policy, Problem
+
+OPTS = LeverageOptions()
+
+# demand 1000 tok/s at 100 tok/s/chip = 10 chips for 10 hours
+TWO = problem([Q("A", 2.0), Q("B", 3.0)])
+
+
+def cost(p: Problem) -> float | None:
+    return solve_outcome(p, OPTS.solve).cost_usd
+
+
+def test_known_answer_two_vendors() -> None:
+    report = analyze_leverage(TWO)
+    assert report.plan_cost_usd == pytest.approx(200.0)
+    a, b = report.vendor("A"), report.vendor("B")
+    assert a.share == pytest.approx(1.0) and b.share == 0.0
+    assert a.walk_away_multiplier == pytest.approx(1.5)
+    assert a.cost_without_usd == pytest.approx(1.5 * report.plan_cost_usd)
+    assert a.leverage_usd == pytest.approx(0.5 * report.plan_cost_usd)
+    assert a.walk_away_usd_per_chip_hour == pytest.approx(3.0)
+    # B would win the business below $2: 2/3 of its price
+    assert b.walk_away_multiplier == pytest.approx(2.0 / 3.0)
+    assert b.leverage_usd == pytest.approx(0.0)
+    assert report.concentration.hhi == pytest.approx(10_000.0)
+    assert report.policy_cost_usd == pytest.approx(0.0)
+
+
+def test_known_answer_shadow_price_of_a_binding_capacity() -> None:
+    capped = problem([Q("A", 2.0, capacity=4), Q("B", 3.0)])
+    report = analyze_leverage(capped)
+    assert [s.offer for s in report.shadow_prices] == ["A-0"]
+    shadow = report.shadow_prices[0]
+    assert shadow.usd_per_chip_hour == pytest.approx(1.0, rel=1e-5)
+    assert shadow.binds_in_plan and shadow.used_chips == 4
+    # counterfactual: 3 more chips for the 10-hour horizon save $1 x 3 x 10
+    base = cost(capped)
+    more = cost(capped.with_capacity(np.array([True, False]), 7.0))
+    assert base is not None and more is not None
+    assert (base - more) / (3 * 10.0) == pytest.approx(shadow.usd_per_chip_hour, rel=1e-5)
+
+
+def test_shadow_prices_match_counterfactual_resolves() -> None:
+    """Two workloads with different speeds on three capped offers (whole-chip answers)."""
+    tput = [[100.0, 100.0, 100.0], [50.0, 100.0, 100.0]]
+    p = problem(
+        [Q("A", 2.0, capacity=6), Q("B", 2.5, capacity=8), Q("C", 4.0)],
+        demands=(1000.0, 500.0),
+        tokens_per_s_per_chip=tput,
+        horizon_hours=100.0,
+    )
+    report = analyze_leverage(p)
+    base = cost(p)
+    assert base is not None
+    checked = 0
+    for shadow in report.shadow_prices:
+        mask = p.offers.ids == shadow.offer
+        more = cost(p.with_capacity(mask, shadow.capacity_chips + 1))
+        assert more is not None
+        assert (base - more) / 100.0 == pytest.approx(shadow.usd_per_chip_hour, rel=1e-5)
+        checked += 1
+    assert checked == 2
+    by_offer = {s.offer: s.usd_per_chip_hour for s in report.shadow_prices}
+    assert by_offer == pytest.approx({"A-0": 2.0, "B-1": 1.5}, rel=1e-5)
+
+
+def test_contract_fully_committed_is_reported_net_of_its_price() -> None:
+    p = problem([Q("A", 2.0, capacity=4, take_or_pay=4), Q("B", 3.0)])
+    report = analyze_leverage(p)
+    assert report.shadow_prices[0].usd_per_chip_hour == pytest.approx(1.0, rel=1e-5)
+
+
+def _bought(p: Problem, label: str, m: float) -> bool:
+    mask = p.vendor_of_offers() == label
+    outcome = solve_outcome(p.scale_prices(mask, m), OPTS.solve)
+    assert outcome.plan is not None
+    return outcome.plan.cost_by_vendor_usd.get(label, 0.0) > 1e-9
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [Policy(), Policy(max_share=0.6), Policy(min_vendors=2, n_minus_1=0.3)],
+    ids=["none", "cap", "n-1"],
+)
+def test_walk_away_is_the_breakpoint(policy: Policy) -> None:
+    p = problem(
+        [
+            Q("A", 2.0, capacity=7),
+            Q("B", 2.6),
+            Q("C", 3.1, capacity=6),
+            Q("D", 3.5),
+        ],
+        demands=(1000.0, 600.0),
+        tokens_per_s_per_chip=[[100.0, 90.0, 120.0, 100.0], [80.0, 100.0, 100.0, 60.0]],
+        policy=policy,
+    )
+    report = analyze_leverage(p)
+    for v in report.vendors:
+        if v.walk_away_multiplier is None:
+            continue
+        m = v.walk_away_multiplier
+        assert _bought(p, v.vendor, m * 0.99), v
+        assert not _bought(p, v.vendor, m * 1.01), v
+
+
+def test_policy_that_needs_every_vendor_gives_no_multiplier() -> None:
+    p = problem([Q("A", 2.0), Q("B", 3.0)], policy=Policy(min_vendors=2))
+    report = analyze_leverage(p)
+    for v in report.vendors:
+        assert v.walk_away_multiplier is None
+        assert v.reason_code is WalkAwayReason.POLICY_REQUIRES
+        assert v.cost_without_usd is None and v.leverage_usd is None
+        assert v.reason and "policy" in v.reason
+
+
+def test_vendor_nothing_can_replace() -> None:
+    p = problem([Q("A", 2.0), Q("B", 1.0, capacity=3)])
+    report = analyze_leverage(p)
+    a = report.vendor("A")
+    assert a.walk_away_multiplier is None
+    assert a.reason_code is WalkAwayReason.IRREPLACEABLE
+    assert report.vendor("B").walk_away_multiplier == pytest.approx(2.0)
+
+
+def test_take_or_pay_walk_away_counts_the_commitment() -> None:
+    # A: 10 chips committed at $2 (paid anyway). Without A the plan pays B $3 -> m* = 1.5;
+    # with A's prices x m the commitment costs 200m, so the contract is worth it while m < 1.5
+    p = problem([Q("A", 2.0, capacity=10, take_or_pay=10), Q("B", 3.0)])
+    a = analyze_leverage(p).vendor("A")
+    assert a.walk_away_multiplier == pytest.approx(1.5)
+
+
+def test_policy_cost_hhi_and_frontier() -> None:
+    policy = Policy(max_share=0.5, min_vendors=2, n_minus_1=0.5)
+    p = problem([Q("A", 2.0), Q("B", 3.0), Q("C", 2.5)], policy=policy)
+    report = analyze_leverage(p)
+    free = cost(p.with_policy(Policy()))
+    assert free == pytest.approx(200.0)
+    assert report.policy_cost_usd == pytest.approx(report.plan_cost_usd - 200.0)
+    shares = [v.share for v in report.vendors]
+    assert report.concentration.hhi == pytest.approx(sum((100 * s) ** 2 for s in shares))
+    points = report.frontier.points
+    assert points[0].max_share == 1.0
+    costs = [pt.cost_usd for pt in points if pt.cost_usd is not None]
+    assert costs == sorted(costs)
+    at_policy = [pt for pt in points if pt.max_share == pytest.approx(0.5)]
+    assert at_policy and at_policy[0].cost_usd == pytest.approx(report.plan_cost_usd)
+    tight = report.frontier.tightest_feasible_max_share
+    assert tight is not None and tight == pytest.approx(1 / 3, abs=1e-3)
+    assert cost(p.with_policy(dataclasses.replace(policy, max_share=tight))) is not None
+
+
+def test_json_has_the_issue_keys() -> None:
+    data = analyze_leverage(TWO).to_json()
+    assert {"plan_cost_usd", "vendors", "shadow_prices", "hhi", "policy_cost_usd"} <= set(data)
+    assert "frontier" in data
+    for v in data["vendors"]:  # type: ignore[union-attr]
+        assert {
+            "vendor",
+            "share",
+            "cost_usd",
+            "walk_away_multiplier",
+            "reason",
+            "cost_without_usd",
+            "leverage_usd",
+        } <= set(v)
+    for pt in data["frontier"]:  # type: ignore[union-attr]
+        assert {"max_share", "cost_usd", "status"} <= set(pt)
+
+
+def test_process_pool_gives_the_same_answer() -> None:
+    p = problem([Q("A", 2.0, capacity=7), Q("B", 2.6), Q("C", 3.1)], demands=(1000.0, 600.0))
+    one = analyze_leverage(p, OPTS).to_json()
+    two = analyze_leverage(p, dataclasses.replace(OPTS, workers=2)).to_json()
+    one.pop("analysis"), two.pop("analysis")
+    assert one == two
+
+
+def test_infeasible_problem_raises() -> None:
+    p = problem([Q("A", 2.0, capacity=2)])
+    with pytest.raises(InfeasibleError):
+        analyze_leverage(p)
+
+
+def test_unusable_vendors_are_not_candidates() -> None:
+    p = problem([Q("A", 2.0), Q("B", 3.0)], tokens_per_s_per_chip=[[100.0, 0.0]])
+    assert candidate_vendors(p) == ["A"]
