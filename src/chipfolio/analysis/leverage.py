@@ -36,6 +36,7 @@ from chipfolio.analysis.walkaway import (
     search_walk_away,
 )
 from chipfolio.errors import InfeasibleError, SolverError
+from chipfolio.planner.diagnose import diagnose
 from chipfolio.planner.plan import Plan
 from chipfolio.planner.problem import Policy, Problem
 from chipfolio.planner.solve import solve_problem
@@ -207,14 +208,15 @@ class _VendorTask:
 def _without_reason(task: _VendorTask) -> tuple[WalkAwayReason, str, int]:
     """Why the problem without the vendor has no plan (one more solve, policy relaxed)."""
     problem, label = task.problem, task.label
-    mask = problem.vendor_of_offers() == label
-    relaxed = problem.drop_offers(mask).with_policy(Policy(share_by=problem.policy.share_by))
+    without = problem.drop_offers(problem.vendor_of_offers() == label)
+    relaxed = without.with_policy(Policy(share_by=problem.policy.share_by))
     outcome = solve_outcome(relaxed, task.options.solve)
     if outcome.plan is not None:
+        conflicts = diagnose(without, task.options.solve)
+        detail = f": {conflicts[0]}" if conflicts else ""
         return (
             WalkAwayReason.POLICY_REQUIRES,
-            f"the policy cannot be met without {label} (max_share/min_vendors/n_minus_1), "
-            "so it is needed at any price",
+            f"the policy cannot be met without {label}{detail}",
             1,
         )
     return (
