@@ -29,8 +29,8 @@ from chipfolio.simulation.demand import (
     bundled_profiles,
     profile_from_rates,
 )
-from chipfolio.simulation.engine import Reaction
 from chipfolio.simulation.events import EventAssumptions
+from chipfolio.simulation.model import Reaction
 from chipfolio.simulation.strategies import ReplanMode
 from chipfolio.workloads.spec import InferenceSpec, LineIndex, Portfolio, parse_yaml
 from chipfolio.workloads.traces import RateStatistic, TraceSummary, read_trace

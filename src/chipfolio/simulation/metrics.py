@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from chipfolio.simulation.engine import Outcome
+from chipfolio.simulation.model import Outcome
 from chipfolio.simulation.scenario import ScenarioResult, SimulationSetup
 
 USD_DIGITS = 2

@@ -5,14 +5,16 @@ least so much throughput, and rounding up only adds) and every vendor used by th
 used (min_vendors). Two things need repair: an offer whose capacity the rounded-up units
 exceed gets its columns rounded down instead (which can leave a sliver of demand short), and
 a gang job the LP spread over several offers is placed whole on the offer the LP leaned on
-most. Share caps can be overshot by the rounding; the cost is at most one serving unit per
-allocation above the LP bound. Used when re-planning thousands of scenarios, where HiGHS's
+most. Share caps can be overshot by the rounding: the answer says so and the caller solves
+the MILP instead. Otherwise the cost is at most one serving unit per allocation above the
+LP bound. Used when re-planning thousands of scenarios, where HiGHS's
 fixed cost per MILP (about 10-20 ms even for tiny models) would dominate.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,18 +26,40 @@ from chipfolio.planner.structure import Structure
 ROUNDING_TOLERANCE = 1e-7
 
 
-def lp_rounded_instances(
-    problem: Problem, solver: Solver, options: SolveOptions
-) -> FloatArray | None:
-    """``[w, o]`` instances from the rounded LP relaxation, or None when the LP is infeasible."""
+@dataclass(frozen=True, eq=False)
+class Rounded:
+    """A rounded LP answer: instances (None if the LP is infeasible) and whether it is valid.
+
+    ``valid`` is False when rounding broke a share cap; the caller then solves exactly.
+    """
+
+    instances: FloatArray | None
+    valid: bool
+
+
+def lp_rounded_instances(problem: Problem, solver: Solver, options: SolveOptions) -> Rounded:
+    """``[w, o]`` instances from the rounded LP relaxation, checked against the share caps."""
     built = build(problem, prune_pairs=options.prune)
     result = solver.solve(built.formulation, dataclasses.replace(options, relax=True))
     if not result.status.has_solution:
-        return None
+        return Rounded(None, valid=True)
     block = built.formulation.var_blocks["x"]
     x = np.maximum(result.value()[block.offset : block.stop], 0.0)[: built.structure.n_cols]
     units = round_units(built.structure, x)
-    return instances_from_units(problem, built.problem, built.structure, units)
+    valid = caps_hold(built.problem, built.structure, units)
+    return Rounded(instances_from_units(problem, built.problem, built.structure, units), valid)
+
+
+def caps_hold(problem: Problem, s: Structure, units: FloatArray) -> bool:
+    """True when no vendor's cost (fixed commitments included) exceeds the share cap."""
+    share = problem.policy.max_share
+    if share >= 1.0:
+        return True
+    n = len(s.labels)
+    cost = np.bincount(s.col_label, weights=units * s.col_usd_per_x, minlength=n)
+    cost = cost + np.bincount(s.offer_label, weights=s.fixed_usd_by_offer, minlength=n)
+    total = float(cost.sum())
+    return bool((cost <= share * total + 1e-9 * max(total, 1.0)).all())
 
 
 def round_units(s: Structure, x: FloatArray) -> FloatArray:

@@ -16,7 +16,7 @@ import numpy as np
 from chipfolio.planner.problem import Problem, WorkloadKind
 from chipfolio.planner.solvers.base import SolveOptions
 from chipfolio.simulation.demand import DemandAssumptions, RateProfile, sample_demand
-from chipfolio.simulation.engine import Clock, Future, Outcome, Reaction, SimModel, run_strategy
+from chipfolio.simulation.engine import run_strategy
 from chipfolio.simulation.events import (
     CONTRACTED,
     EventAssumptions,
@@ -25,6 +25,7 @@ from chipfolio.simulation.events import (
     count_by_kind,
     sample_events,
 )
+from chipfolio.simulation.model import Clock, Future, Outcome, Reaction, SimModel
 from chipfolio.simulation.strategies import PlannerReplanner, ReplanMode, Strategy
 
 

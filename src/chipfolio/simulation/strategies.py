@@ -34,7 +34,7 @@ from chipfolio.planner.problem import (
 )
 from chipfolio.planner.solve import build, get_solver, solve_problem
 from chipfolio.planner.solvers.base import SolveOptions, Solver
-from chipfolio.simulation.engine import ReplanRequest
+from chipfolio.simulation.model import ReplanRequest
 from chipfolio.simulation.rounding import lp_rounded_instances
 
 CACHE_ENTRIES = 4096
@@ -249,9 +249,12 @@ class PlannerReplanner:
             self._cache.move_to_end(key)
             self.cache_hits += 1
             return self._cache[key]
+        rounded = None
         if self.mode is ReplanMode.FAST:
             self.solves += 1
-            answer = lp_rounded_instances(problem, self.solver, self.options)
+            rounded = lp_rounded_instances(problem, self.solver, self.options)
+        if rounded is not None and rounded.valid:
+            answer = rounded.instances
         else:
             plan = self._plan(problem)
             answer = None if plan is None else instances_of(problem, plan)

@@ -25,8 +25,8 @@ from chipfolio.simulation.demand import (
     RateProfile,
     bundled_profiles,
 )
-from chipfolio.simulation.engine import Clock, Reaction
 from chipfolio.simulation.events import EventAssumptions
+from chipfolio.simulation.model import Clock, Reaction
 from chipfolio.simulation.runners import Executor, LocalExecutor, batches
 from chipfolio.simulation.scenario import (
     ScenarioResult,
