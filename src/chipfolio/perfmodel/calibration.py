@@ -189,6 +189,15 @@ def summarize(results: Sequence[RowResult]) -> ErrorSummary:
     )
 
 
+def data_loss(rows: Sequence[Measurement], cal: Calibration) -> float:
+    """The fit's data term: soft-L1 loss of the log errors (what fitting lowers)."""
+    total = 0.0
+    for m in rows:
+        z = math.log(max(predict(m, cal), 1e-12) / m.value) / MEASUREMENT_SIGMA / ROBUST_SCALE
+        total += 2.0 * (math.sqrt(1.0 + z * z) - 1.0)
+    return total * ROBUST_SCALE**2
+
+
 def _residual_fn(rows: Sequence[Measurement], space: _Space) -> Callable[[np.ndarray], np.ndarray]:
     centre, sigmas = space.centre(), space.sigmas()
     measured = np.log(np.array([m.value for m in rows]))
