@@ -329,6 +329,20 @@ def make_job(
     return TrainingJob(model, chip_rates(chip, precision), cal, seq, float(batch))
 
 
+MAX_CHIPS_SEARCHED = 1 << 17
+
+
+def _does_not_fit(job: TrainingJob, chip: Chip, count: int) -> str:
+    """Says how many chips would hold the model (searching powers of two above ``count``)."""
+    head = f"{job.model.name} does not fit on {count} x {chip.id} in any layout tried"
+    n = 1 << max(count - 1, 0).bit_length()
+    while n <= MAX_CHIPS_SEARCHED:
+        if n > count and best_layout(job, n, LayoutHint()) is not None:
+            return f"{head}: needs >= {n} chips of {chip.id} at {job.rates.precision}"
+        n *= 2
+    return head
+
+
 def estimate_training_job(
     job: TrainingJob,
     chip: Chip,
@@ -349,7 +363,7 @@ def estimate_training_job(
         estimated=rates.estimated_for(count), calibrated_stack=cal.is_calibrated(chip.stack),
     )  # fmt: skip
     if choice is None:
-        notes.append(f"{job.model.name} does not fit on {count} x {chip.id} in any layout tried")
+        notes.append(_does_not_fit(job, chip, count))
         return TrainingEstimate(
             fits=False, tokens_per_s=0.0, model_tflops_per_chip=0.0, mfu=0.0, days=None,
             chip_hours=None, layout=None, step=None, hbm_gib_per_chip=0.0,

@@ -17,9 +17,14 @@ from chipfolio.perfmodel.inference import build_replica
 
 P = Precision
 CONTRACT_KEYS = {
-    "fits", "throughput_tokens_per_s", "ttft_ms", "tpot_ms", "batch", "hbm_gib_per_chip",
+    "fits",
+    "throughput_tokens_per_s",
+    "ttft_ms",
+    "tpot_ms",
+    "batch",
+    "hbm_gib_per_chip",
     "estimated",
-}  # fmt: skip
+}
 
 
 def replica(model: str, chip: str, tp: int, precision: Precision = P.FP8):  # type: ignore[no-untyped-def]
@@ -127,8 +132,9 @@ def test_capability_picks_a_replica_and_meets_the_target() -> None:
 def test_capability_agrees_with_the_estimate_for_whole_replicas() -> None:
     cap = inference_capability("llama-3.1-8b", "h200", "fp8", 1000, 1000, None, 30.0)
     assert cap is not None
-    est = estimate_inference("llama-3.1-8b", "h200", cap.chips_per_replica * 3, "fp8", 1000, 1000,
-                             tpot_ms=30.0)  # fmt: skip
+    est = estimate_inference(
+        "llama-3.1-8b", "h200", cap.chips_per_replica * 3, "fp8", 1000, 1000, tpot_ms=30.0
+    )
     assert est.tokens_per_s_per_chip == pytest.approx(cap.tokens_per_s_per_chip, rel=0.02)
 
 
@@ -145,9 +151,13 @@ def test_capability_agrees_with_the_estimate_for_whole_replicas() -> None:
 )
 def test_bad_arguments_name_their_field(kwargs: dict[str, object], field: str) -> None:
     args: dict[str, object] = dict(
-        model="llama-3.1-8b", chip="h100", count=1, precision="fp8", input_tokens=100,
+        model="llama-3.1-8b",
+        chip="h100",
+        count=1,
+        precision="fp8",
+        input_tokens=100,
         output_tokens=100,
-    )  # fmt: skip
+    )
     args.update(kwargs)
     with pytest.raises(InputError) as info:
         estimate_inference(**args)  # type: ignore[arg-type]

@@ -57,8 +57,14 @@ def test_fp8_trains_faster_than_bf16_on_hopper_but_not_twice() -> None:
 
 
 def test_a_fixed_layout_is_respected() -> None:
-    est = estimate_training("llama-2-70b", "h100-sxm", 64, "bf16", 1e12,
-                            layout=LayoutHint(tensor_parallel=8, pipeline_parallel=2))  # fmt: skip
+    est = estimate_training(
+        "llama-2-70b",
+        "h100-sxm",
+        64,
+        "bf16",
+        1e12,
+        layout=LayoutHint(tensor_parallel=8, pipeline_parallel=2),
+    )
     assert est.layout is not None
     assert (est.layout.tensor_parallel, est.layout.pipeline_parallel) == (8, 2)
     assert est.layout.data_parallel == 4
@@ -74,8 +80,9 @@ def test_capability_matches_the_estimate_per_chip() -> None:
     ("kwargs", "field"), [({"count": 0}, "count"), ({"tokens": -1.0}, "tokens")]
 )
 def test_bad_arguments(kwargs: dict[str, object], field: str) -> None:
-    args: dict[str, object] = dict(model="llama-3.1-8b", chip="h100", count=8, precision="bf16",
-                                   tokens=1e9)  # fmt: skip
+    args: dict[str, object] = dict(
+        model="llama-3.1-8b", chip="h100", count=8, precision="bf16", tokens=1e9
+    )
     args.update(kwargs)
     with pytest.raises(InputError) as info:
         estimate_training(**args)  # type: ignore[arg-type]

@@ -44,7 +44,8 @@ def show_inference(est: InferenceEstimate, cal: Calibration, console: Console) -
     table.add_column("", style="bold")
     table.add_column("")
     if not est.fits:
-        table.add_row("fits", "[red]no[/]")
+        needs = next((n.split(": ", 1)[-1] for n in est.notes if "needs >=" in n), "")
+        table.add_row("fits", f"[red]no[/]: {needs}" if needs else "[red]no[/]")
     else:
         slo = est.ttft_slo_ms is not None or est.tpot_slo_ms is not None
         label = "throughput under SLO" if slo else "max throughput"
@@ -73,7 +74,8 @@ def show_training(est: TrainingEstimate, cal: Calibration, console: Console) -> 
     table.add_column("", style="bold")
     table.add_column("")
     if not est.fits:
-        table.add_row("fits", "[red]no[/]")
+        needs = next((n.split(": ", 1)[-1] for n in est.notes if "needs >=" in n), "")
+        table.add_row("fits", f"[red]no[/]: {needs}" if needs else "[red]no[/]")
     else:
         layout = est.layout
         assert layout is not None
