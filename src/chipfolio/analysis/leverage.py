@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -124,6 +124,7 @@ class LeverageReport:
     frontier: Frontier
     solves: int
     seconds: float
+    phase_seconds: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def plan_cost_usd(self) -> float:
@@ -157,7 +158,11 @@ class LeverageReport:
             "frontier": self.frontier.to_json(),
             "tightest_feasible_max_share": self.frontier.tightest_feasible_max_share,
             "plan_status": self.plan.status.value,
-            "analysis": {"solves": self.solves, "seconds": round(self.seconds, 3)},
+            "analysis": {
+                "solves": self.solves,
+                "seconds": round(self.seconds, 3),
+                "phase_seconds": {k: round(v, 3) for k, v in self.phase_seconds.items()},
+            },
         }
 
 
@@ -339,6 +344,29 @@ def _run_vendor_tasks(tasks: list[_VendorTask], workers: int) -> list[VendorLeve
         return list(pool.map(analyze_vendor, tasks))
 
 
+class _Clock:
+    """Seconds spent per phase of the analysis."""
+
+    def __init__(self) -> None:
+        self.phases: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.phases[phase] = self.phases.get(phase, 0.0) + now - self._last
+        self._last = now
+
+
+def _cost_without_policy(problem: Problem, plan: Plan, opts: LeverageOptions) -> tuple[float, int]:
+    if problem.policy.is_trivial:
+        return plan.total_cost_usd, 0
+    relaxed = problem.with_policy(Policy(share_by=problem.policy.share_by))
+    outcome = solve_outcome(relaxed, opts.solve)
+    if outcome.plan is None:
+        raise InfeasibleError("no plan even without the diversification policy")
+    return outcome.plan.total_cost_usd, 1
+
+
 def analyze_leverage(
     problem: Problem, options: LeverageOptions | None = None, plan: Plan | None = None
 ) -> LeverageReport:
@@ -348,28 +376,26 @@ def analyze_leverage(
     here.
     """
     opts = options or LeverageOptions()
-    started = time.perf_counter()
+    clock = _Clock()
     solves = 0
     if plan is None:
         plan = solve_problem(problem, opts.solve)
         solves += 1
+    clock.lap("plan")
     labels = candidate_vendors(problem)
     tasks = [_VendorTask.of(problem, plan, label, opts) for label in labels]
     vendors = _run_vendor_tasks(tasks, opts.workers)
     solves += sum(v.solves for v in vendors)
+    clock.lap("vendors")
     prices = shadow_prices(problem, plan, opts.solve)
     solves += 1
-    if problem.policy.is_trivial:
-        free = plan.total_cost_usd
-    else:
-        relaxed = problem.with_policy(Policy(share_by=problem.policy.share_by))
-        outcome = solve_outcome(relaxed, opts.solve)
-        solves += 1
-        if outcome.plan is None:
-            raise InfeasibleError("no plan even without the diversification policy")
-        free = outcome.plan.total_cost_usd
+    clock.lap("shadow_prices")
+    free, extra = _cost_without_policy(problem, plan, opts)
+    solves += extra
+    clock.lap("policy_cost")
     frontier = _frontier(problem, opts, len(labels))
     solves += frontier.solves
+    clock.lap("frontier")
     spend = {label: vendor_cost_usd(plan, label) for label in labels}
     return LeverageReport(
         plan=plan,
@@ -379,5 +405,6 @@ def analyze_leverage(
         cost_without_policy_usd=free,
         frontier=frontier,
         solves=solves,
-        seconds=time.perf_counter() - started,
+        seconds=sum(clock.phases.values()),
+        phase_seconds=clock.phases,
     )

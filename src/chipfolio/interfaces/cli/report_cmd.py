@@ -80,6 +80,10 @@ def assumptions(
 def run_report(
     file: Path, html_out: Path, simulation_file: Path | None, options: LeverageOptions
 ) -> Path:
+    if not html_out.parent.is_dir():
+        raise InputError(
+            "the folder to write into does not exist", file=str(html_out), field="--html"
+        )
     simulation = load_simulation(simulation_file) if simulation_file is not None else None
     portfolio, report = analyze_file(file, options)
     title = f"chipfolio report — {portfolio.spec.name or Path(portfolio.file).stem}"
