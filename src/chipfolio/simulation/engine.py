@@ -158,12 +158,12 @@ class _Run:
         ks = block.ks[:count]
         capacity = block.capacity[:, :count]
         self._serve(ks, capacity)
-        self._bill(ks)
         self._deadlines(ks, block, count)
         training = ~self.model.inference & ~self.done
         self.progress = np.where(training, block.after[:, count - 1], self.progress)
         budget = self.model.token_budget * (1.0 - DONE_TOLERANCE)
         finished = training & (self.progress >= budget)
+        self._bill(ks, self._idle_share(block, count, finished))
         if finished.any():
             self.done |= finished
             self.held[finished] = 0.0
@@ -184,14 +184,27 @@ class _Run:
         met = short <= demand * self.reaction.slo_unserved_tolerance
         self.slo_met_steps += np.where(inference, met.sum(1), 0)
 
-    def _bill(self, ks: IntArray) -> None:
+    def _idle_share(self, block: _Block, count: int, finished: BoolArray) -> FloatArray:
+        """Per workload, the share of the last step after its training finished."""
+        idle = np.zeros(self.model.n_workloads)
+        k = count - 1
+        for w in np.flatnonzero(finished).tolist():
+            before = block.after[w, k] - block.gain[w, k]
+            needed = (self.model.token_budget[w] - before) / max(block.gain[w, k], 1e-300)
+            idle[w] = 1.0 - min(max(needed, 0.0), 1.0)
+        return idle
+
+    def _bill(self, ks: IntArray, idle_last: FloatArray) -> None:
+        """Bill the steps ``ks``; in the last one, training that finished stops paying."""
         timeline = self.future.timeline
-        chips = (self.held * self.model.chips_per_instance[None, :]).sum(0)
-        contracted = np.maximum(chips, self.model.take_or_pay_chips)
+        cpi = self.model.chips_per_instance[None, :]
+        chips = np.repeat((self.held * cpi).sum(0)[:, None], ks.size, axis=1)
+        chips[:, -1] -= (self.held * cpi * idle_last[:, None]).sum(0)
+        contracted = np.maximum(chips, self.model.take_or_pay_chips[:, None])
         billed = np.where(
             self.model.contracted[:, None],
-            contracted[:, None] * timeline.billable[:, ks],
-            chips[:, None] * timeline.delivering[:, ks],
+            contracted * timeline.billable[:, ks],
+            chips * timeline.delivering[:, ks],
         )
         price = self.model.usd_per_chip_hour[:, None] * timeline.price[:, ks]
         self.cost_usd += float((billed * price).sum()) * self.clock.step_hours

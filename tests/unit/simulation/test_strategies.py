@@ -1,0 +1,225 @@
+"""Strategies: policies, initial plans, and re-plans through the real planner."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import tiny_problem
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chipfolio.errors import InfeasibleError, InputError, UnknownNameError
+from chipfolio.planner.problem import OfferTable, Policy, Problem, ShareBy, WorkloadTable
+from chipfolio.planner.solve import get_solver
+from chipfolio.planner.solvers.base import SolveOptions
+from chipfolio.simulation.model import ReplanRequest
+from chipfolio.simulation.rounding import lp_rounded_instances
+from chipfolio.simulation.strategies import (
+    PlannerReplanner,
+    ReplanMode,
+    StrategyName,
+    parse_strategies,
+    prepare_strategies,
+    strategy_policy,
+)
+
+OPTIONS = SolveOptions()
+
+
+def test_parse_strategies_keeps_order_and_rejects_bad_lists() -> None:
+    assert parse_strategies("n1, cheapest") == (StrategyName.N1, StrategyName.CHEAPEST)
+    with pytest.raises(UnknownNameError, match="did you mean 'capped'"):
+        parse_strategies("caped")
+    with pytest.raises(InputError, match="twice"):
+        parse_strategies("n1,n1")
+    with pytest.raises(InputError):
+        parse_strategies(" , ")
+
+
+def test_policies_derive_from_the_file() -> None:
+    policy = Policy(max_share=0.6, share_by=ShareBy.SILICON, min_vendors=2, n_minus_1=0.5)
+    assert strategy_policy(StrategyName.CHEAPEST, policy) == Policy(share_by=ShareBy.SILICON)
+    assert strategy_policy(StrategyName.CAPPED, policy) == Policy(0.6, ShareBy.SILICON, 2, 0.0)
+    assert strategy_policy(StrategyName.N1, policy) == policy
+
+
+def test_initial_plans_get_dearer_as_protection_grows() -> None:
+    cheapest, capped, n1 = prepare_strategies(tiny_problem(), tuple(StrategyName), OPTIONS)
+    assert cheapest.initial_cost_usd <= capped.initial_cost_usd <= n1.initial_cost_usd
+    assert cheapest.initial_cost_usd < n1.initial_cost_usd
+    # cheapest puts chat on aws only; n1 spreads it
+    chat = 0
+    assert np.count_nonzero(cheapest.initial_instances[chat]) == 1
+    assert np.count_nonzero(n1.initial_instances[chat]) >= 2
+
+
+def test_an_impossible_initial_plan_names_the_strategy() -> None:
+    p = tiny_problem(n_minus_1=1.0).with_capacity(np.array([False, True, True, True]), 0.0)
+    with pytest.raises(InfeasibleError, match="strategy 'n1'"):
+        prepare_strategies(p, (StrategyName.CHEAPEST, StrategyName.N1), OPTIONS)
+
+
+def request(p: Problem, target: np.ndarray, **changes: object) -> ReplanRequest:
+    n_w, n_o = len(p.workloads), len(p.offers)
+    base = {
+        "hour": 24.0,
+        "active": np.ones(n_w, dtype=bool),
+        "touched": np.ones(n_w, dtype=bool),
+        "demand_tokens_per_s": p.workloads.demand_tokens_per_s.copy(),
+        "hours_left": np.minimum(p.workloads.deadline_hours, p.horizon_hours) - 24.0,
+        "capacity_factor": np.ones(n_o),
+        "capacity_limit_chips": np.full(n_o, math.inf),
+        "price_multiplier": np.ones(n_o),
+        "available_until_hour": p.offers.available_until_hour.copy(),
+        "target": target,
+    }
+    base.update(changes)
+    return ReplanRequest(**base)  # type: ignore[arg-type]
+
+
+def served(p: Problem, instances: np.ndarray, factor: np.ndarray | None = None) -> np.ndarray:
+    cpi = p.offers.chips_per_instance[None, :]
+    live = np.ones(len(p.offers)) if factor is None else factor
+    return (instances * cpi * p.tokens_per_s_per_chip * live[None, :]).sum(1)
+
+
+@pytest.mark.parametrize("mode", list(ReplanMode))
+def test_a_replan_moves_work_off_a_lost_provider(mode: ReplanMode) -> None:
+    p = tiny_problem(with_training=False)
+    (cheapest,) = prepare_strategies(p, (StrategyName.CHEAPEST,), OPTIONS)
+    replanner = PlannerReplanner(cheapest, OPTIONS, mode)
+    aws = p.offers.providers == "aws"
+    down = np.where(aws, 0.0, 1.0)
+    touched = np.array([True, False])  # chat only; batch keeps what it holds
+    out = replanner.replan(
+        request(p, cheapest.initial_instances, capacity_factor=down, touched=touched)
+    )
+    assert out is not None
+    assert (out[0, aws] == 0).all()
+    assert served(p, out, down)[0] >= p.workloads.demand_tokens_per_s[0] - 1e-6
+    assert np.array_equal(out[1], cheapest.initial_instances[1])
+
+
+def test_identical_replans_come_from_the_cache_and_match() -> None:
+    p = tiny_problem(with_training=False)
+    (n1,) = prepare_strategies(p, (StrategyName.N1,), OPTIONS)
+    replanner = PlannerReplanner(n1, OPTIONS)
+    down = np.where(p.offers.providers == "gcp", 0.0, 1.0)
+    first = replanner.replan(request(p, n1.initial_instances, capacity_factor=down))
+    solves = replanner.solves
+    second = replanner.replan(request(p, n1.initial_instances, capacity_factor=down))
+    assert first is not None and second is not None and np.array_equal(first, second)
+    assert replanner.solves == solves and replanner.cache_hits >= 1
+
+
+def test_n1_relaxes_its_policy_when_only_one_vendor_is_left() -> None:
+    p = tiny_problem(with_training=False)
+    (n1,) = prepare_strategies(p, (StrategyName.N1,), OPTIONS)
+    only_gcp = np.where(p.offers.providers == "gcp", 1.0, 0.0)
+    out = PlannerReplanner(n1, OPTIONS).replan(
+        request(p, n1.initial_instances, capacity_factor=only_gcp)
+    )
+    assert out is not None
+    assert (served(p, out, only_gcp) >= p.workloads.demand_tokens_per_s - 1e-6).all()
+
+
+def test_when_capacity_runs_short_the_replan_serves_what_it_can() -> None:
+    p = tiny_problem(with_training=False)
+    (cheapest,) = prepare_strategies(p, (StrategyName.CHEAPEST,), OPTIONS)
+    only_lambda = np.where(p.offers.providers == "lambda", 1.0, 0.0)  # 512 chips x 1000
+    demand = p.workloads.demand_tokens_per_s * 20.0  # 1,000,000 tok/s wanted, 512,000 possible
+    out = PlannerReplanner(cheapest, OPTIONS).replan(
+        request(
+            p,
+            cheapest.initial_instances,
+            capacity_factor=only_lambda,
+            demand_tokens_per_s=demand,
+        )
+    )
+    assert out is not None
+    chips = (out * p.offers.chips_per_instance[None, :]).sum(0)
+    assert chips[2] <= 512 and chips[2] >= 512 - 2 * 8
+    assert (chips[[0, 1, 3]] == 0).all()
+    assert served(p, out, only_lambda).sum() >= 512_000 - 16_000
+
+
+def test_nothing_left_means_nothing_is_bought() -> None:
+    p = tiny_problem(with_training=False)
+    (cheapest,) = prepare_strategies(p, (StrategyName.CHEAPEST,), OPTIONS)
+    out = PlannerReplanner(cheapest, OPTIONS).replan(
+        request(p, cheapest.initial_instances, capacity_factor=np.zeros(len(p.offers)))
+    )
+    assert out is not None and out.sum() == 0
+
+
+def test_untouched_or_finished_workloads_are_never_replanned() -> None:
+    p = tiny_problem()
+    (cheapest,) = prepare_strategies(p, (StrategyName.CHEAPEST,), OPTIONS)
+    replanner = PlannerReplanner(cheapest, OPTIONS)
+    none = np.zeros(len(p.workloads), dtype=bool)
+    assert replanner.replan(request(p, cheapest.initial_instances, touched=none)) is None
+    assert replanner.solves == 0
+
+
+@st.composite
+def small_problems(draw: st.DrawFn) -> Problem:
+    n_o = draw(st.integers(2, 4))
+    n_w = draw(st.integers(1, 3))
+    prices = draw(st.lists(st.floats(0.5, 5.0), min_size=n_o, max_size=n_o))
+    caps = draw(st.lists(st.sampled_from([math.inf, 64.0, 256.0]), min_size=n_o, max_size=n_o))
+    rates = draw(
+        st.lists(
+            st.lists(st.sampled_from([0.0, 300.0, 700.0, 1000.0]), min_size=n_o, max_size=n_o),
+            min_size=n_w,
+            max_size=n_w,
+        )
+    )
+    tput = np.array(rates)
+    tput[:, 0] = np.maximum(tput[:, 0], 500.0)  # offer 0 (unlimited) runs everything
+    caps[0] = math.inf
+    offers = OfferTable(
+        ids=[f"o{i}" for i in range(n_o)],
+        providers=[f"p{i % 3}" for i in range(n_o)],
+        vendors=["nvidia"] * n_o,
+        chips=["h100-sxm"] * n_o,
+        regions=["r"] * n_o,
+        pricing=["on_demand"] * n_o,
+        chips_per_instance=draw(st.lists(st.sampled_from([1, 4, 8]), min_size=n_o, max_size=n_o)),
+        usd_per_chip_hour=prices,
+        capacity_chips=caps,
+        take_or_pay_chips=[0.0] * n_o,
+        available_from_hour=[0.0] * n_o,
+        available_until_hour=[math.inf] * n_o,
+    )
+    workloads = WorkloadTable(
+        names=[f"w{i}" for i in range(n_w)],
+        kinds=["inference"] * n_w,
+        demand_tokens_per_s=draw(st.lists(st.floats(1e3, 2e5), min_size=n_w, max_size=n_w)),
+        critical=[False] * n_w,
+        gang=[False] * n_w,
+        deadline_hours=[math.inf] * n_w,
+        weight=[1.0] * n_w,
+    )
+    return Problem(offers, workloads, tput, np.ones_like(tput, dtype=bool), Policy(), 100.0)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_problems())
+def test_rounded_lp_meets_demand_within_capacity_near_the_milp_cost(p: Problem) -> None:
+    from chipfolio.planner.solve import solve_problem
+    from chipfolio.simulation.strategies import instances_of
+
+    rounded = lp_rounded_instances(p, get_solver(), OPTIONS)
+    assert rounded.valid and rounded.instances is not None
+    x = rounded.instances
+    chips = (x * p.offers.chips_per_instance[None, :]).sum(0)
+    assert (chips <= p.offers.capacity_chips + 1e-9).all()
+    got = served(p, x)
+    # rounding down on a full offer may leave at most one instance's worth short
+    slack = (p.offers.chips_per_instance * p.tokens_per_s_per_chip).max(1)
+    assert (got >= p.workloads.demand_tokens_per_s - slack - 1e-6).all()
+    exact = instances_of(p, solve_problem(p, OPTIONS))
+    usd = p.offers.usd_per_chip_hour * p.offers.chips_per_instance
+    assert (x * usd).sum() <= (exact * usd).sum() + (usd.max() * x.shape[1] * x.shape[0]) + 1e-6
