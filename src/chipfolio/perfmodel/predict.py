@@ -76,7 +76,7 @@ def _training(m: Measurement, cal: Calibration) -> float:
         virtual_stages=s.virtual_stages,
         micro_batch=_micro_batch(s.per_device_batch),
     )
-    est = estimate_training_job(job, m.chip, m.count, 0.0, hint)
+    est = estimate_training_job(job, m.chip, m.count, 0.0, hint, explain_misfit=False)
     if not est.fits:
         # The run happened, so our memory model is too strict: time the stated layout anyway.
         est = estimate_training_job(job, m.chip, m.count, 0.0, hint, require_fit=False)

@@ -350,6 +350,7 @@ def estimate_training_job(
     tokens: float,
     hint: LayoutHint,
     require_fit: bool = True,
+    explain_misfit: bool = True,
 ) -> TrainingEstimate:
     """Pick the best layout for ``job`` on ``count`` chips and report its speed."""
     rates, cal = job.rates, job.cal
@@ -363,7 +364,8 @@ def estimate_training_job(
         estimated=rates.estimated_for(count), calibrated_stack=cal.is_calibrated(chip.stack),
     )  # fmt: skip
     if choice is None:
-        notes.append(_does_not_fit(job, chip, count))
+        head = f"{job.model.name} does not fit on {count} x {chip.id} in any layout tried"
+        notes.append(_does_not_fit(job, chip, count) if explain_misfit else head)
         return TrainingEstimate(
             fits=False, tokens_per_s=0.0, model_tflops_per_chip=0.0, mfu=0.0, days=None,
             chip_hours=None, layout=None, step=None, hbm_gib_per_chip=0.0,
