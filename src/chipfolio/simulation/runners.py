@@ -8,7 +8,6 @@ executor. ``ray`` is imported only inside ``RayExecutor``; it is an optional ext
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -153,11 +152,18 @@ def _apply(fn: Callable[[T], R], item: T) -> R:
 def batches(n_items: int, workers: int, per_worker: int = 4, min_size: int = 4) -> list[range]:
     """Split ``range(n_items)`` into contiguous batches: about ``per_worker`` per worker.
 
-    Several batches per worker keep the load balanced and the progress bar moving; a floor
-    of ``min_size`` items per batch keeps scheduling overhead small against the work.
+    Several batches per worker keep the load balanced and the progress bar moving; every
+    batch holds at least ``min_size`` items (unless there are fewer items than that) so the
+    scheduling overhead stays small against the work. Sizes differ by at most one.
     """
     if n_items <= 0:
         return []
-    count = max(1, min(math.ceil(n_items / min_size), workers * per_worker))
-    size = math.ceil(n_items / count)
-    return [range(start, min(start + size, n_items)) for start in range(0, n_items, size)]
+    count = max(1, min(n_items // max(min_size, 1), workers * per_worker))
+    size, extra = divmod(n_items, count)
+    out: list[range] = []
+    start = 0
+    for index in range(count):
+        stop = start + size + (1 if index < extra else 0)
+        out.append(range(start, stop))
+        start = stop
+    return out

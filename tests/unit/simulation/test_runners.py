@@ -1,0 +1,80 @@
+"""Executors: order of results, batching, and the Ray executor on a real local cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+from conftest import tiny_problem
+
+from chipfolio.simulation.runners import LocalExecutor, RayExecutor, batches
+from chipfolio.simulation.study import simulate
+
+
+def slow_square(x: int) -> int:
+    time.sleep(0.05 * (3 - x % 3))  # later items finish first
+    return x * x
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_local_results_follow_item_order(workers: int) -> None:
+    seen: list[int] = []
+    out = LocalExecutor(workers).map(slow_square, list(range(7)), seen.append)
+    assert out == [x * x for x in range(7)]
+    assert sorted(seen) == list(range(7))
+
+
+def test_local_executor_needs_a_worker() -> None:
+    with pytest.raises(ValueError):
+        LocalExecutor(0)
+
+
+@pytest.mark.parametrize(
+    ("n", "workers"), [(1, 1), (10, 1), (10, 2), (1000, 2), (1000, 16), (3, 8), (0, 2)]
+)
+def test_batches_cover_every_item_once_in_order(n: int, workers: int) -> None:
+    parts = batches(n, workers)
+    flat = [i for part in parts for i in part]
+    assert flat == list(range(n))
+    if n:
+        sizes = [len(p) for p in parts]
+        assert len(parts) <= workers * 4
+        assert min(sizes) >= min(4, n) and max(sizes) - min(sizes) <= 1
+
+
+def test_batches_are_large_for_big_runs() -> None:
+    parts = batches(1000, 2)
+    assert len(parts) == 8 and all(len(p) == 125 for p in parts)
+
+
+def _ray_available() -> bool:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.ray
+def test_ray_gives_the_same_json_as_local_processes() -> None:
+    if not _ray_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail("ray is not importable but CI=true requires the Ray test")
+        pytest.skip("ray is not installed (pip install 'chipfolio[ray]')")
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        executor = RayExecutor(workers=2)
+        done: list[int] = []
+        ray_doc = simulate(
+            tiny_problem(), scenarios=10, seed=8, executor=executor, progress=done.append
+        ).to_json()
+        assert sum(done) == 10
+        assert executor.map(abs, [-3, 1, -2]) == [3, 1, 2]
+    finally:
+        ray.shutdown()
+    local_doc = simulate(tiny_problem(), scenarios=10, seed=8, executor=LocalExecutor(2)).to_json()
+    assert json.dumps(ray_doc) == json.dumps(local_doc)
