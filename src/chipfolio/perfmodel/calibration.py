@@ -249,7 +249,7 @@ def fit_calibration(
     cal = space.calibration(fit.x, label)
     summary = summarize(evaluate(usable, cal))
     return Calibration(
-        default=cal.default,
+        default=_typical(cal, base),
         stacks=cal.stacks,
         comm_efficiency=cal.comm_efficiency,
         collective_latency_us=cal.collective_latency_us,
@@ -263,6 +263,21 @@ def fit_calibration(
             "worst_abs_pct": summary.worst_abs_pct,
         },
     )
+
+
+def _typical(cal: Calibration, prior: Calibration) -> StackEfficiency:
+    """The default for unmeasured stacks: the centre of the fitted stacks' values.
+
+    A stack without rows is assumed to behave like a typical measured one (mean of the
+    stacks' values in fitting coordinates), not like the textbook prior.
+    """
+    if not cal.stacks:
+        return prior.default
+    values = []
+    for name in _STACK_FIELDS:
+        coords = [_encode(name, getattr(eff, name)) for eff in cal.stacks.values()]
+        values.append(_decode(name, sum(coords) / len(coords)))
+    return StackEfficiency(*values)
 
 
 def leave_one_out(rows: Sequence[Measurement], prior: Calibration | None = None) -> list[RowResult]:

@@ -16,7 +16,8 @@ selective versus full recomputation, keeps layouts that fit in HBM and returns t
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, replace
+import itertools
+from dataclasses import dataclass
 
 from chipfolio.domain import Chip, Precision
 from chipfolio.perfmodel.comms import all_reduce_s, gather_s, send_s
@@ -82,7 +83,7 @@ class StepTime:
     overhead_s: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TrainingJob:
     """What is trained, on what, with which batch."""
 
@@ -126,11 +127,16 @@ class TrainingJob:
         ar_per_layer = 6 if layout.recompute is Recompute.FULL else 4
         tensor = micro_batches * layers * ar_per_layer * all_reduce_s(hidden_bytes, tp, rates, cal)
         if pp > 1:
-            tensor += 2 * micro_batches * send_s(hidden_bytes / tp, tp * pp, rates, cal)
+            # Hand-offs overlap steady-state compute; only pipeline fill and drain wait.
+            sends = 2 * (pp - 1) * layout.virtual_stages
+            tensor += sends * send_s(hidden_bytes / tp, tp * pp, rates, cal)
         data = self._data_comm_s(layout)
         grad_window = compute if layout.zero_stage >= 3 else compute * 2.0 / 3.0
         data_exposed = max(0.0, data - grad_window)
-        expert = self._expert_comm_s(layout, tokens_per_chip)
+        # Routed tokens travel while attention and shared/dense layers compute.
+        expert = max(
+            0.0, self._expert_comm_s(layout, tokens_per_chip) - compute * self._shared_share()
+        )
         overhead = (
             3 * layers * micro_batches * eff.layer_overhead_us + eff.step_overhead_us
         ) * 1e-6
@@ -145,10 +151,9 @@ class TrainingJob:
         params = self.model.total_params / (layout.tensor_parallel * layout.pipeline_parallel)
         nbytes = params * 2.0
         span = layout.chips  # the group's members sit one model replica apart
-        rates = _span_rates(self.rates, span)
         if layout.zero_stage >= 3:
-            return 3.0 * gather_s(nbytes, group, rates, self.cal)
-        return all_reduce_s(nbytes, group, rates, self.cal)
+            return 3.0 * gather_s(nbytes, group, self.rates, self.cal, span)
+        return all_reduce_s(nbytes, group, self.rates, self.cal, span)
 
     def _expert_comm_s(self, layout: Layout, tokens_per_chip: float) -> float:
         """Dispatch and combine all-to-alls of routed tokens (forward and backward)."""
@@ -158,18 +163,25 @@ class TrainingJob:
         group = min(m.n_experts, layout.tensor_parallel * layout.data_parallel)
         if group <= 1:
             return 0.0
-        per_token = 4.0 * m.experts_per_token * m.d_model * 2.0 * (group - 1) / group
+        # Dispatch at the training precision (bf16 or fp8), combine in bf16; both ways.
+        dispatch = 1.0 if self.rates.precision is not Precision.BF16 else 2.0
+        hops = 2.0 * m.experts_per_token * m.d_model * (dispatch + 2.0)
+        per_token = hops * (group - 1) / group
         # Each chip routes its share of tokens through the MoE layers of its own stage.
         nbytes = tokens_per_chip * per_token * m.n_moe_layers
         bandwidth = self.rates.group_bytes_per_s(layout.chips) * self.cal.comm_efficiency
         return nbytes / bandwidth
 
+    @functools.cached_property
+    def _shared(self) -> float:
+        return self._shared_share()
 
-def _span_rates(rates: ChipRates, span: int) -> ChipRates:
-    """Rates as seen by a group spread over ``span`` chips (scale-out once past the domain)."""
-    if span <= rates.scaleup_domain:
-        return rates
-    return replace(rates, link_bytes_per_s=min(rates.link_bytes_per_s, rates.scaleout_bytes_per_s))
+    def _shared_share(self) -> float:
+        """Share of a token's FLOPs outside the routed experts (what can hide the all-to-all)."""
+        m = self.model
+        routed = 2.0 * m.n_moe_layers * m.experts_per_token * m.expert_params
+        total = 2.0 * m.matmul_params_per_token + m.attention_flops_per_token(self.seq_len / 2)
+        return max(0.0, 1.0 - routed / total)
 
 
 def _powers_of_two(limit: int) -> list[int]:
@@ -188,8 +200,27 @@ class LayoutHint:
     micro_batch: int | None = None
 
 
+MAX_VIRTUAL_STAGES = 8
+
+
+def _interleave(model: ModelArch, pp: int) -> int:
+    """Virtual stages per pipeline rank (interleaved 1F1B): as many as the layers allow, up
+    to 8; each cuts the bubble and adds one more hand-off per micro-batch."""
+    if pp <= 1:
+        return 1
+    v = 1
+    while v * 2 <= MAX_VIRTUAL_STAGES and v * 2 * pp <= model.n_layers:
+        v *= 2
+    return v
+
+
+LONG_SEQUENCE = 8192
+"""From this sequence length on, the search also splits sequences over 2 chips (context
+parallelism), as long-context pre-training does to fit activations."""
+
+
 def candidate_layouts(
-    model: ModelArch, rates: ChipRates, count: int, hint: LayoutHint
+    model: ModelArch, rates: ChipRates, count: int, hint: LayoutHint, seq_len: int = 0
 ) -> list[Layout]:
     """Layouts to try: the parts fixed by ``hint`` and every choice for the rest."""
     tp_max = min(MAX_TRAIN_TP, rates.max_tensor_parallel, count)
@@ -199,30 +230,31 @@ def candidate_layouts(
         if hint.pipeline_parallel
         else [p for p in _powers_of_two(count) if p <= model.n_layers]
     )
-    cp = hint.context_parallel or 1
+    if hint.context_parallel:
+        cps = [hint.context_parallel]
+    else:
+        cps = [1, 2] if seq_len >= LONG_SEQUENCE else [1]
     zeros = [hint.zero_stage] if hint.zero_stage is not None else [1, 3]
     layouts: list[Layout] = []
-    for tp in tps:
-        for pp in pps:
-            if count % (tp * pp * cp):
-                continue
-            dp = count // (tp * pp * cp)
-            for zero in zeros:
-                if zero >= 3 and dp * cp == 1 and hint.zero_stage is None:
-                    continue
-                for rec in (Recompute.SELECTIVE, Recompute.FULL):
-                    layouts.append(
-                        Layout(
-                            tensor_parallel=tp,
-                            pipeline_parallel=pp,
-                            data_parallel=dp,
-                            context_parallel=cp,
-                            zero_stage=zero,
-                            recompute=rec,
-                            virtual_stages=hint.virtual_stages or (2 if pp > 1 else 1),
-                            micro_batch=hint.micro_batch or 1,
-                        )
-                    )
+    for tp, pp, cp, zero in itertools.product(tps, pps, cps, zeros):
+        if count % (tp * pp * cp):
+            continue
+        dp = count // (tp * pp * cp)
+        if zero >= 3 and dp * cp == 1 and hint.zero_stage is None:
+            continue
+        for rec in (Recompute.SELECTIVE, Recompute.FULL):
+            layouts.append(
+                Layout(
+                    tensor_parallel=tp,
+                    pipeline_parallel=pp,
+                    data_parallel=dp,
+                    context_parallel=cp,
+                    zero_stage=zero,
+                    recompute=rec,
+                    virtual_stages=hint.virtual_stages or _interleave(model, pp),
+                    micro_batch=hint.micro_batch or 1,
+                )
+            )
     return layouts
 
 
@@ -251,9 +283,17 @@ def best_layout(
 ) -> LayoutChoice | None:
     """The fastest layout that fits in HBM (any layout if not ``require_fit``), or None."""
     best: LayoutChoice | None = None
-    for layout in candidate_layouts(job.model, job.rates, count, hint):
+    selective_fits: set[tuple[int, int, int, int]] = set()
+    for layout in candidate_layouts(job.model, job.rates, count, hint, job.seq_len):
+        key = (layout.tensor_parallel, layout.pipeline_parallel, layout.context_parallel,
+               layout.zero_stage)  # fmt: skip
+        if layout.recompute is Recompute.FULL and key in selective_fits:
+            continue  # recomputing everything is only slower when the cheaper policy fits
         nbytes = layout_bytes_per_chip(job, layout)
-        if require_fit and not training_fits(nbytes, job.rates):
+        fits = training_fits(nbytes, job.rates)
+        if fits and layout.recompute is Recompute.SELECTIVE:
+            selective_fits.add(key)
+        if require_fit and not fits:
             continue
         step = job.step(layout)
         if best is None or step.total_s < best.step.total_s:
