@@ -154,6 +154,8 @@ def _report(results: ResultsFile, base: Calibration, fitted: Calibration, saved:
         typer.echo(json.dumps(payload, indent=2))
         return
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)  # pipes and files get whole ids, not ellipses
     console.print(_rows_table(before, after))
     for skip in results.skipped:
         console.print(f"[yellow]skipped line {skip.line}:[/] {skip.reason}", highlight=False)
