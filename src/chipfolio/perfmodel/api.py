@@ -19,6 +19,7 @@ from chipfolio.perfmodel.efficiency import Calibration, default_calibration
 from chipfolio.perfmodel.inference import (
     InferenceEstimate,
     ReplicaCapability,
+    ServingRequest,
     estimate_serving,
     inference_capability_cached,
 )
@@ -95,7 +96,7 @@ def estimate_inference(
     otherwise.
     """
     arch, hw = _model(model), _chip(chip)
-    est = estimate_serving(
+    request = ServingRequest(
         arch,
         hw,
         _positive_int(count, "count"),
@@ -106,6 +107,7 @@ def estimate_inference(
         _positive(tpot_ms, "tpot_ms"),
         calibration or default_calibration(),
     )
+    est = estimate_serving(request)
     if input_tokens + output_tokens > arch.max_context:
         total = input_tokens + output_tokens
         note = f"{total} tokens exceed {arch.name}'s context of {arch.max_context}"

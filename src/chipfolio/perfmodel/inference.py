@@ -324,69 +324,85 @@ def _does_not_fit(
     )
 
 
-def estimate_serving(
-    model: ModelArch,
-    chip: Chip,
-    count: int,
-    precision: Precision,
-    input_tokens: int,
-    output_tokens: int,
-    ttft_ms: float | None,
-    tpot_ms: float | None,
-    cal: Calibration,
-) -> InferenceEstimate:
-    """Best use of ``count`` chips: replica shape, replicas and operating point."""
-    rates = chip_rates(chip, precision)
-    notes = list(rates.notes_for(count))
-    if not cal.is_calibrated(chip.stack):
-        notes.append(f"no measurements for the {chip.stack} stack: cross-stack default efficiency")
-    if model.attention.value == "mla":
-        notes.append("MLA cache assumed served with data-parallel attention (split by sequence)")
-    shapes = candidate_replicas(model, chip, precision, cal, input_tokens, output_tokens, count)
+@dataclass(frozen=True, slots=True)
+class ServingRequest:
+    """What is asked of a serving estimate."""
+
+    model: ModelArch
+    chip: Chip
+    count: int
+    precision: Precision
+    input_tokens: int
+    output_tokens: int
+    ttft_ms: float | None
+    tpot_ms: float | None
+    cal: Calibration
+
+
+def _placement(
+    req: ServingRequest, shapes: list[Replica]
+) -> tuple[Replica, ServingPoint, int] | None:
+    """The replica shape and operating point with the most total throughput on the chips."""
     chosen: tuple[Replica, ServingPoint, int] | None = None
-    any_fit = bool(shapes)
     for replica in shapes:
-        point = replica.best(_slo_seconds(ttft_ms), _slo_seconds(tpot_ms))
+        point = replica.best(_slo_seconds(req.ttft_ms), _slo_seconds(req.tpot_ms))
         if point is None:
             continue
-        replicas = count // replica.chips
+        replicas = req.count // replica.chips
         total = point.tokens_per_s * replicas
         if chosen is None or total > chosen[1].tokens_per_s * chosen[2] * 1.01:
             chosen = (replica, point, replicas)
-    capacity_gib = rates.hbm_bytes / GIB
-    if chosen is None:
-        if any_fit:
-            notes.append("fits, but no batch size meets the latency targets on this many chips")
-            replica = shapes[-1]
-            point = replica.point(1)
-        else:
-            notes.append(
-                _does_not_fit(model, chip, count, precision, cal, input_tokens, output_tokens)
-            )
-            return InferenceEstimate(
-                model=model.name, chip=chip.id, count=count, precision=precision,
-                input_tokens=input_tokens, output_tokens=output_tokens, fits=False,
-                meets_slo=False, throughput_tokens_per_s=0.0, ttft_ms=None, tpot_ms=None,
-                batch=0, hbm_gib_per_chip=0.0, hbm_gib_capacity=capacity_gib,
-                tensor_parallel=0, pipeline_parallel=0, replicas=0,
-                estimated=rates.estimated_for(count),
-                calibrated_stack=cal.is_calibrated(chip.stack),
-                notes=tuple(notes), ttft_slo_ms=ttft_ms, tpot_slo_ms=tpot_ms,
-            )  # fmt: skip
-        replicas, meets, throughput = count // replica.chips, False, 0.0
-    else:
-        replica, point, replicas = chosen
-        meets, throughput = True, point.tokens_per_s * replicas
-    if count % replica.chips:
-        notes.append(f"{count % replica.chips} chip(s) idle: replicas use {replica.chips} chips")
+    return chosen
+
+
+def _result(
+    req: ServingRequest,
+    notes: list[str],
+    served: tuple[Replica, ServingPoint, int] | None,
+    meets: bool,
+) -> InferenceEstimate:
+    rates = chip_rates(req.chip, req.precision)
+    replica, point, replicas = served if served else (None, None, 0)
     return InferenceEstimate(
-        model=model.name, chip=chip.id, count=count, precision=precision,
-        input_tokens=input_tokens, output_tokens=output_tokens, fits=True, meets_slo=meets,
-        throughput_tokens_per_s=throughput, ttft_ms=point.ttft_s * 1000.0,
-        tpot_ms=point.tpot_s * 1000.0, batch=point.batch,
-        hbm_gib_per_chip=point.bytes_per_chip / GIB, hbm_gib_capacity=capacity_gib,
-        tensor_parallel=replica.group.tp, pipeline_parallel=replica.pp, replicas=replicas,
-        estimated=rates.estimated_for(replica.chips),
-        calibrated_stack=cal.is_calibrated(chip.stack), notes=tuple(notes),
-        ttft_slo_ms=ttft_ms, tpot_slo_ms=tpot_ms,
+        model=req.model.name, chip=req.chip.id, count=req.count, precision=req.precision,
+        input_tokens=req.input_tokens, output_tokens=req.output_tokens,
+        fits=replica is not None, meets_slo=meets,
+        throughput_tokens_per_s=point.tokens_per_s * replicas if point and meets else 0.0,
+        ttft_ms=point.ttft_s * 1000.0 if point else None,
+        tpot_ms=point.tpot_s * 1000.0 if point else None,
+        batch=point.batch if point else 0,
+        hbm_gib_per_chip=point.bytes_per_chip / GIB if point else 0.0,
+        hbm_gib_capacity=rates.hbm_bytes / GIB,
+        tensor_parallel=replica.group.tp if replica else 0,
+        pipeline_parallel=replica.pp if replica else 0, replicas=replicas,
+        estimated=rates.estimated_for(replica.chips if replica else req.count),
+        calibrated_stack=req.cal.is_calibrated(req.chip.stack), notes=tuple(notes),
+        ttft_slo_ms=req.ttft_ms, tpot_slo_ms=req.tpot_ms,
     )  # fmt: skip
+
+
+def estimate_serving(req: ServingRequest) -> InferenceEstimate:
+    """Best use of ``req.count`` chips: replica shape, replicas and operating point."""
+    rates = chip_rates(req.chip, req.precision)
+    notes = list(rates.notes_for(req.count))
+    if not req.cal.is_calibrated(req.chip.stack):
+        notes.append(
+            f"no measurements for the {req.chip.stack} stack: cross-stack default efficiency"
+        )
+    if req.model.attention.value == "mla":
+        notes.append("MLA cache assumed served with data-parallel attention (split by sequence)")
+    shapes = candidate_replicas(req.model, req.chip, req.precision, req.cal,
+                                req.input_tokens, req.output_tokens, req.count)  # fmt: skip
+    if not shapes:
+        notes.append(_does_not_fit(req.model, req.chip, req.count, req.precision, req.cal,
+                                   req.input_tokens, req.output_tokens))  # fmt: skip
+        return _result(req, notes, None, False)
+    served = _placement(req, shapes)
+    meets = served is not None
+    if served is None:
+        notes.append("fits, but no batch size meets the latency targets on this many chips")
+        served = (shapes[-1], shapes[-1].point(1), req.count // shapes[-1].chips)
+    chips = served[0].chips
+    if req.count % chips:
+        notes.append(f"{req.count % chips} chip(s) idle: replicas use {chips} chips")
+    return _result(req, notes, served, meets)

@@ -102,7 +102,11 @@ def show_training(est: TrainingEstimate, cal: Calibration, console: Console) -> 
 def register(app: typer.Typer) -> None:
     estimate = typer.Typer(help="Estimate how fast a model serves or trains on some chips.")
     app.add_typer(estimate, name="estimate")
+    _register_inference(estimate)
+    _register_training(estimate)
 
+
+def _register_inference(estimate: typer.Typer) -> None:
     @estimate.command("inference")
     def inference(
         model: str = typer.Option(..., "--model", help=MODEL_HELP),
@@ -128,6 +132,8 @@ def register(app: typer.Typer) -> None:
         else:
             show_inference(est, cal, Console())
 
+
+def _register_training(estimate: typer.Typer) -> None:
     @estimate.command("training")
     def training(
         model: str = typer.Option(..., "--model", help=MODEL_HELP),
