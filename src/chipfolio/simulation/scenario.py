@@ -8,8 +8,9 @@ which worker ran the scenario or in which order.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -78,7 +79,10 @@ def _positive(values: Sequence[float], n: int) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class SimulationSetup:
-    """Everything a worker needs to run any scenario (picklable; sent once per batch)."""
+    """Everything a worker needs to run any scenario (picklable; sent once per batch).
+
+    ``token`` names the study so a worker can keep its re-plan caches across batches.
+    """
 
     model: SimModel
     clock: Clock
@@ -90,6 +94,7 @@ class SimulationSetup:
     replan_options: SolveOptions
     replan_mode: ReplanMode
     seed: int
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 def scenario_rng(seed: int, index: int) -> np.random.Generator:
@@ -145,9 +150,26 @@ def run_scenario(
     return ScenarioResult(index, future.n_events, tuple(sorted(by_kind.items())), outcomes)
 
 
+_WORKER_REPLANNERS: dict[str, list[PlannerReplanner]] = {}
+
+
+def _replanners(setup: SimulationSetup) -> list[PlannerReplanner]:
+    """This process's re-planners for ``setup`` (kept across batches of the same study).
+
+    Their caches hold exact answers keyed by the full problem content, so reusing them
+    changes only the speed, never a result.
+    """
+    found = _WORKER_REPLANNERS.get(setup.token)
+    if found is None:
+        _WORKER_REPLANNERS.clear()
+        found = [
+            PlannerReplanner(s, setup.replan_options, setup.replan_mode) for s in setup.strategies
+        ]
+        _WORKER_REPLANNERS[setup.token] = found
+    return found
+
+
 def run_batch(setup: SimulationSetup, indices: Sequence[int]) -> list[ScenarioResult]:
-    """Run scenarios ``indices`` in this process (re-plan caches shared across the batch)."""
-    replanners = [
-        PlannerReplanner(s, setup.replan_options, setup.replan_mode) for s in setup.strategies
-    ]
+    """Run scenarios ``indices`` in this process."""
+    replanners = _replanners(setup)
     return [run_scenario(setup, index, replanners) for index in indices]

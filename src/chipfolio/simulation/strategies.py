@@ -7,8 +7,10 @@ event touches are re-planned, on what is still available after the untouched wor
 their instances. When that is infeasible it widens to every active workload, then drops the
 diversification policy, and at last serves as much as the remaining capacity allows.
 Re-plans solve the exact MILP (``ReplanMode.EXACT``) or, by default, the LP relaxation
-rounded up to whole units (``ReplanMode.FAST``, see ``rounding.py``); initial plans are
-always exact.
+rounded up to whole units (``ReplanMode.FAST``, see ``rounding.py``) unless share caps are
+active (rounding would break them; those re-plans are exact). Initial plans are always
+exact. Re-plans size inference demand in whole percent of the planned demand and read
+prices to the percent, so similar situations repeat exactly and come from the cache.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from chipfolio.planner.problem import (
     OfferTable,
     Policy,
     Problem,
+    WorkloadKind,
     WorkloadTable,
 )
 from chipfolio.planner.solve import build, get_solver, solve_problem
@@ -38,6 +41,9 @@ from chipfolio.simulation.model import ReplanRequest
 from chipfolio.simulation.rounding import lp_rounded_instances
 
 CACHE_ENTRIES = 4096
+CANONICAL_HORIZON_HOURS = 720.0
+DEMAND_GRID = 0.01
+PRICE_GRID = 0.01
 SERVE_BUDGET_FACTOR = 4.0
 SERVED_MARGIN = 1e-6
 
@@ -181,13 +187,24 @@ class PlannerReplanner:
         offers = _offers_now(base, request, target, rows)
         w = base.workloads
         horizon = max(base.horizon_hours - request.hour, 1e-6)
+        deadline = np.minimum(request.hours_left[keep], horizon)
+        if _timeless(offers, deadline, horizon):
+            # nothing starts, stops or falls due before the end: the remaining length only
+            # scales every cost alike, so a canonical length makes repeats exact repeats
+            offers = offers.replace(available_until_hour=np.full(len(offers), np.inf))
+            horizon = CANONICAL_HORIZON_HOURS
+            deadline = np.full(keep.size, horizon)
         workloads = WorkloadTable(
             names=w.names[keep],
             kinds=w.kinds[keep],
-            demand_tokens_per_s=np.maximum(request.demand_tokens_per_s[keep], 1e-9),
+            demand_tokens_per_s=_on_grid(
+                w.demand_tokens_per_s[keep],
+                np.maximum(request.demand_tokens_per_s[keep], 1e-9),
+                w.kinds[keep] == WorkloadKind.INFERENCE.value,
+            ),
             critical=w.critical[keep],
             gang=w.gang[keep],
-            deadline_hours=np.minimum(request.hours_left[keep], horizon),
+            deadline_hours=deadline,
             weight=w.weight[keep],
         )
         problem = Problem(
@@ -250,7 +267,7 @@ class PlannerReplanner:
             self.cache_hits += 1
             return self._cache[key]
         rounded = None
-        if self.mode is ReplanMode.FAST:
+        if self.mode is ReplanMode.FAST and not problem.policy.caps_shares:
             self.solves += 1
             rounded = lp_rounded_instances(problem, self.solver, self.options)
         if rounded is not None and rounded.valid:
@@ -278,6 +295,24 @@ class PlannerReplanner:
             build_seconds=built.seconds,
             pruned_pairs=built.pruned_pairs,
         )
+
+
+def _timeless(offers: OfferTable, deadline: FloatArray, horizon: float) -> bool:
+    """True when no offer opens or closes and no workload falls due before ``horizon``."""
+    usable = offers.capacity_chips > 0
+    open_all_along = (offers.available_from_hour <= 0.0) & (offers.available_until_hour >= horizon)
+    return bool((open_all_along | ~usable).all() and (deadline >= horizon).all())
+
+
+def _on_grid(base: FloatArray, demand: FloatArray, inference: np.ndarray) -> FloatArray:
+    """Inference demand rounded up to a whole percent of the planned demand.
+
+    Capacity is planned in percent steps, so re-plans in similar situations are the same
+    problem (and hit the cache) instead of differing in the tenth digit of a growth level.
+    """
+    steps = np.ceil(demand / base / DEMAND_GRID - 1e-9) * DEMAND_GRID
+    on_grid: FloatArray = np.where(inference, base * steps, demand)
+    return on_grid
 
 
 def _widening(touched: np.ndarray, active: np.ndarray) -> list[np.ndarray]:
@@ -309,12 +344,18 @@ def _offers_now(
     end = np.where(over, math.inf, end)
     take_or_pay = np.minimum(np.maximum(offers.take_or_pay_chips - kept_chips, 0.0), capacity)
     return offers.replace(
-        usd_per_chip_hour=offers.usd_per_chip_hour * request.price_multiplier,
+        usd_per_chip_hour=offers.usd_per_chip_hour * _price_on_grid(request.price_multiplier),
         capacity_chips=capacity,
         take_or_pay_chips=take_or_pay,
         available_from_hour=start,
         available_until_hour=end,
     )
+
+
+def _price_on_grid(multiplier: FloatArray) -> FloatArray:
+    """Price multipliers to the nearest percent (re-plans react to 10% moves anyway)."""
+    rounded: FloatArray = np.maximum(np.round(multiplier / PRICE_GRID) * PRICE_GRID, PRICE_GRID)
+    return rounded
 
 
 def _not_critical(problem: Problem) -> Problem:
