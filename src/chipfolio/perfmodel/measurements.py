@@ -126,7 +126,9 @@ def reference_models() -> tuple[ModelRegistry, Mapping[str, Mapping[str, Any]]]:
     return builtin_models().with_models(models), dict(data.get("runs", {}))
 
 
-_VENDOR_WORDS = re.compile(r"^(nvidia|amd|intel|google|aws|amazon|microsoft)\s+", re.IGNORECASE)
+_VENDOR_WORDS = re.compile(
+    r"\b(nvidia|amd|intel|google|cloud|aws|amazon|microsoft|dgx|hgx)\s+", re.IGNORECASE
+)
 
 
 def resolve_chip(label: str) -> Chip | None:
@@ -178,17 +180,32 @@ def _int(pattern: str, text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+_N = r"(\d+\s*k?)\b"
+_IO_PATTERNS = (
+    rf"isl\s*/\s*osl\s*[=:]?\s*{_N}\s*/\s*{_N}",
+    rf"\bisl\s*[=:]?\s*{_N}\W{{1,20}}?osl\s*[=:]?\s*{_N}",
+    rf"{_N}\s*in\s*/\s*~?\s*{_N}\s*out",
+    rf"\binput\s*{_N}\s*/\s*output\s*{_N}",
+    rf"\bin(?:put)?\s*[=:]\s*{_N}\W{{1,10}}?out(?:put)?\s*[=:]\s*{_N}",
+    rf"\bprompt\s*[=:]?\s*{_N}\W{{1,20}}?(?:generation|gen|output|completion)\s*[=:]?\s*{_N}",
+    rf"{_N}\s*/\s*{_N}\s*tokens",
+)
+"""Ways rows state input and output lengths ("ISL/OSL 1000/1000", "10000 in / ~1501 out")."""
+
+
+def _tokens(text: str) -> int:
+    """A token count, "8k" meaning 8192."""
+    text = text.strip().lower()
+    return int(text[:-1].strip()) * 1024 if text.endswith("k") else int(text)
+
+
 def parse_setup(workload: str, scenario: str, training: bool) -> RunSetup:
     """Setup figures stated in the free text of a row."""
     text = f"{workload} ; {scenario}"
-    io_match = (
-        re.search(r"isl\s*/\s*osl\s*(\d+)\s*/\s*(\d+)", text, re.IGNORECASE)
-        or re.search(r"(\d+)\s*in\s*/\s*~?\s*(\d+)\s*out", text, re.IGNORECASE)
-        or re.search(r"input\s*(\d+)\s*/\s*output\s*(\d+)", text, re.IGNORECASE)
-    )
+    io_match = next((m for p in _IO_PATTERNS if (m := re.search(p, text, re.IGNORECASE))), None)
     if io_match:
-        input_tokens: int | None = int(io_match.group(1))
-        output_tokens: int | None = int(io_match.group(2))
+        input_tokens: int | None = _tokens(io_match.group(1))
+        output_tokens: int | None = _tokens(io_match.group(2))
     else:
         input_tokens = _int(r"\binput\s*(?:length)?\s*:?\s*(\d+)", text)
         output_tokens = _int(r"\boutput\s*(?:length)?\s*:?\s*(\d+)", text)
@@ -245,6 +262,9 @@ def classify(
     if "bandwidth" in m:
         scale = 1000.0 if "tb" in u else 1.0
         return Metric.HBM_GBPS, value * scale / count
+    if re.search(r"per\s*user|/\s*user", both):
+        # Tokens/s seen by one user is the inverse of the time per output token.
+        return Metric.TPOT_MS, 1000.0 / value
     if "ttft" in m or "first token" in m:
         return Metric.TTFT_MS, _time_ms(value, unit)
     if re.search(r"tpot|per[- ]token|inter[- ]token|\bitl\b", m):

@@ -288,12 +288,18 @@ class _ModelSpec(BaseModel):
 
 
 # Words that name a release flavour, not an architecture ("Llama 3.3 70B Instruct").
-_FLAVOUR_WORDS = frozenset({"instruct", "chat", "hf", "base", "it", "pretraining", "model"})
+_FLAVOUR_WORDS = frozenset(
+    {
+        "instruct", "chat", "hf", "base", "it", "pretraining", "model", "meta",
+        # quantized releases name the same architecture
+        "fp8", "fp4", "bf16", "fp16", "int8", "int4", "awq", "gptq", "nvfp4", "mxfp4",
+    }
+)  # fmt: skip
 
 
 def model_key(name: str) -> str:
     """The lookup key of a model name: lower case, no punctuation, no flavour words."""
-    text = name.strip().lower()
+    text = re.sub(r"\([^)]*\)", " ", name.strip().lower())  # "(MXFP4)" and the like
     text = text.rsplit("/", 1)[-1]  # drop a hub organisation prefix
     tokens = [t for t in re.split(r"[^a-z0-9.]+", text) if t and t not in _FLAVOUR_WORDS]
     return "".join(tokens)

@@ -29,6 +29,12 @@ PUBLISHED_TOTAL_B = {
     "mixtral-8x7b": 46.7,
     "deepseek-v3": 671.0,
     "gpt-oss-120b": 116.8,
+    "llama-3.2-1b": 1.24,
+    "llama-3.2-3b": 3.21,
+    "mistral-7b": 7.25,
+    "mixtral-8x22b": 141.0,
+    "qwen2.5-7b": 7.61,
+    "qwen2.5-72b": 72.7,
 }
 
 
@@ -48,6 +54,7 @@ def test_moe_active_parameters_match_the_published_figures() -> None:
         get_model("gpt-oss-120b"),
     )
     assert mixtral.active_params / 1e9 == pytest.approx(12.9, rel=0.02)
+    assert get_model("mixtral-8x22b").active_params / 1e9 == pytest.approx(39.0, rel=0.02)
     assert deepseek.active_params / 1e9 == pytest.approx(37.0, rel=0.03)
     # OpenAI's 5.1B active excludes the input embedding.
     assert (oss.active_params - oss.embedding_params) / 1e9 == pytest.approx(5.13, rel=0.02)
