@@ -12,9 +12,11 @@ from chipfolio.perfmodel.measurements import (
     Metric,
     ResultsFile,
     load_results_csv,
+    parse_setup,
     read_results_csv,
     read_results_text,
     resolve_chip,
+    resolve_model,
 )
 
 HEADER = "chip,count,workload,scenario,metric,value,unit,precision,source,date\n"
@@ -138,3 +140,47 @@ def test_unreadable_files_are_input_errors(tmp_path: Path) -> None:
     binary.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(InputError):
         read_results_csv(binary)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "expected"),
+    [
+        ("ISL/OSL 1000/1000; TP1", (1000, 1000)),
+        ("10000 in / ~1501 out; batch 1", (10000, 1501)),
+        ("ISL 1024 OSL 128", (1024, 128)),
+        ("in=2048, out=128", (2048, 128)),
+        ("prompt 2048 / generation 128", (2048, 128)),
+        ("1024/128 tokens", (1024, 128)),
+        ("concurrency 64; ISL/OSL 1k/1k", (1024, 1024)),
+        ("Input length 2048, output length 128", (2048, 128)),
+    ],
+)
+def test_input_and_output_lengths_are_read_in_common_phrasings(
+    scenario: str, expected: tuple[int, int]
+) -> None:
+    setup = parse_setup("Llama 3.1 8B", scenario, training=False)
+    assert (setup.input_tokens, setup.output_tokens) == expected
+
+
+def test_per_user_tokens_per_second_is_a_tpot() -> None:
+    row = (
+        GOOD.replace("total output throughput", "output speed")
+        .replace("tokens/s", "tokens/s/user")
+        .replace(",4205,", ",50,")
+    )
+    (m,) = read_results_text(HEADER + row, "u.csv").measurements
+    assert m.metric is Metric.TPOT_MS and m.value == pytest.approx(20.0)
+
+
+@pytest.mark.parametrize(
+    ("label", "name"),
+    [
+        ("Llama-3.3-70B-Instruct-FP8", "llama-3.3-70b"),
+        ("meta-llama/Meta-Llama-3-8B", "llama-3.1-8b"),
+        ("gpt-oss-120b (MXFP4)", "gpt-oss-120b"),
+        ("Qwen2.5 72B Instruct | vLLM", "qwen2.5-72b"),
+    ],
+)
+def test_quantized_and_hub_names_resolve(label: str, name: str) -> None:
+    model = resolve_model(label)
+    assert model is not None and model.name == name
