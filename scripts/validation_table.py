@@ -91,7 +91,7 @@ def render(in_sample: Sequence[RowResult], loo: Sequence[RowResult], cal: Calibr
     for r in in_sample:
         m = r.measurement
         other = by_line.get(m.line)
-        scenario = m.label.split("(", 1)[-1].rstrip(")").replace("|", "/")
+        scenario = m.scenario.replace("|", "/")
         lines.append(
             f"| {m.line} | {m.chip.id} | {m.count} | {m.model.name if m.model else '—'} | "
             f"{scenario} | {_UNITS.get(m.metric, str(m.metric))} ({m.precision}) | "

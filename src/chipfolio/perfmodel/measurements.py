@@ -96,6 +96,7 @@ class Measurement:
     label: str
     source: str
     date: str = ""
+    scenario: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,6 +325,7 @@ def parse_row(row: Mapping[str, str], file: str, line: int) -> Measurement:
         line=line, chip=chip, count=count, model=model, metric=metric, value=canonical,
         precision=precision, setup=setup, label=" ".join(label.split()),
         source=(row.get("source") or "").strip(), date=(row.get("date") or "").strip(),
+        scenario=scenario.strip(),
     )  # fmt: skip
 
 
