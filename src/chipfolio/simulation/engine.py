@@ -137,8 +137,9 @@ class _Run:
         return start + last
 
     def _block(self, ks: IntArray) -> _Block:
-        delivering = self.future.timeline.delivering[:, ks]
-        capacity = (self.held * self.per_instance) @ delivering
+        used = np.flatnonzero(self.held.any(0))
+        delivering = self.future.timeline.delivering[np.ix_(used, ks)]
+        capacity = (self.held[:, used] * self.per_instance[:, used]) @ delivering
         training = ~self.model.inference & ~self.done
         seconds = self.clock.step_hours * SECONDS_PER_HOUR
         gain = np.where(training[:, None], capacity * seconds, 0.0)
@@ -197,16 +198,20 @@ class _Run:
     def _bill(self, ks: IntArray, idle_last: FloatArray) -> None:
         """Bill the steps ``ks``; in the last one, training that finished stops paying."""
         timeline = self.future.timeline
-        cpi = self.model.chips_per_instance[None, :]
-        chips = np.repeat((self.held * cpi).sum(0)[:, None], ks.size, axis=1)
-        chips[:, -1] -= (self.held * cpi * idle_last[:, None]).sum(0)
-        contracted = np.maximum(chips, self.model.take_or_pay_chips[:, None])
+        m = self.model
+        used = np.flatnonzero(self.held.any(0) | (m.take_or_pay_chips > 0))
+        held = self.held[:, used]
+        cpi = m.chips_per_instance[used][None, :]
+        chips = np.repeat((held * cpi).sum(0)[:, None], ks.size, axis=1)
+        chips[:, -1] -= (held * cpi * idle_last[:, None]).sum(0)
+        contracted = np.maximum(chips, m.take_or_pay_chips[used][:, None])
+        rows = np.ix_(used, ks)
         billed = np.where(
-            self.model.contracted[:, None],
-            contracted * timeline.billable[:, ks],
-            chips * timeline.delivering[:, ks],
+            m.contracted[used][:, None],
+            contracted * timeline.billable[rows],
+            chips * timeline.delivering[rows],
         )
-        price = self.model.usd_per_chip_hour[:, None] * timeline.price[:, ks]
+        price = m.usd_per_chip_hour[used][:, None] * timeline.price[rows]
         self.cost_usd += float((billed * price).sum()) * self.clock.step_hours
 
     def _deadlines(self, ks: IntArray, block: _Block, count: int) -> None:
@@ -286,30 +291,41 @@ class _Run:
         remaining = np.maximum(self.model.token_budget[:, None] - progress, 0.0)
         training_rate = remaining / (hours_left * SECONDS_PER_HOUR)
         level = self.future.demand.level[:, ks]
-        headroom = 1.0 + self.reaction.replan_headroom
-        inference_rate = self.model.demand_tokens_per_s[:, None] * level * headroom
+        inference_rate = self.model.demand_tokens_per_s[:, None] * level
         rate = np.where(self.model.inference[:, None], inference_rate, training_rate)
-        return rate, hours_left
+        return rate * (1.0 + self.reaction.replan_headroom), hours_left
 
     def _triggers(self, ks: IntArray, progress: FloatArray) -> BoolArray:
         """``[w, k]``: the workloads a re-plan after step ``ks[k]`` would be about."""
         timeline = self.future.timeline
         active = (~self.done)[:, None] & (ks < self.clock.n_steps - 1)[None, :]
         target = self._target()
-        held_on = (target > 0).astype(np.float64)
+        used = np.flatnonzero(target.any(0))
+        held_on = (target[:, used] > 0).astype(np.float64)
         orderable = timeline.orderable[:, ks]
-        drift = np.abs(timeline.price[:, ks] / self.planned_price[:, None] - 1.0)
-        changed = (orderable != self.planned_orderable[:, None]) | (
-            drift > self.reaction.price_drift_threshold
-        )
+        changed = orderable[used] != self.planned_orderable[used][:, None]
         touched = (held_on @ changed.astype(np.float64)) > 0
         recovering = timeline.replan[ks] & (orderable > self.planned_orderable[:, None]).any(0)
         moved = np.abs(target - self.initial).sum(1) > 0
         touched |= moved[:, None] & recovering[None, :]
         cooled = ks - self.last_replan_step >= self._cooldown_steps()
-        touched |= self._drifted(ks, target, progress) & cooled[None, :]
+        drifted = self._drifted(ks, target, progress) | self._repriced(ks, target)
+        touched |= drifted & cooled[None, :]
         result: BoolArray = touched & active
         return result
+
+    def _repriced(self, ks: IntArray, target: FloatArray) -> BoolArray:
+        """``[w, k]``: what a workload holds now costs more than the threshold off its plan."""
+        used = np.flatnonzero(target.any(0))
+        unit_usd = self.model.chips_per_instance[used] * self.model.usd_per_chip_hour[used]
+        usd = target[:, used] * unit_usd[None, :]
+        planned = usd @ self.planned_price[used]
+        now = usd @ self.future.timeline.price[np.ix_(used, ks)]
+        ratio = now / np.maximum(planned, 1e-300)[:, None]
+        repriced: BoolArray = (planned[:, None] > 0) & (
+            np.abs(ratio - 1.0) > self.reaction.price_drift_threshold
+        )
+        return repriced
 
     def _drifted(self, ks: IntArray, target: FloatArray, progress: FloatArray) -> BoolArray:
         inference = self.model.inference[:, None]
@@ -318,7 +334,7 @@ class _Run:
         demand_drift = inference & ((ratio > 1.0 + up) | (ratio < 1.0 - down))
         rate, _ = self._rates(ks, progress)
         planned = (target * self.per_instance).sum(1)[:, None]
-        behind = ~inference & (planned < rate * (1.0 - up))
+        behind = ~inference & (planned < rate * (1.0 - self.reaction.training_behind_threshold))
         drifted: BoolArray = demand_drift | behind
         return drifted
 
@@ -373,8 +389,8 @@ class _Run:
         lead = np.where(
             in_use, self.reaction.lead_same_offer_hours, self.reaction.lead_new_offer_hours
         )
-        arrive = np.array([self.clock.first_step_from(self.clock.end(step) + h) for h in lead])
-        arrive = np.maximum(arrive, step + 1)
+        hours = (self.clock.end(step) + lead) / self.clock.step_hours
+        arrive = np.maximum(np.ceil(hours - 1e-9).astype(np.int64), step + 1)
         self.order_qty = np.where(up > 0, up, self.order_qty)
         self.order_step = np.where(up > 0, arrive[None, :], self.order_step).astype(np.int64)
         waits: BoolArray = np.asarray((up > 0).any(axis=1), dtype=np.bool_)

@@ -96,7 +96,7 @@ class EventAssumptions:
     late_start_probability: float = 0.05
     late_start_mean_hours: float = 48.0
     spot_moves_per_month: float = 4.0
-    spot_move_sd: float = 0.15
+    spot_move_sd: float = 0.05
     list_price_changes_per_month: float = 0.1
     list_price_change_mean: float = 0.05
     list_price_change_sd: float = 0.10
@@ -287,15 +287,18 @@ def build_timeline(
         if n
         else np.zeros((0, n_steps))
     )
-    lost = np.zeros((n, n_steps))
     down = np.zeros((n, n_steps), dtype=bool)
-    price = np.ones((n, n_steps))
     cut = np.ones((n, n_steps))
     replan = np.zeros(n_steps, dtype=bool)
     step_of = _step_index(step_hours, n_steps)
+    # the many small events (spot moves, preemptions) at once; the rare ones one by one
+    price = _price_levels(events, n, step_hours, n_steps)
+    keep = _kept_through_preemptions(events, n, step_hours, n_steps)
     for event in events:
         offers = list(event.offers)
         start = event.start_hour
+        if event.kind in (EventKind.PRICE_CHANGE, EventKind.SPOT_PREEMPTION):
+            continue
         if event.kind is EventKind.LATE_DELIVERY:
             end = start + event.duration_hours
             window[offers] *= 1.0 - step_overlap(start, end, step_hours, n_steps)
@@ -303,27 +306,25 @@ def build_timeline(
             replan[step_of(start)] = True
             if end < world.horizon_hours:
                 replan[step_of(end)] = True
-        elif event.kind in (EventKind.PRICE_CHANGE, EventKind.RENEWAL):
+        elif event.kind is EventKind.RENEWAL:
             first = step_of(start)
-            price[offers, first:] = _price_level(price, offers, first, event)
-            if event.kind is EventKind.RENEWAL:
-                until[offers] = math.inf
-                window[offers, first:] = np.maximum(
-                    window[offers, first:],
-                    step_overlap(start, world.horizon_hours, step_hours, n_steps)[first:],
-                )
+            price[offers, first:] *= event.magnitude
+            until[offers] = math.inf
+            window[offers, first:] = np.maximum(
+                window[offers, first:],
+                step_overlap(start, world.horizon_hours, step_hours, n_steps)[first:],
+            )
         elif event.kind is EventKind.CAPACITY_CUT:
             cut[offers, step_of(start)] *= 1.0 - event.magnitude
             replan[step_of(start)] = True
         else:
             cover = step_overlap(start, event.end_hour, step_hours, n_steps)
-            lost[offers] = 1.0 - (1.0 - lost[offers]) * (1.0 - event.magnitude * cover)
-            if event.kind is not EventKind.SPOT_PREEMPTION:
-                _mark_down(down, offers, start, event.end_hour, step_hours, n_steps)
-                replan[step_of(start)] = True
-                if event.end_hour < world.horizon_hours:
-                    replan[step_of(event.end_hour)] = True
-    delivering = window * (1.0 - lost)
+            keep[offers] *= 1.0 - event.magnitude * cover
+            _mark_down(down, offers, start, event.end_hour, step_hours, n_steps)
+            replan[step_of(start)] = True
+            if event.end_hour < world.horizon_hours:
+                replan[step_of(event.end_hour)] = True
+    delivering = window * keep
     orderable = _orderable(down, events, step_hours, n_steps, n)
     billable = window
     return Timeline(
@@ -338,11 +339,53 @@ def build_timeline(
     )
 
 
-def _price_level(price: FloatArray, offers: list[int], first: int, event: Event) -> FloatArray:
-    if event.kind is EventKind.RENEWAL:
-        level: FloatArray = price[offers, first:] * event.magnitude
-        return level
-    return np.full_like(price[offers, first:], event.magnitude)
+def _covers(starts: FloatArray, ends: FloatArray, step_hours: float, n_steps: int) -> FloatArray:
+    """``[e, k]``: fraction of step k covered by ``[starts[e], ends[e])``."""
+    lo = np.arange(n_steps) * step_hours
+    hi = lo + step_hours
+    span = np.minimum(hi[None, :], ends[:, None]) - np.maximum(lo[None, :], starts[:, None])
+    covered: FloatArray = np.clip(span, 0.0, None) / step_hours
+    return covered
+
+
+def _price_levels(events: Sequence[Event], n: int, step_hours: float, n_steps: int) -> FloatArray:
+    """Price multipliers set by price changes: the latest change in force wins.
+
+    Events come sorted by start, so the change with the highest index among those that have
+    started by step t is the one in force at t.
+    """
+    price = np.ones((n, n_steps))
+    changes = [e for e in events if e.kind is EventKind.PRICE_CHANGE]
+    if not changes:
+        return price
+    offers = np.concatenate([np.asarray(e.offers, dtype=np.int64) for e in changes])
+    order = np.repeat(np.arange(len(changes)), [len(e.offers) for e in changes])
+    first = np.minimum(
+        (np.asarray([e.start_hour for e in changes]) // step_hours).astype(np.int64), n_steps - 1
+    )
+    latest = np.full((n, n_steps), -1, dtype=np.int64)
+    np.maximum.at(latest, (offers, first[order]), order)
+    latest = np.maximum.accumulate(latest, axis=1)
+    levels = np.asarray([e.magnitude for e in changes])
+    price = np.where(latest >= 0, levels[np.maximum(latest, 0)], 1.0)
+    return price
+
+
+def _kept_through_preemptions(
+    events: Sequence[Event], n: int, step_hours: float, n_steps: int
+) -> FloatArray:
+    """``[o, k]``: share of held capacity that spot preemptions leave delivering."""
+    keep = np.ones((n, n_steps))
+    hits = [e for e in events if e.kind is EventKind.SPOT_PREEMPTION]
+    if not hits:
+        return keep
+    starts = np.asarray([e.start_hour for e in hits])
+    ends = np.asarray([e.end_hour for e in hits])
+    share = np.asarray([e.magnitude for e in hits])
+    factor = 1.0 - share[:, None] * _covers(starts, ends, step_hours, n_steps)
+    offers = np.asarray([e.offers[0] for e in hits], dtype=np.int64)
+    np.multiply.at(keep, offers, factor)
+    return keep
 
 
 def _step_index(step_hours: float, n_steps: int) -> _StepOf:

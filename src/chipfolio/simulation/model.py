@@ -98,12 +98,14 @@ class Reaction:
     New capacity on an offer the strategy already holds arrives after
     ``lead_same_offer_hours``; on a new offer after ``lead_new_offer_hours``. Each added chip
     is charged ``checkpoint_transfer_hours`` (training) or ``inference_warmup_hours``
-    (inference) at its price. Demand rising above (or falling below) what the last plan
+    (inference) at its price. An offer going down or coming back triggers a re-plan of the
+    workloads concerned at once. Demand rising above (or falling below) what the last plan
     assumed by more than ``demand_up_threshold`` (``demand_down_threshold``), a training job
-    falling behind by more than ``demand_up_threshold``, or a held offer's price moving by
-    more than ``price_drift_threshold`` trigger a re-plan (at most once per lead time).
-    Re-plans size inference for the current demand level plus ``replan_headroom`` so growth
-    does not outrun them at once. A step meets a workload's SLO when at most
+    whose planned throughput falls more than ``training_behind_threshold`` short of what
+    finishes it on time, or what a workload holds costing more than
+    ``price_drift_threshold`` off its planned cost (price moves) trigger a re-plan at most
+    once per new-offer lead time. Re-plans size demand ``replan_headroom`` above the need so
+    growth and preemptions do not outrun them at once. A step meets a workload's SLO when at most
     ``slo_unserved_tolerance`` of its demand in that step goes unserved.
     """
 
@@ -113,6 +115,7 @@ class Reaction:
     inference_warmup_hours: float = 0.5
     demand_up_threshold: float = 0.02
     demand_down_threshold: float = 0.10
+    training_behind_threshold: float = 0.05
     price_drift_threshold: float = 0.10
     replan_headroom: float = 0.02
     slo_unserved_tolerance: float = 0.005

@@ -5,10 +5,11 @@ least so much throughput, and rounding up only adds) and every vendor used by th
 used (min_vendors). Two things need repair: an offer whose capacity the rounded-up units
 exceed gets its columns rounded down instead (which can leave a sliver of demand short), and
 a gang job the LP spread over several offers is placed whole on the offer the LP leaned on
-most. Share caps can be overshot by the rounding: the answer says so and the caller solves
-the MILP instead. Otherwise the cost is at most one serving unit per allocation above the
-LP bound. Used when re-planning thousands of scenarios, where HiGHS's
-fixed cost per MILP (about 10-20 ms even for tiny models) would dominate.
+most. Share caps can be overshot by the rounding: the answer says whether they hold (within
+a tolerance the caller chooses) and the caller solves the MILP when they do not. Otherwise
+the cost is at most one serving unit per allocation above the LP bound. Used when
+re-planning thousands of scenarios, where a MILP per re-plan (tens of milliseconds for tiny
+models, up to seconds for catalog-sized ones) would dominate.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from chipfolio.planner.problem import FloatArray, Problem
-from chipfolio.planner.solve import build
+from chipfolio.planner.solve import Built, build
 from chipfolio.planner.solvers.base import SolveOptions, Solver
 from chipfolio.planner.structure import Structure
 
@@ -37,21 +38,32 @@ class Rounded:
     valid: bool
 
 
-def lp_rounded_instances(problem: Problem, solver: Solver, options: SolveOptions) -> Rounded:
-    """``[w, o]`` instances from the rounded LP relaxation, checked against the share caps."""
-    built = build(problem, prune_pairs=options.prune)
+def lp_rounded_instances(
+    problem: Problem,
+    solver: Solver,
+    options: SolveOptions,
+    *,
+    built: Built | None = None,
+    cap_tolerance: float = 0.0,
+) -> Rounded:
+    """``[w, o]`` instances from the rounded LP relaxation, checked against the share caps.
+
+    ``built`` reuses a model already built for ``problem``; ``cap_tolerance`` is how far
+    (in share of total cost) a vendor may exceed the cap before the answer is invalid.
+    """
+    built = built or build(problem, prune_pairs=options.prune)
     result = solver.solve(built.formulation, dataclasses.replace(options, relax=True))
     if not result.status.has_solution:
         return Rounded(None, valid=True)
     block = built.formulation.var_blocks["x"]
     x = np.maximum(result.value()[block.offset : block.stop], 0.0)[: built.structure.n_cols]
     units = round_units(built.structure, x)
-    valid = caps_hold(built.problem, built.structure, units)
+    valid = caps_hold(built.problem, built.structure, units, cap_tolerance)
     return Rounded(instances_from_units(problem, built.problem, built.structure, units), valid)
 
 
-def caps_hold(problem: Problem, s: Structure, units: FloatArray) -> bool:
-    """True when no vendor's cost (fixed commitments included) exceeds the share cap."""
+def caps_hold(problem: Problem, s: Structure, units: FloatArray, tolerance: float = 0.0) -> bool:
+    """True when no vendor's cost share (commitments included) exceeds the cap + tolerance."""
     share = problem.policy.max_share
     if share >= 1.0:
         return True
@@ -59,7 +71,7 @@ def caps_hold(problem: Problem, s: Structure, units: FloatArray) -> bool:
     cost = np.bincount(s.col_label, weights=units * s.col_usd_per_x, minlength=n)
     cost = cost + np.bincount(s.offer_label, weights=s.fixed_usd_by_offer, minlength=n)
     total = float(cost.sum())
-    return bool((cost <= share * total + 1e-9 * max(total, 1.0)).all())
+    return bool((cost <= (share + tolerance) * total + 1e-9 * max(total, 1.0)).all())
 
 
 def round_units(s: Structure, x: FloatArray) -> FloatArray:

@@ -6,9 +6,11 @@ when an event lands it re-plans with the planner, incrementally: only the worklo
 event touches are re-planned, on what is still available after the untouched workloads keep
 their instances. When that is infeasible it widens to every active workload, then drops the
 diversification policy, and at last serves as much as the remaining capacity allows.
-Re-plans solve the exact MILP (``ReplanMode.EXACT``) or, by default, the LP relaxation
-rounded up to whole units (``ReplanMode.FAST``, see ``rounding.py``) unless share caps are
-active (rounding would break them; those re-plans are exact). Initial plans are always
+Re-plans solve the exact MILP (``ReplanMode.EXACT``) or, by default (``ReplanMode.FAST``),
+the LP relaxation rounded up to whole units (see ``rounding.py``), except that a small
+model (at most ``EXACT_MAX_COLUMNS`` allocation columns) with share caps is solved exactly,
+and a rounded answer that overshoots a share cap by more than ``SHARE_CAP_TOLERANCE`` (one
+percentage point) is replaced by the MILP's. Initial plans are always
 exact. Re-plans size inference demand in whole percent of the planned demand and read
 prices to the percent, so similar situations repeat exactly and come from the cache.
 """
@@ -35,15 +37,17 @@ from chipfolio.planner.problem import (
     WorkloadKind,
     WorkloadTable,
 )
-from chipfolio.planner.solve import build, get_solver, solve_problem
+from chipfolio.planner.solve import Built, build, get_solver, solve_problem
 from chipfolio.planner.solvers.base import SolveOptions, Solver
 from chipfolio.simulation.model import ReplanRequest
-from chipfolio.simulation.rounding import lp_rounded_instances
+from chipfolio.simulation.rounding import Rounded, lp_rounded_instances
 
 CACHE_ENTRIES = 4096
 CANONICAL_HORIZON_HOURS = 720.0
 DEMAND_GRID = 0.01
 PRICE_GRID = 0.01
+EXACT_MAX_COLUMNS = 300
+SHARE_CAP_TOLERANCE = 0.01
 SERVE_BUDGET_FACTOR = 4.0
 SERVED_MARGIN = 1e-6
 
@@ -266,24 +270,34 @@ class PlannerReplanner:
             self._cache.move_to_end(key)
             self.cache_hits += 1
             return self._cache[key]
-        rounded = None
-        if self.mode is ReplanMode.FAST and not problem.policy.caps_shares:
-            self.solves += 1
-            rounded = lp_rounded_instances(problem, self.solver, self.options)
+        built = build(problem, prune_pairs=self.options.prune)
+        answer: FloatArray | None = None
+        exact = self.mode is ReplanMode.EXACT or (
+            problem.policy.caps_shares and built.formulation.n_cols <= EXACT_MAX_COLUMNS
+        )
+        rounded = None if exact else self._rounded(problem, built)
         if rounded is not None and rounded.valid:
             answer = rounded.instances
         else:
-            plan = self._plan(problem)
+            plan = self._plan_built(built)
             answer = None if plan is None else instances_of(problem, plan)
         self._cache[key] = answer
         if len(self._cache) > CACHE_ENTRIES:
             self._cache.popitem(last=False)
         return answer
 
+    def _rounded(self, problem: Problem, built: Built) -> Rounded:
+        self.solves += 1
+        return lp_rounded_instances(
+            problem, self.solver, self.options, built=built, cap_tolerance=SHARE_CAP_TOLERANCE
+        )
+
     def _plan(self, problem: Problem) -> Plan | None:
         """The plan, or None when infeasible or unsolved (no diagnosis: it is not shown)."""
+        return self._plan_built(build(problem, prune_pairs=self.options.prune))
+
+    def _plan_built(self, built: Built) -> Plan | None:
         self.solves += 1
-        built = build(problem, prune_pairs=self.options.prune)
         result = self.solver.solve(built.formulation, self.options)
         if not result.status.has_solution:
             return None
