@@ -6,6 +6,10 @@ a cap is infeasible every tighter one is too. The frontier is traced on a grid f
 by bisection between the last feasible and the first infeasible grid point. No cap below
 ``1 / number of vendors`` can be feasible (shares sum to one), so the grid stops there.
 
+A plan solved at cap c whose largest vendor share is r <= c is also optimal for every cap in
+[r, c] (it is feasible there, and a tighter cap cannot do better), so grid points in that range
+reuse it without a solve, and a bisection probe that lands on such a plan jumps to r.
+
 Like the walk-away search, this module drives an ``evaluate(cap)`` callable and knows nothing
 about the planner.
 """
@@ -39,6 +43,16 @@ class FrontierPoint:
     cost_usd: float | None
     status: PointStatus
     tightest: bool = False
+    max_share_used: float | None = None  # the plan's largest vendor share (<= max_share)
+
+    def at_cap(self, cap: float) -> FrontierPoint:
+        """The same plan reported at another cap it also satisfies."""
+        return FrontierPoint(cap, self.cost_usd, self.status, False, self.max_share_used)
+
+    def covers(self, cap: float) -> bool:
+        """True when this point's plan is also optimal at ``cap``."""
+        used = self.max_share_used
+        return self.status.has_plan and used is not None and used - 1e-12 <= cap <= self.max_share
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -46,6 +60,9 @@ class FrontierPoint:
             "cost_usd": self.cost_usd,
             "status": self.status.value,
             "tightest": self.tightest,
+            "max_share_used": None
+            if self.max_share_used is None
+            else round(self.max_share_used, 6),
         }
 
 
@@ -86,6 +103,10 @@ def trace_frontier(
     last_ok: FrontierPoint | None = None
     first_bad: float | None = None
     for cap in cap_grid(step, floor):
+        if last_ok is not None and last_ok.covers(cap):
+            last_ok = last_ok.at_cap(cap)
+            points.append(last_ok)
+            continue
         point = evaluate(cap)
         solves += 1
         points.append(point)
@@ -96,20 +117,22 @@ def trace_frontier(
     if last_ok is None:
         return Frontier(tuple(points), None, solves)
     if first_bad is None and last_ok.max_share > floor + cap_tol:
-        point = evaluate(floor)
-        solves += 1
+        covered = last_ok.covers(floor)
+        point = last_ok.at_cap(floor) if covered else evaluate(floor)
+        solves += 0 if covered else 1
         if point.status.has_plan:
             last_ok = point
         else:
             first_bad = floor
         points.append(point)
     if first_bad is not None:
-        tight, extra = _bisect(evaluate, last_ok, first_bad, cap_tol)
-        solves += len(extra)
+        tight, extra, probes = _bisect(evaluate, last_ok, first_bad, cap_tol)
+        solves += probes
         points.extend(extra)
         last_ok = tight
     marked = [
-        FrontierPoint(p.max_share, p.cost_usd, p.status, tightest=p is last_ok) for p in points
+        FrontierPoint(p.max_share, p.cost_usd, p.status, p is last_ok, p.max_share_used)
+        for p in points
     ]
     marked.sort(key=lambda p: (-p.max_share, p.status.has_plan))
     return Frontier(tuple(_dedupe(marked)), last_ok.max_share, solves)
@@ -117,18 +140,27 @@ def trace_frontier(
 
 def _bisect(
     evaluate: EvaluateCap, ok: FrontierPoint, bad_cap: float, cap_tol: float
-) -> tuple[FrontierPoint, list[FrontierPoint]]:
-    """Shrink ``[bad_cap, ok.max_share]``; return the tightest feasible point and all probes."""
+) -> tuple[FrontierPoint, list[FrontierPoint], int]:
+    """Shrink ``[bad_cap, ok.max_share]``.
+
+    Returns the tightest feasible point, every point found on the way and the solve count.
+    """
     probes: list[FrontierPoint] = []
+    solves = 0
     while ok.max_share - bad_cap > cap_tol:
         mid = 0.5 * (ok.max_share + bad_cap)
         point = evaluate(mid)
+        solves += 1
         probes.append(point)
         if point.status.has_plan:
             ok = point
+            used = point.max_share_used
+            if used is not None and bad_cap < used < point.max_share - cap_tol:
+                ok = point.at_cap(used)  # the same plan meets the tighter cap it actually uses
+                probes.append(ok)
         else:
             bad_cap = mid
-    return ok, probes
+    return ok, probes, solves
 
 
 def _dedupe(points: list[FrontierPoint]) -> list[FrontierPoint]:

@@ -17,6 +17,7 @@ Vendors are grouped by the policy's ``share_by`` (provider or silicon). For each
 from __future__ import annotations
 
 import dataclasses
+import math
 import multiprocessing
 import time
 from collections.abc import Callable, Mapping
@@ -41,6 +42,7 @@ from chipfolio.planner.plan import Plan
 from chipfolio.planner.problem import Policy, Problem
 from chipfolio.planner.solve import solve_problem
 from chipfolio.planner.solvers.base import SolveOptions, SolveStatus
+from chipfolio.planner.structure import build_structure
 
 
 class WalkAwayReason(StrEnum):
@@ -49,6 +51,7 @@ class WalkAwayReason(StrEnum):
     POLICY_REQUIRES = "policy_requires_vendor"
     IRREPLACEABLE = "nothing_can_replace_it"
     NOT_WORTH_BUYING = "not_worth_buying"
+    NO_COST_DIFFERENCE = "no_cost_difference"
     NO_CONVERGENCE = "search_did_not_converge"
 
 
@@ -68,6 +71,7 @@ class LeverageOptions:
     floor_multiplier: float = 1e-3
     frontier_step: float = 0.05
     frontier_cap_tol: float = 1e-3
+    frontier_time_limit_s: float = 10.0
     workers: int = 1
 
 
@@ -231,24 +235,55 @@ def _without_reason(task: _VendorTask) -> tuple[WalkAwayReason, str, int]:
     )
 
 
-def _evaluator(task: _VendorTask, counter: list[int]) -> Callable[[float], PricedSolve]:
+def valid_until(max_share: float, m: float, total_usd: float, vendor_usd: float) -> float:
+    """Largest multiplier at which a plan solved at ``m`` still meets the vendor's share cap.
+
+    At multiplier x the vendor costs ``x V`` (V = vendor_usd / m) and the rest ``O``; the cap
+    ``x V <= s (O + x V)`` holds while ``x <= s O / ((1 - s) V)``. Other vendors' shares only
+    fall as x grows, and no other requirement depends on prices.
+    """
+    if max_share >= 1.0 or vendor_usd <= 0.0 or m <= 0.0:
+        return math.inf
+    other = total_usd - vendor_usd
+    return max_share * other / ((1.0 - max_share) * (vendor_usd / m))
+
+
+def _evaluator(
+    task: _VendorTask, counter: list[int], without_usd: float
+) -> Callable[[float], PricedSolve]:
     problem, label, opts = task.problem, task.label, task.options
     mask = problem.vendor_of_offers() == label
+    fixed_v = float(build_structure(problem).fixed_usd_by_offer[mask].sum())
+    share = problem.policy.max_share
+
+    def bound(m: float) -> float | None:
+        """Cost of the plan without v at multiplier m, when that plan is feasible.
+
+        It buys nothing from v, so it costs W plus v's commitments (paid even unused) at
+        m times their price — feasible unless those commitments alone break v's share cap.
+        """
+        committed = m * fixed_v
+        if share < 1.0 and committed * (1.0 - share) > share * without_usd:
+            return None
+        return without_usd + committed
 
     def evaluate(m: float) -> PricedSolve:
         counter[0] += 1
-        outcome = solve_outcome(problem.scale_prices(mask, m), opts.solve)
+        scaled = problem.scale_prices(mask, m)
+        outcome = solve_outcome(scaled, opts.solve, cost_bound_usd=bound(m))
         if outcome.plan is None:
             raise SolverError(
                 f"no plan with {label}'s prices x{m:.4g} ({outcome.status.value}); "
                 "raise the time limit"
             )
         v_cost = vendor_cost_usd(outcome.plan, label)
+        total = outcome.plan.total_cost_usd
         return PricedSolve(
             multiplier=m,
-            cost_usd=outcome.plan.total_cost_usd,
+            cost_usd=total,
             vendor_unit_cost_usd=v_cost / m if m > 0 else 0.0,
             exact=outcome.exact(opts.cost_rel_tol),
+            valid_until=valid_until(problem.policy.max_share, m, total, v_cost),
         )
 
     return evaluate
@@ -277,15 +312,15 @@ def analyze_vendor(task: _VendorTask) -> VendorLeverage:
     else:
         w = task.plan_cost_usd  # the plan does not use v, so removing v changes nothing
     counter = [0]
-    at_one = PricedSolve(1.0, task.plan_cost_usd, cost_v, task.plan_exact)
+    limit = valid_until(problem.policy.max_share, 1.0, task.plan_cost_usd, cost_v)
+    at_one = PricedSolve(1.0, task.plan_cost_usd, cost_v, task.plan_exact, limit)
     settings = SearchSettings(
         cost_rel_tol=opts.cost_rel_tol,
         multiplier_rel_tol=opts.multiplier_rel_tol,
-        newton_is_exact=not problem.policy.caps_shares,
         floor_multiplier=opts.floor_multiplier,
     )
-    search = search_walk_away(_evaluator(task, counter), w, at_one, settings)
-    reason_code, reason_text = _search_reason(search, label, opts.floor_multiplier)
+    search = search_walk_away(_evaluator(task, counter, w), w, at_one, settings)
+    reason_code, reason_text = _search_reason(search, label, opts.floor_multiplier, cost_v > 0)
     return VendorLeverage(
         vendor=label,
         share=share,
@@ -307,8 +342,14 @@ def _plan_exact(plan: Plan, rel_tol: float) -> bool:
 
 
 def _search_reason(
-    search: WalkAwaySearch, label: str, floor: float
+    search: WalkAwaySearch, label: str, floor: float, bought: bool
 ) -> tuple[WalkAwayReason | None, str | None]:
+    if search.method is SearchMethod.NOT_WORTH_BUYING and bought:
+        return (
+            WalkAwayReason.NO_COST_DIFFERENCE,
+            f"the optimal cost is the same with or without {label}, even at {floor:g}x its "
+            "prices (its spend could go elsewhere at no extra cost)",
+        )
     if search.method is SearchMethod.NOT_WORTH_BUYING:
         return (
             WalkAwayReason.NOT_WORTH_BUYING,
@@ -319,16 +360,30 @@ def _search_reason(
     return None, None
 
 
-def _frontier(problem: Problem, opts: LeverageOptions, n_vendors: int) -> Frontier:
+def _largest_share(plan: Plan) -> float:
+    return max(plan.vendor_shares.values(), default=0.0)
+
+
+def _frontier(problem: Problem, plan: Plan, opts: LeverageOptions, n_vendors: int) -> Frontier:
+    # plans met so far, as (largest vendor share, cost): each is feasible at any looser cap
+    known: list[tuple[float, float]] = [(_largest_share(plan), plan.total_cost_usd)]
+    limit = min(opts.solve.time_limit_s, opts.frontier_time_limit_s)
+    solve_opts = dataclasses.replace(opts.solve, time_limit_s=limit)
+
     def evaluate(cap: float) -> FrontierPoint:
         policy = dataclasses.replace(problem.policy, max_share=cap)
-        outcome: Outcome = solve_outcome(problem.with_policy(policy), opts.solve)
+        bound = min((cost for used, cost in known if used <= cap + 1e-12), default=None)
+        outcome: Outcome = solve_outcome(problem.with_policy(policy), solve_opts, None, bound)
         status = {
             SolveStatus.OPTIMAL: PointStatus.OPTIMAL,
             SolveStatus.FEASIBLE: PointStatus.FEASIBLE,
             SolveStatus.INFEASIBLE: PointStatus.INFEASIBLE,
         }.get(outcome.status, PointStatus.UNKNOWN)
-        return FrontierPoint(cap, outcome.cost_usd, status)
+        found = outcome.plan
+        used = _largest_share(found) if found is not None else None
+        if found is not None and used is not None:
+            known.append((used, found.total_cost_usd))
+        return FrontierPoint(cap, outcome.cost_usd, status, max_share_used=used)
 
     return trace_frontier(
         evaluate, n_vendors, step=opts.frontier_step, cap_tol=opts.frontier_cap_tol
@@ -361,7 +416,7 @@ def _cost_without_policy(problem: Problem, plan: Plan, opts: LeverageOptions) ->
     if problem.policy.is_trivial:
         return plan.total_cost_usd, 0
     relaxed = problem.with_policy(Policy(share_by=problem.policy.share_by))
-    outcome = solve_outcome(relaxed, opts.solve)
+    outcome = solve_outcome(relaxed, opts.solve, cost_bound_usd=plan.total_cost_usd)
     if outcome.plan is None:
         raise InfeasibleError("no plan even without the diversification policy")
     return outcome.plan.total_cost_usd, 1
@@ -393,7 +448,7 @@ def analyze_leverage(
     free, extra = _cost_without_policy(problem, plan, opts)
     solves += extra
     clock.lap("policy_cost")
-    frontier = _frontier(problem, opts, len(labels))
+    frontier = _frontier(problem, plan, opts, len(labels))
     solves += frontier.solves
     clock.lap("frontier")
     spend = {label: vendor_cost_usd(plan, label) for label in labels}

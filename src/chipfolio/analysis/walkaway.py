@@ -13,10 +13,14 @@ solve there reaches ``W``, then ``C(m) <= L_k(m) < W`` for all ``m < m_{k+1}`` a
 breakpoint is exactly ``m_{k+1}``; otherwise the new plan has a smaller slope and we step
 again. A handful of solves reach the exact breakpoint.
 
-The argument needs exact solves and a feasible set that does not depend on ``m``. A cost-share
-cap (``max_share``) breaks the second (shares are computed from prices) and a MILP solved only
-to a gap breaks the first; then the Newton candidate is checked by one probe just below it and,
-if that probe fails, the breakpoint is bracketed by bisection.
+The argument needs exact solves and the plan to stay feasible up to the step. A cost-share
+cap (``max_share``) makes feasibility depend on ``m``: raising v's prices raises v's share, so
+plan k is only feasible up to ``valid_until = s O_k / ((1 - s) V_k)`` (other vendors' shares
+only fall as ``m`` grows). Each solve carries that bound; when the Newton step lies beyond it,
+the search steps to the bound instead (where plan k still proves ``C < W``) and continues from
+the new plan, so the answer stays exact. When a plan sits exactly at its cap (no room to step)
+or a MILP is solved only to a gap, the candidate is checked by one probe just below it and, if
+that probe fails, the breakpoint is bracketed by bisection.
 
 This module knows nothing about the planner: it drives an ``evaluate(m)`` callable, so the
 search is tested against functions with known breakpoints.
@@ -34,7 +38,8 @@ from enum import StrEnum
 class PricedSolve:
     """One optimal (or best-found) plan with vendor v's prices scaled by ``multiplier``.
 
-    ``cost_usd`` is the plan's total cost at the scaled prices; ``vendor_unit_cost_usd`` is
+    ``valid_until`` bounds the multipliers at which the same plan stays feasible (a share cap
+    on v); ``cost_usd`` is the plan's total cost at the scaled prices; ``vendor_unit_cost_usd`` is
     what the plan pays vendor v measured at unit prices (including fixed commitments), so
     the plan's cost line is ``cost_usd - multiplier * vendor_unit_cost_usd + m *
     vendor_unit_cost_usd``. ``exact`` is False when the solve stopped at a gap.
@@ -44,6 +49,7 @@ class PricedSolve:
     cost_usd: float
     vendor_unit_cost_usd: float
     exact: bool = True
+    valid_until: float = math.inf  # largest multiplier at which this plan stays feasible
 
     @property
     def other_cost_usd(self) -> float:
@@ -138,51 +144,76 @@ def search_walk_away(
         start = search.run(search.settings.floor_multiplier)
         if not search.worth(start):
             return search.result(None, SearchMethod.NOT_WORTH_BUYING, None, 0.0)
-    lo, hi = _newton(search, start)
+    lo, hi, exact_step = _newton(search, start)
     if hi is None:
         return search.result(None, SearchMethod.NO_CONVERGENCE, lo.multiplier, None)
-    if search.settings.newton_is_exact and lo.exact and hi.exact:
+    exact = search.settings.newton_is_exact and exact_step and lo.exact and hi.exact
+    if exact:
         return search.result(hi.multiplier, SearchMethod.NEWTON, lo.multiplier, hi.multiplier)
     return _confirm_or_bisect(search, lo, hi)
 
 
-def _newton(search: _Search, start: PricedSolve) -> tuple[PricedSolve, PricedSolve | None]:
+def _newton(search: _Search, start: PricedSolve) -> tuple[PricedSolve, PricedSolve | None, bool]:
     """Newton steps from a point where the vendor is worth buying.
 
-    Returns the last worth-buying solve and the first solve where it was not (None when the
-    solve budget ran out first).
+    Returns the last worth-buying solve, the first solve where it was not (None when the
+    solve budget ran out first) and whether that last step was a full Newton step (inside
+    the plan's ``valid_until``), i.e. whether the breakpoint is exact.
     """
     lo = start
+    rel = search.settings.multiplier_rel_tol
     while search.left() > 0:
         if lo.vendor_unit_cost_usd <= 0.0:
             # cheaper than W while buying nothing from v: W was not the optimum without v
-            return lo, None
-        m_next = lo.line_meets(search.without_usd)
-        if not math.isfinite(m_next) or m_next <= lo.multiplier:
-            return lo, None
+            return lo, None, False
+        target = lo.line_meets(search.without_usd)
+        if not math.isfinite(target) or target <= lo.multiplier:
+            return lo, None, False
+        full_step = target <= lo.valid_until
+        room = lo.valid_until > lo.multiplier * (1 + rel)
+        # beyond valid_until the line is no bound: step to the bound, or (no room: the plan
+        # sits at its cap) try the target itself and bracket if it overshoots
+        m_next = target if full_step or not room else lo.valid_until
         probe = search.run(m_next)
         if not search.worth(probe):
-            return lo, probe
+            return lo, probe, full_step
         lo = probe
-    return lo, None
+    return lo, None, False
 
 
 def _confirm_or_bisect(search: _Search, lo: PricedSolve, hi: PricedSolve) -> WalkAwaySearch:
-    """Bracket ``m*`` in ``[lo, hi]`` when the Newton argument is not exact."""
+    """Bracket ``m*`` in ``[lo, hi]`` when the Newton argument is not exact.
+
+    First one probe just below ``hi`` (confirms a Newton candidate that was right after all).
+    Then the bracket shrinks by false position on ``g(m) = C(m) - W`` (Illinois variant, so
+    neither end stalls) where ``g(hi)`` carries a slope, by halving where it does not; each
+    false-position point found too high is checked just below, as above.
+    """
     rel = search.settings.multiplier_rel_tol
-    below = hi.multiplier * (1.0 - rel)
-    if below > lo.multiplier and search.left() > 0:
-        probe = search.run(below)
+    w = search.without_usd
+    lo_m, lo_g = lo.multiplier, lo.cost_usd - w
+    hi_m, hi_g = hi.multiplier, hi.cost_usd - w
+    if hi_m * (1.0 - rel) > lo_m and search.left() > 0:
+        below = search.run(hi_m * (1.0 - rel))
+        if search.worth(below):
+            return search.result(hi_m, SearchMethod.NEWTON_CHECKED, below.multiplier, hi_m)
+        hi_m, hi_g = below.multiplier, below.cost_usd - w
+    kept = ""  # which end stayed put last time (Illinois halves its g)
+    while hi_m - lo_m > rel * hi_m and search.left() > 0:
+        width = hi_m - lo_m
+        slope = hi_g > 0.0 and lo_g < 0.0
+        mid = hi_m - hi_g * width / (hi_g - lo_g) if slope else lo_m + 0.5 * width
+        mid = min(max(mid, lo_m + 0.01 * width), hi_m - 0.01 * width)
+        probe = search.run(mid)
         if search.worth(probe):
-            return search.result(
-                hi.multiplier, SearchMethod.NEWTON_CHECKED, probe.multiplier, hi.multiplier
-            )
-        hi = probe
-    low_m, high_m = lo.multiplier, hi.multiplier
-    while high_m - low_m > rel * high_m and search.left() > 0:
-        mid = 0.5 * (low_m + high_m)
-        if search.worth(search.run(mid)):
-            low_m = mid
-        else:
-            high_m = mid
-    return search.result(low_m, SearchMethod.BISECTION, low_m, high_m)
+            lo_m, lo_g = mid, probe.cost_usd - w
+            hi_g, kept = (hi_g * 0.5, "hi") if kept == "hi" else (hi_g, "hi")
+            continue
+        hi_m, hi_g = mid, probe.cost_usd - w
+        lo_g, kept = (lo_g * 0.5, "lo") if kept == "lo" else (lo_g, "lo")
+        if slope and mid * (1.0 - rel) > lo_m and search.left() > 0:
+            below = search.run(mid * (1.0 - rel))
+            if search.worth(below):
+                return search.result(mid, SearchMethod.BISECTION, below.multiplier, mid)
+            hi_m, hi_g = below.multiplier, below.cost_usd - w
+    return search.result(lo_m, SearchMethod.BISECTION, lo_m, hi_m)

@@ -80,4 +80,28 @@ def test_unknown_status_counts_as_no_plan() -> None:
         "cost_usd": 1.0,
         "status": "feasible",
         "tightest": False,
+        "max_share_used": None,
     }
+
+
+def test_plans_below_the_cap_are_reused_without_solving() -> None:
+    """A plan using at most 62% per vendor answers every cap from 1.0 down to 0.62."""
+    calls: list[float] = []
+
+    def evaluate(cap: float) -> FrontierPoint:
+        calls.append(cap)
+        if cap < 0.41:
+            return FrontierPoint(cap, None, PointStatus.INFEASIBLE)
+        used = min(cap, 0.62) if cap >= 0.5 else 0.5 * cap + 0.2  # 0.45 -> 0.425 used
+        cost = 100.0 + 50.0 * max(0.0, 0.62 - used)
+        return FrontierPoint(cap, cost, PointStatus.OPTIMAL, max_share_used=used)
+
+    frontier = trace_frontier(evaluate, n_vendors=4, cap_tol=1e-3)
+    assert calls[:2] == [1.0, 0.6]  # 0.95 ... 0.65 reuse the plan solved at 1.0
+    by_cap = {p.max_share: p for p in frontier.points}
+    assert by_cap[0.8].cost_usd == by_cap[1.0].cost_usd == 100.0
+    assert frontier.tightest_feasible_max_share == pytest.approx(0.41, abs=1e-3)
+    assert frontier.solves == len(calls) < 13
+    for point in frontier.points:
+        if point.max_share_used is not None:
+            assert point.max_share_used <= point.max_share + 1e-12

@@ -203,3 +203,21 @@ def test_infeasible_problem_raises() -> None:
 def test_unusable_vendors_are_not_candidates() -> None:
     p = problem([Q("A", 2.0), Q("B", 3.0)], tokens_per_s_per_chip=[[100.0, 0.0]])
     assert candidate_vendors(p) == ["A"]
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [Policy(), Policy(max_share=0.6), Policy(max_share=0.5, min_vendors=2, n_minus_1=0.5)],
+    ids=["none", "cap", "all"],
+)
+def test_cost_bound_never_changes_the_optimum(policy: Policy) -> None:
+    p = problem(
+        [Q("A", 2.0, capacity=7, take_or_pay=3), Q("B", 2.6), Q("C", 3.1, capacity=6), Q("D", 3.5)],
+        demands=(1000.0, 600.0),
+        tokens_per_s_per_chip=[[100.0, 90.0, 120.0, 100.0], [80.0, 100.0, 100.0, 60.0]],
+        policy=policy,
+    )
+    free = solve_outcome(p, OPTS.solve)
+    assert free.cost_usd is not None
+    bounded = solve_outcome(p, OPTS.solve, cost_bound_usd=free.cost_usd)
+    assert bounded.cost_usd == pytest.approx(free.cost_usd, rel=1e-6)
