@@ -49,7 +49,7 @@ def bench(path: Path) -> float:
         walk = "—" if v.walk_away_multiplier is None else f"x{v.walk_away_multiplier:.3f}"
         print(
             f"    {v.vendor:<12} share {v.share:6.1%}  walk-away {walk:>8}  "
-            f"{v.search_method:<15} {v.solves} solves"
+            f"{v.reason_code or v.search_method:<18} {v.solves} solves"
         )
     two = _run(problem, 2)
     _describe(two, "2 workers")

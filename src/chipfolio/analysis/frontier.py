@@ -4,7 +4,8 @@ Tightening ``max_share`` only removes plans, so cost never falls as the cap goes
 a cap is infeasible every tighter one is too. The frontier is traced on a grid from 1.0 down
 (step 0.05 by default) until the first infeasible cap, then the tightest feasible cap is found
 by bisection between the last feasible and the first infeasible grid point. No cap below
-``1 / number of vendors`` can be feasible (shares sum to one), so the grid stops there.
+``1 / number of vendors`` can be feasible (shares sum to one), so the grid stops there (when
+the grid does not land on it, the last probe is half a tolerance above it).
 
 A plan solved at cap c whose largest vendor share is r <= c is also optimal for every cap in
 [r, c] (it is feasible there, and a tighter cap cannot do better), so grid points in that range
@@ -116,14 +117,15 @@ def trace_frontier(
         last_ok = point
     if last_ok is None:
         return Frontier(tuple(points), None, solves)
+    near_floor = floor + 0.5 * cap_tol  # an exactly equal split is rarely feasible, and slow
     if first_bad is None and last_ok.max_share > floor + cap_tol:
-        covered = last_ok.covers(floor)
-        point = last_ok.at_cap(floor) if covered else evaluate(floor)
+        covered = last_ok.covers(near_floor)
+        point = last_ok.at_cap(near_floor) if covered else evaluate(near_floor)
         solves += 0 if covered else 1
         if point.status.has_plan:
             last_ok = point
         else:
-            first_bad = floor
+            first_bad = near_floor
         points.append(point)
     if first_bad is not None:
         tight, extra, probes = _bisect(evaluate, last_ok, first_bad, cap_tol)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import multiprocessing
+import os
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
@@ -61,7 +62,9 @@ class LeverageOptions:
 
     ``solve`` is used for every counterfactual; its ``mip_gap`` defaults to 1e-6 because
     the walk-away search compares costs to within ``cost_rel_tol``. ``workers`` > 1 runs the
-    per-vendor searches in a process pool. ``floor_multiplier`` is the lowest price
+    per-vendor searches and the frontier in a process pool (0 = decide from the base solve's
+    time). Frontier points are solved with at most ``frontier_time_limit_s`` each; a point
+    that runs out of time is reported as ``unknown``. ``floor_multiplier`` is the lowest price
     multiplier tried for a vendor the plan does not buy today.
     """
 
@@ -364,9 +367,21 @@ def _largest_share(plan: Plan) -> float:
     return max(plan.vendor_shares.values(), default=0.0)
 
 
-def _frontier(problem: Problem, plan: Plan, opts: LeverageOptions, n_vendors: int) -> Frontier:
+@dataclass(frozen=True, slots=True)
+class _FrontierTask:
+    """The frontier's inputs as plain values (pickles for a process pool)."""
+
+    problem: Problem
+    options: LeverageOptions
+    n_vendors: int
+    plan_share: float  # the base plan's largest vendor share
+    plan_cost_usd: float
+
+
+def _frontier(task: _FrontierTask) -> Frontier:
+    problem, opts = task.problem, task.options
     # plans met so far, as (largest vendor share, cost): each is feasible at any looser cap
-    known: list[tuple[float, float]] = [(_largest_share(plan), plan.total_cost_usd)]
+    known: list[tuple[float, float]] = [(task.plan_share, task.plan_cost_usd)]
     limit = min(opts.solve.time_limit_s, opts.frontier_time_limit_s)
     solve_opts = dataclasses.replace(opts.solve, time_limit_s=limit)
 
@@ -386,17 +401,26 @@ def _frontier(problem: Problem, plan: Plan, opts: LeverageOptions, n_vendors: in
         return FrontierPoint(cap, outcome.cost_usd, status, max_share_used=used)
 
     return trace_frontier(
-        evaluate, n_vendors, step=opts.frontier_step, cap_tol=opts.frontier_cap_tol
+        evaluate, task.n_vendors, step=opts.frontier_step, cap_tol=opts.frontier_cap_tol
     )
 
 
-def _run_vendor_tasks(tasks: list[_VendorTask], workers: int) -> list[VendorLeverage]:
-    if workers <= 1 or len(tasks) <= 1:
-        return [analyze_vendor(t) for t in tasks]
+def _pool(workers: int) -> ProcessPoolExecutor:
     # spawn, not fork: the parent may already hold the solver's threads
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context) as pool:
-        return list(pool.map(analyze_vendor, tasks))
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+
+def _auto_workers(plan: Plan, requested: int) -> int:
+    """``requested`` workers, or for 0 a guess: a pool only pays off when solves are slow.
+
+    Starting a spawned worker costs about a second (imports); a base solve under a quarter
+    of a second means the whole analysis is quicker in one process.
+    """
+    if requested > 0:
+        return requested
+    slow = plan.solver.seconds + plan.solver.build_seconds > 0.25
+    return min(os.cpu_count() or 1, 4) if slow else 1
 
 
 class _Clock:
@@ -439,18 +463,28 @@ def analyze_leverage(
     clock.lap("plan")
     labels = candidate_vendors(problem)
     tasks = [_VendorTask.of(problem, plan, label, opts) for label in labels]
-    vendors = _run_vendor_tasks(tasks, opts.workers)
-    solves += sum(v.solves for v in vendors)
-    clock.lap("vendors")
-    prices = shadow_prices(problem, plan, opts.solve)
-    solves += 1
-    clock.lap("shadow_prices")
-    free, extra = _cost_without_policy(problem, plan, opts)
-    solves += extra
-    clock.lap("policy_cost")
-    frontier = _frontier(problem, plan, opts, len(labels))
-    solves += frontier.solves
-    clock.lap("frontier")
+    front = _FrontierTask(problem, opts, len(labels), _largest_share(plan), plan.total_cost_usd)
+    workers = _auto_workers(plan, opts.workers)
+    if workers > 1:
+        with _pool(workers) as pool:
+            pending = pool.submit(_frontier, front)  # the longest job goes first
+            searches = pool.map(analyze_vendor, tasks)
+            prices = shadow_prices(problem, plan, opts.solve)
+            free, extra = _cost_without_policy(problem, plan, opts)
+            clock.lap("shadow_prices_and_policy_cost")
+            vendors = list(searches)
+            frontier = pending.result()
+        clock.lap("vendors_and_frontier_in_parallel")
+    else:
+        vendors = [analyze_vendor(t) for t in tasks]
+        clock.lap("vendors")
+        prices = shadow_prices(problem, plan, opts.solve)
+        clock.lap("shadow_prices")
+        free, extra = _cost_without_policy(problem, plan, opts)
+        clock.lap("policy_cost")
+        frontier = _frontier(front)
+        clock.lap("frontier")
+    solves += sum(v.solves for v in vendors) + 1 + extra + frontier.solves
     spend = {label: vendor_cost_usd(plan, label) for label in labels}
     return LeverageReport(
         plan=plan,
