@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import typer
@@ -43,9 +42,8 @@ def leverage_options(time_limit: float, gap: float, workers: int) -> LeverageOpt
         raise InputError(f"must be in [0, 0.1), got {gap}", field="--gap")
     if workers < 0:
         raise InputError(f"must be >= 0 (0 = one per CPU), got {workers}", field="--workers")
-    count = workers or min(os.cpu_count() or 1, 4)
     solve = SolveOptions(time_limit_s=time_limit, mip_gap=gap)
-    return LeverageOptions(solve=solve, cost_rel_tol=max(1e-5, 2 * gap), workers=count)
+    return LeverageOptions(solve=solve, cost_rel_tol=max(1e-5, 2 * gap), workers=workers)
 
 
 def analyze_file(file: Path, options: LeverageOptions) -> tuple[Portfolio, LeverageReport]:
@@ -170,7 +168,10 @@ def register(app: typer.Typer) -> None:
             1e-6, "--gap", metavar="G", help="Relative MIP gap of every solve (default 1e-6)."
         ),
         workers: int = typer.Option(
-            1, "--workers", metavar="N", help="Processes for the per-vendor searches (0 = auto)."
+            0,
+            "--workers",
+            metavar="N",
+            help="Processes for the searches (0 = decide from solve time).",
         ),
     ) -> None:
         """Walk-away prices, cost of losing each vendor, shadow prices and the frontier."""

@@ -125,7 +125,10 @@ def register(app: typer.Typer) -> None:
             1e-6, "--gap", metavar="G", help="Relative MIP gap of every solve (default 1e-6)."
         ),
         workers: int = typer.Option(
-            1, "--workers", metavar="N", help="Processes for the per-vendor searches (0 = auto)."
+            0,
+            "--workers",
+            metavar="N",
+            help="Processes for the searches (0 = decide from solve time).",
         ),
     ) -> None:
         """A self-contained HTML report: allocation, vendors, leverage, frontier, N-1."""
