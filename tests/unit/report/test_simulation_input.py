@@ -31,9 +31,29 @@ def test_median_premium_from_samples_and_from_percentiles(tmp_path: Path) -> Non
     assert bare.median_cost_premium("n1", "absent") is None
 
 
+def test_comparison_block_wins_and_samples_are_paired(tmp_path: Path) -> None:
+    data = simulation_json()
+    paired = load_simulation(write_simulation(tmp_path, data))
+    n1 = paired.strategies["n1"].samples
+    cheap = paired.strategies["cheapest"].samples
+    assert n1 is not None and cheap is not None
+    diffs = sorted(a - b for a, b in zip(n1["cost_usd"], cheap["cost_usd"], strict=True))
+    base = sorted(cheap["cost_usd"])
+    expected = (diffs[29] + diffs[30]) / 2 / ((base[29] + base[30]) / 2)
+    assert paired.median_cost_premium() == pytest.approx(expected)
+    data["comparison"] = {
+        "baseline": "cheapest",
+        "strategies": {"n1": {"median_cost_premium_fraction": 0.25, "p95_unserved": 0.1}},
+    }
+    assert load_simulation(write_simulation(tmp_path, data)).median_cost_premium() == 0.25
+    data["comparison"] = {"strategies": {}}
+    with pytest.raises(InputError, match="baseline"):
+        load_simulation(write_simulation(tmp_path, data))
+
+
 def test_extra_keys_are_ignored(tmp_path: Path) -> None:
     data = simulation_json()
-    data["comparison"] = {"whatever": 1}
+    data["events"] = {"whatever": 1}
     data["strategies"]["n1"]["extra"] = [1, 2]  # type: ignore[index]
     assert load_simulation(write_simulation(tmp_path, data)).scenarios == 60
 

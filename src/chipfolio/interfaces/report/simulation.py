@@ -1,6 +1,7 @@
 """Reads the JSON written by ``chipfolio simulate`` for the report, validating it at the edge.
 
-Expected shape (extra keys are ignored, ``samples`` and ``comparison`` are optional)::
+Expected shape (extra keys are ignored; ``samples`` and ``comparison`` — ``{"baseline":
+"cheapest", "strategies": {"n1": {"median_cost_premium_fraction": 0.09}}}`` — are optional)::
 
     {"scenarios": 500, "seed": 1,
      "strategies": {"cheapest": {"cost_usd": {"p50":..,"p95":..,"p99":..,"mean":..},
@@ -14,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,12 +67,33 @@ class _Strategy(BaseModel):
     samples: _Samples | None = None
 
 
+class _Premium(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    median_cost_premium_fraction: float
+
+    @field_validator("median_cost_premium_fraction")
+    @classmethod
+    def _finite(cls, v: float) -> float:
+        if not math.isfinite(v):
+            raise ValueError("must be a finite number")
+        return v
+
+
+class _Comparison(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    baseline: str
+    strategies: dict[str, _Premium] = Field(default_factory=dict)
+
+
 class _Simulation(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     scenarios: int = Field(ge=1)
     seed: int
     strategies: dict[str, _Strategy] = Field(min_length=1)
+    comparison: _Comparison | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,23 +128,29 @@ class SimulationSummary:
     scenarios: int
     seed: int
     strategies: Mapping[str, StrategyOutcome]
+    premiums: Mapping[tuple[str, str], float] = field(default_factory=dict)
 
     def median_cost_premium(self, strategy: str = "n1", base: str = "cheapest") -> float | None:
-        """Relative premium of ``strategy``'s median cost over ``base``'s (None if absent).
+        """Median cost premium of ``strategy`` over ``base``, as a fraction (None if absent).
 
-        Uses the samples when both strategies have them (median of the per-scenario costs),
-        otherwise the p50 summaries.
+        Taken from the file's ``comparison`` when it has the pair; otherwise, when both
+        strategies carry per-scenario samples of the same futures, the median of the paired
+        differences over the base's median; otherwise from the p50 summaries.
         """
+        if (strategy, base) in self.premiums:
+            return self.premiums[(strategy, base)]
         if strategy not in self.strategies or base not in self.strategies:
             return None
         ours, theirs = self.strategies[strategy], self.strategies[base]
-        mine = _median(ours.samples.get("cost_usd", ())) if ours.samples else None
-        other = _median(theirs.samples.get("cost_usd", ())) if theirs.samples else None
-        if mine is None or other is None:
-            mine, other = ours.cost_usd.p50, theirs.cost_usd.p50
-        if other <= 0.0:
+        mine = ours.samples.get("cost_usd", ()) if ours.samples else ()
+        other = theirs.samples.get("cost_usd", ()) if theirs.samples else ()
+        base_median = _median(other)
+        if mine and len(mine) == len(other) and base_median:
+            diff = _median(tuple(a - b for a, b in zip(mine, other, strict=True)))
+            return None if diff is None else diff / base_median
+        if theirs.cost_usd.p50 <= 0.0:
             return None
-        return mine / other - 1.0
+        return ours.cost_usd.p50 / theirs.cost_usd.p50 - 1.0
 
 
 def _median(values: tuple[float, ...]) -> float | None:
@@ -153,7 +181,12 @@ def _convert(model: _Simulation) -> SimulationSummary:
             deadline_miss_rate=s.deadline_miss_rate,
             samples=samples,
         )
-    return SimulationSummary(model.scenarios, model.seed, strategies)
+    premiums: dict[tuple[str, str], float] = {}
+    if model.comparison is not None:
+        base = model.comparison.baseline
+        for name, entry in model.comparison.strategies.items():
+            premiums[(name, base)] = entry.median_cost_premium_fraction
+    return SimulationSummary(model.scenarios, model.seed, strategies, premiums)
 
 
 def parse_simulation(data: Any, file: str) -> SimulationSummary:
