@@ -118,3 +118,12 @@ def test_report_command_unwritable_target(
     out = tmp_path / "no-such-dir" / "r.html"
     assert main(["report", str(portfolio_file(tmp_path)), "--html", str(out)]) == 2
     assert "r.html" in capsys.readouterr().err
+
+
+def test_loss_wording_ignores_solver_noise() -> None:
+    from chipfolio.interfaces.report.charts import loss_text
+
+    assert loss_text(-2.0, 6_877_187.0) == "costs nothing"
+    assert loss_text(None, 1.0) == "cannot be replaced"
+    assert loss_text(1_250_000.0, 6_877_187.0) == "costs $1.25M"
+    assert loss_text(-4_197_078.0, 6_877_187.0) == "saves $4.2M"

@@ -155,23 +155,39 @@ def vendor_spend(
     return _layout(fig, "Cost and share by vendor", 420)
 
 
-def leverage_bars(vendors: Sequence[VendorLeverage], colors: Mapping[str, str]) -> go.Figure:
-    """Cost of losing each vendor (leverage_usd), labelled with the walk-away multiplier."""
-    rows = [v for v in vendors if v.cost_usd > 0 or v.leverage_usd]
+def settled(value: float, scale: float) -> float:
+    """``value`` with solver noise (below a millionth of ``scale``, or a dollar) set to 0."""
+    return 0.0 if abs(value) < max(1e-5 * abs(scale), 1.0) else value
+
+
+def loss_text(leverage_usd: float | None, scale: float) -> str:
+    """What losing a vendor does to the plan's cost, in words."""
+    if leverage_usd is None:
+        return "cannot be replaced"
+    value = settled(leverage_usd, scale)
+    if value > 0:
+        return f"costs {usd(value)}"
+    if value < 0:
+        return f"saves {usd(-value)}"
+    return "costs nothing"
+
+
+def leverage_bars(
+    vendors: Sequence[VendorLeverage], colors: Mapping[str, str], plan_cost_usd: float
+) -> go.Figure:
+    """Cost of losing each vendor the plan buys from, labelled with its walk-away multiplier."""
+    rows = [v for v in vendors if v.cost_usd > 0]
     rows.sort(key=lambda v: -(v.leverage_usd if v.leverage_usd is not None else float("inf")))
     values, labels = [], []
     for v in rows:
-        if v.leverage_usd is None:
-            values.append(0.0)
-            labels.append("cannot be replaced")
-        else:
-            values.append(v.leverage_usd)
-            walk = (
-                f"walk away at ×{v.walk_away_multiplier:.2f}"
-                if v.walk_away_multiplier is not None
-                else "walk-away: none"
-            )
-            labels.append(f"{usd(v.leverage_usd)} · {walk}")
+        value = 0.0 if v.leverage_usd is None else settled(v.leverage_usd, plan_cost_usd)
+        values.append(value)
+        walk = (
+            f"walk away above ×{v.walk_away_multiplier:.2f}"
+            if v.walk_away_multiplier is not None
+            else "no walk-away price"
+        )
+        labels.append(f"{loss_text(v.leverage_usd, plan_cost_usd)} · {walk}")
     fig = go.Figure(
         go.Bar(
             y=[safe(v.vendor) for v in rows],
@@ -179,15 +195,20 @@ def leverage_bars(vendors: Sequence[VendorLeverage], colors: Mapping[str, str]) 
             orientation="h",
             marker_color=[colors[v.vendor] for v in rows],
             text=labels,
-            textposition="outside",
+            textposition=["inside" if x < 0 else "outside" for x in values],
+            insidetextanchor="middle",
             cliponaxis=False,
-            hovertemplate="%{y}: losing it costs %{x:$,.0f}<extra></extra>",
+            hovertemplate="%{y}: cost without it minus plan cost %{x:$,.0f}<extra></extra>",
         )
     )
-    fig.update_xaxes(title_text="extra cost if the vendor is lost (USD)", rangemode="tozero")
+    low, high = min([*values, 0.0]), max([*values, 0.0])
+    span = max(high - low, 1.0)
+    fig.update_xaxes(
+        title_text="extra cost if the vendor is lost (USD)",
+        range=[low - (0.1 * span if low < 0 else 0.0), high + 0.8 * span],
+        tickformat="$,.3s",
+    )
     fig.update_yaxes(autorange="reversed")
-    peak = max([*values, 1.0])
-    fig.update_xaxes(range=[0, peak * 1.6])
     return _layout(fig, "Cost of losing each vendor", max(300, 48 * len(rows) + 120))
 
 

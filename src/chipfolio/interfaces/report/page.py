@@ -97,11 +97,12 @@ def _cards(report: LeverageReport) -> str:
         else ""
     )
     policy_pct = report.policy_cost_usd / report.plan_cost_usd if report.plan_cost_usd else 0.0
-    riskiest = max(
-        (v for v in used if v.leverage_usd is not None),
-        key=lambda v: v.leverage_usd or 0.0,
-        default=None,
-    )
+    exposed = [
+        v
+        for v in used
+        if v.leverage_usd is not None and charts.settled(v.leverage_usd, report.plan_cost_usd) > 0
+    ]
+    riskiest = max(exposed, key=lambda v: v.leverage_usd or 0.0, default=None)
     items = [
         (
             "Plan cost",
@@ -135,20 +136,25 @@ def _cards(report: LeverageReport) -> str:
     )
 
 
-def _takeaway(v: VendorLeverage) -> str:
+def _takeaway(v: VendorLeverage, plan_cost_usd: float) -> str:
     head = (
         f"<b>{_esc(v.vendor)}</b>: {100 * v.share:.1f}% of spend ({_esc(charts.usd(v.cost_usd))})"
     )
     if v.walk_away_multiplier is not None:
         m = v.walk_away_multiplier
         price = v.walk_away_usd_per_chip_hour
-        at = f", about ${price:,.2f} per chip-hour" if price is not None else ""
-        verb = "still worth buying up to" if v.cost_usd > 0 else "would win business below"
+        at = f" (about ${price:,.2f} per chip-hour)" if price is not None else ""
+        if v.cost_usd <= 0:
+            verb = "would win business below"
+        elif m < 1.0:
+            verb = "costs more than it saves today; worth it only below"
+        else:
+            verb = "still worth buying up to"
         walk = f"; {verb} ×{m:.2f} of today's prices{_esc(at)}"
     else:
         walk = f"; no walk-away price — {_esc(v.reason or 'needed at any price')}"
     if v.leverage_usd is not None and v.cost_usd > 0:
-        lose = f"; losing it costs {_esc(charts.usd(v.leverage_usd))}"
+        lose = f"; losing it {_esc(charts.loss_text(v.leverage_usd, plan_cost_usd))}"
     elif v.cost_usd > 0:
         lose = "; the plan cannot do without it"
     else:
@@ -189,7 +195,7 @@ def render_report(data: ReportInput) -> str:
     """The whole report as one HTML string (about 5 MB: Plotly's JavaScript is inlined)."""
     report, plan = data.leverage, data.leverage.plan
     colors = charts.vendor_colors([v.vendor for v in report.vendors])
-    takeaways = "".join(_takeaway(v) for v in report.vendors)
+    takeaways = "".join(_takeaway(v, report.plan_cost_usd) for v in report.vendors)
     sankey = charts.allocation_sankey(plan, colors)
     sections = [
         _cards(report),
@@ -217,7 +223,9 @@ def render_report(data: ReportInput) -> str:
             + _figure_html(
                 charts.vendor_spend(report.vendors, colors, plan.policy.max_share), "chart-spend"
             )
-            + _figure_html(charts.leverage_bars(report.vendors, colors), "chart-leverage")
+            + _figure_html(
+                charts.leverage_bars(report.vendors, colors, report.plan_cost_usd), "chart-leverage"
+            )
             + "</div>"
             + tables.leverage_table(report),
             "leverage",

@@ -9,7 +9,7 @@ import html
 from collections.abc import Mapping, Sequence
 
 from chipfolio.analysis.leverage import LeverageReport, VendorLeverage
-from chipfolio.interfaces.report.charts import usd
+from chipfolio.interfaces.report.charts import loss_text, usd
 from chipfolio.interfaces.report.simulation import SimulationSummary
 from chipfolio.planner.plan import Plan
 
@@ -50,7 +50,7 @@ def leverage_table(report: LeverageReport) -> str:
     rows: list[list[Cell]] = []
     for v in report.vendors:
         avg = f"${v.usd_per_chip_hour:,.2f}" if v.usd_per_chip_hour is not None else "—"
-        lose = usd(v.leverage_usd) if v.leverage_usd is not None else "cannot be replaced"
+        lose = loss_text(v.leverage_usd, report.plan_cost_usd)
         without = usd(v.cost_without_usd) if v.cost_without_usd is not None else "no plan"
         rows.append(
             [
