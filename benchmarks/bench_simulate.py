@@ -25,7 +25,7 @@ from typing import Any
 from chipfolio.planner.build import build_problem, catalog_choice
 from chipfolio.simulation.engine import run_strategy
 from chipfolio.simulation.inputs import workload_demand
-from chipfolio.simulation.model import FloatArray, ReplanRequest
+from chipfolio.simulation.model import ReplanRequest, Schedule
 from chipfolio.simulation.runners import Executor, LocalExecutor, RayExecutor
 from chipfolio.simulation.scenario import draw_future
 from chipfolio.simulation.study import Simulation, simulate
@@ -38,7 +38,7 @@ DEFAULT = ROOT / "examples" / "frontier-lab.yaml"
 class NeverReplan:
     """A re-planner that keeps every allocation (measures the event loop alone)."""
 
-    def replan(self, request: ReplanRequest) -> FloatArray | None:
+    def replan(self, request: ReplanRequest) -> Schedule | None:
         return None
 
 
@@ -85,7 +85,7 @@ def engine_only(sim: Simulation, count: int) -> None:
                 setup.clock,
                 future,
                 NeverReplan(),
-                strategy.initial_instances,
+                strategy.initial,
                 setup.reaction,
             )
     seconds = time.perf_counter() - started

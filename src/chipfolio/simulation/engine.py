@@ -33,6 +33,7 @@ from chipfolio.simulation.model import (
     Reaction,
     Replanner,
     ReplanRequest,
+    Schedule,
     SimModel,
 )
 
@@ -51,6 +52,23 @@ class _Block:
 
 
 @dataclass(eq=False)
+class _Segment:
+    """A later part of a schedule, for the workloads in ``rows``.
+
+    Its increases apply at ``raise_step`` (the step containing its start), though never on
+    an offer before ``earliest[o]`` (the lead time from when it was planned); its decreases
+    at ``set_step`` (the first step starting at or after its start), so a planned switch
+    never leaves a gap.
+    """
+
+    raise_step: int
+    set_step: int
+    rows: BoolArray
+    instances: FloatArray
+    earliest: IntArray
+
+
+@dataclass(eq=False)
 class _Run:
     """Mutable state of one run (never leaves this module)."""
 
@@ -59,11 +77,14 @@ class _Run:
     future: Future
     replanner: Replanner
     reaction: Reaction
-    held: FloatArray
+    schedule: Schedule
+    held: FloatArray = field(init=False)
+    segments: list[_Segment] = field(init=False)
+    initial_steps: IntArray = field(init=False)
+    initial_plans: tuple[FloatArray, ...] = field(init=False)
     order_qty: FloatArray = field(init=False)
     order_step: IntArray = field(init=False)
     release_qty: FloatArray = field(init=False)
-    initial: FloatArray = field(init=False)
     per_instance: FloatArray = field(init=False)
     progress: FloatArray = field(init=False)
     done: BoolArray = field(init=False)
@@ -82,10 +103,13 @@ class _Run:
     replans: int = 0
 
     def __post_init__(self) -> None:
+        self.held = np.asarray(self.schedule.first, dtype=np.float64).copy()
         shape = self.held.shape
         n_w, n_o = shape
-        self.held = self.held.astype(np.float64).copy()
-        self.initial = self.held.copy()
+        self.segments = self._later_segments(self.schedule, 0.0, np.zeros(n_o, dtype=np.int64))
+        self.segments = [seg for seg in self.segments if seg.raise_step < self.clock.n_steps]
+        self.initial_steps = np.array([0] + [seg.set_step for seg in self.segments], np.int64)
+        self.initial_plans = (self.held.copy(), *(seg.instances for seg in self.segments))
         self.per_instance = self.model.tokens_per_s_per_instance()
         self.order_qty = np.zeros(shape)
         self.order_step = np.full(shape, NEVER, dtype=np.int64)
@@ -105,6 +129,7 @@ class _Run:
         step = 0
         while step < self.clock.n_steps:
             self._arrivals(step)
+            self._segments_due(step)
             self._cuts(step)
             last = self._advance(step, self._next_change(step))
             touched = self._triggers(np.array([last]), self.progress[:, None])[:, 0]
@@ -118,6 +143,11 @@ class _Run:
         pending = self.order_step[self.order_step > step]
         cuts = self.cut_steps[self.cut_steps > step]
         candidates = [self.clock.n_steps]
+        for seg in self.segments:
+            candidates += [k for k in (seg.raise_step, seg.set_step) if k > step]
+        later = self.initial_steps[self.initial_steps > step]
+        if later.size:
+            candidates.append(int(later.min()))
         if pending.size:
             candidates.append(int(pending.min()))
         if cuts.size:
@@ -166,6 +196,8 @@ class _Run:
         finished = training & (self.progress >= budget)
         self._bill(ks, self._idle_share(block, count, finished))
         if finished.any():
+            for seg in self.segments:
+                seg.rows = seg.rows & ~finished
             self.done |= finished
             self.held[finished] = 0.0
             self.order_qty[finished] = 0.0
@@ -227,6 +259,56 @@ class _Run:
             at_check = before + block.capacity[w, k] * into * SECONDS_PER_HOUR
             if at_check < self.model.token_budget[w] * (1.0 - DONE_TOLERANCE):
                 self.missed[w] = True
+
+    # ----- schedules ----------------------------------------------------------------------
+    def _later_segments(
+        self, schedule: Schedule, hour: float, earliest: IntArray
+    ) -> list[_Segment]:
+        """The parts of ``schedule`` (planned at ``hour``) after its first, as steps."""
+        out = []
+        rows = np.ones(self.model.n_workloads, dtype=bool)
+        for offset, instances in zip(schedule.hours[1:], schedule.instances[1:], strict=True):
+            start = (hour + offset) / self.clock.step_hours
+            raise_step = max(math.floor(start + 1e-9), 0)
+            set_step = max(math.ceil(start - 1e-9), raise_step)
+            out.append(_Segment(raise_step, set_step, rows.copy(), instances, earliest))
+        return out
+
+    def _segments_due(self, step: int) -> None:
+        for seg in self.segments:
+            rows = seg.rows & ~self.done
+            if not rows.any():
+                continue
+            if seg.raise_step == step:
+                self._raise(seg, rows, step)
+            if seg.set_step == step:
+                want = seg.instances
+                self.held = np.where(rows[:, None], np.minimum(self.held, want), self.held)
+                extra = np.maximum(want - self.held, 0.0)
+                self.order_qty = np.where(
+                    rows[:, None], np.minimum(self.order_qty, extra), self.order_qty
+                )
+                self.release_qty = np.where(rows[:, None], 0.0, self.release_qty)
+                seg.rows = seg.rows & ~rows
+        self.segments = [seg for seg in self.segments if seg.rows.any()]
+
+    def _raise(self, seg: _Segment, rows: BoolArray, step: int) -> None:
+        """A segment's increases: at once, or as orders where the lead time is not over."""
+        up = np.where(rows[:, None], np.maximum(seg.instances - self._target(), 0.0), 0.0)
+        ready = (seg.earliest <= step)[None, :]
+        self.held += np.where(ready, up, 0.0)
+        later = (up > 0) & ~ready
+        waiting = self.order_qty > 0
+        self.order_step = np.where(
+            later,
+            np.where(waiting, np.maximum(self.order_step, seg.earliest[None, :]), seg.earliest),
+            self.order_step,
+        ).astype(np.int64)
+        self.order_qty = np.where(later, self.order_qty + up, self.order_qty)
+
+    def _initial_now(self, step: int) -> FloatArray:
+        index = int(np.searchsorted(self.initial_steps, step, side="right")) - 1
+        return self.initial_plans[max(index, 0)]
 
     # ----- arrivals and cuts ---------------------------------------------------------------
     def _arrivals(self, step: int) -> None:
@@ -306,7 +388,7 @@ class _Run:
         changed = orderable[used] != self.planned_orderable[used][:, None]
         touched = (held_on @ changed.astype(np.float64)) > 0
         recovering = timeline.replan[ks] & (orderable > self.planned_orderable[:, None]).any(0)
-        moved = np.abs(target - self.initial).sum(1) > 0
+        moved = np.abs(target - self._initial_now(int(ks[0]))).sum(1) > 0
         touched |= moved[:, None] & recovering[None, :]
         cooled = ks - self.last_replan_step >= self._cooldown_steps()
         drifted = self._drifted(ks, target, progress) | self._repriced(ks, target)
@@ -333,10 +415,31 @@ class _Run:
         up, down = self.reaction.demand_up_threshold, self.reaction.demand_down_threshold
         demand_drift = inference & ((ratio > 1.0 + up) | (ratio < 1.0 - down))
         rate, _ = self._rates(ks, progress)
-        planned = (target * self.per_instance).sum(1)[:, None]
+        planned = self._scheduled_rate((int(ks[0]) + 1) * self.clock.step_hours, target)[:, None]
         behind = ~inference & (planned < rate * (1.0 - self.reaction.training_behind_threshold))
         drifted: BoolArray = demand_drift | behind
         return drifted
+
+    def _scheduled_rate(self, hour: float, target: FloatArray) -> FloatArray:
+        """``[w]`` tokens/s the schedule delivers on average from ``hour`` to the workload's end.
+
+        The current target, then each later segment from when it starts (a plan may run a
+        job slowly until a reserved block opens, then faster).
+        """
+        horizon = self.model.horizon_hours
+        deadline = self.model.deadline_hours
+        end = np.where(deadline > hour, np.minimum(deadline, horizon), horizon)
+        span = np.maximum(end - hour, 1e-9)
+        rate = (target * self.per_instance).sum(1)
+        total = rate * span
+        for seg in sorted(self.segments, key=lambda seg: seg.raise_step):
+            start = max(seg.raise_step * self.clock.step_hours, hour)
+            seg_rate = (seg.instances * self.per_instance).sum(1)
+            live = seg.rows & (start < end)
+            total += np.where(live, (seg_rate - rate) * (end - start), 0.0)
+            rate = np.where(live, seg_rate, rate)
+        average: FloatArray = total / span
+        return average
 
     def _cooldown_steps(self) -> int:
         return max(1, math.ceil(self.reaction.lead_new_offer_hours / self.clock.step_hours))
@@ -357,7 +460,7 @@ class _Run:
             available_until_hour=timeline.available_until_hour,
             target=self._target(),
         )
-        new_target = self.replanner.replan(request)
+        new_plan = self.replanner.replan(request)
         self.replans += 1
         self.last_replan_step = step
         self.planned_orderable = request.capacity_factor
@@ -365,19 +468,20 @@ class _Run:
         self.planned_level = np.where(
             touched, self.future.demand.level[:, step], self.planned_level
         )
-        if new_target is not None:
+        if new_plan is not None:
             parked = request.capacity_factor <= 0.0
-            self._order(step, touched & ~self.done, new_target, parked)
+            self._order(step, touched & ~self.done, new_plan, parked)
 
-    def _order(
-        self, step: int, touched: BoolArray, new_target: FloatArray, parked: BoolArray
-    ) -> None:
+    def _order(self, step: int, touched: BoolArray, plan: Schedule, parked: BoolArray) -> None:
         """Order what the new target adds (after a lead time) and release what it drops.
 
         Releases wait until the workload's new instances arrive (make before break).
         Instances on offers that are down or not yet delivered (``parked``) are kept: a
         reservation is not cancelled because its provider is out for a while.
         """
+        new_target = plan.first
+        for seg in self.segments:
+            seg.rows = seg.rows & ~touched
         rows = np.flatnonzero(touched)
         self.order_qty[rows] = 0.0
         self.order_step[rows] = NEVER
@@ -396,6 +500,12 @@ class _Run:
         waits: BoolArray = np.asarray((up > 0).any(axis=1), dtype=np.bool_)
         self.release_qty = np.where(waits[:, None], down, self.release_qty)
         self.held = np.where(waits[:, None], self.held, self.held - down)
+        later = self._later_segments(plan, self.clock.end(step), arrive)
+        for seg in later:
+            seg.rows = touched.copy()
+            seg.raise_step = max(seg.raise_step, step + 1)
+            seg.set_step = max(seg.set_step, seg.raise_step)
+        self.segments += [seg for seg in later if seg.raise_step < self.clock.n_steps]
 
     def _outcome(self) -> Outcome:
         inference = self.model.inference
@@ -418,12 +528,12 @@ def run_strategy(
     clock: Clock,
     future: Future,
     replanner: Replanner,
-    initial_instances: FloatArray,
+    initial: Schedule,
     reaction: Reaction,
 ) -> Outcome:
-    """Play one strategy through one future, starting from its initial plan's instances."""
+    """Play one strategy through one future, starting from its initial plan's schedule."""
     expected = (model.n_workloads, len(model.offer_ids))
-    if initial_instances.shape != expected:
+    if any(m.shape != expected for m in initial.instances):
         raise ValueError(f"initial allocation must have shape {expected}")
-    run = _Run(model, clock, future, replanner, reaction, initial_instances)
+    run = _Run(model, clock, future, replanner, reaction, initial)
     return run.run()

@@ -165,9 +165,12 @@ class ReplanRequest:
 
 
 class Replanner(Protocol):
-    """A strategy's planner: a new target allocation ``[w, o]`` (instances) or None."""
+    """A strategy's planner: a new schedule from the decision hour on, or None (no change).
 
-    def replan(self, request: ReplanRequest) -> FloatArray | None: ...
+    Only the rows of the request's touched workloads are read from the answer.
+    """
+
+    def replan(self, request: ReplanRequest) -> Schedule | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,3 +189,35 @@ class Outcome:
     @property
     def unserved_fraction(self) -> float:
         return self.unserved_tokens / self.demanded_tokens if self.demanded_tokens > 0 else 0.0
+
+
+@dataclass(frozen=True, eq=False)
+class Schedule:
+    """A plan over time: ``instances[i]`` (a ``[w, o]`` matrix) holds from ``hours[i]`` on.
+
+    Hours count from the moment the plan was made (0 for an initial plan, the decision hour
+    for a re-plan); ``hours[0]`` is 0 and hours increase. Plans change over time when an
+    offer opens or closes inside the horizon (a reserved block that starts on day 14).
+    """
+
+    hours: tuple[float, ...]
+    instances: tuple[FloatArray, ...]
+
+    def __post_init__(self) -> None:
+        if not self.hours or self.hours[0] != 0.0 or len(self.hours) != len(self.instances):
+            raise ValueError("a schedule starts at hour 0 with one matrix per start hour")
+        if any(b <= a for a, b in zip(self.hours, self.hours[1:], strict=False)):
+            raise ValueError("schedule hours must increase")
+
+    @classmethod
+    def constant(cls, instances: FloatArray) -> Schedule:
+        return cls((0.0,), (np.asarray(instances, dtype=np.float64),))
+
+    @property
+    def first(self) -> FloatArray:
+        return self.instances[0]
+
+    def at(self, hour: float) -> FloatArray:
+        """The matrix in force at ``hour`` (relative)."""
+        index = int(np.searchsorted(np.asarray(self.hours), hour, side="right")) - 1
+        return self.instances[max(index, 0)]

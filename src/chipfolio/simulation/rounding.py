@@ -19,26 +19,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chipfolio.planner.problem import FloatArray, Problem
+from chipfolio.planner.problem import FloatArray, IntArray, Problem, WorkloadKind
 from chipfolio.planner.solve import Built, build
 from chipfolio.planner.solvers.base import SolveOptions, Solver
 from chipfolio.planner.structure import Structure
+from chipfolio.simulation.model import Schedule
 
 ROUNDING_TOLERANCE = 1e-7
 
 
 @dataclass(frozen=True, eq=False)
 class Rounded:
-    """A rounded LP answer: instances (None if the LP is infeasible) and whether it is valid.
+    """A rounded LP answer: a schedule (None if the LP is infeasible) and whether it is valid.
 
     ``valid`` is False when rounding broke a share cap; the caller then solves exactly.
     """
 
-    instances: FloatArray | None
+    schedule: Schedule | None
     valid: bool
 
 
-def lp_rounded_instances(
+def lp_rounded_schedule(
     problem: Problem,
     solver: Solver,
     options: SolveOptions,
@@ -46,7 +47,7 @@ def lp_rounded_instances(
     built: Built | None = None,
     cap_tolerance: float = 0.0,
 ) -> Rounded:
-    """``[w, o]`` instances from the rounded LP relaxation, checked against the share caps.
+    """A schedule from the rounded LP relaxation, checked against the share caps.
 
     ``built`` reuses a model already built for ``problem``; ``cap_tolerance`` is how far
     (in share of total cost) a vendor may exceed the cap before the answer is invalid.
@@ -59,7 +60,7 @@ def lp_rounded_instances(
     x = np.maximum(result.value()[block.offset : block.stop], 0.0)[: built.structure.n_cols]
     units = round_units(built.structure, x)
     valid = caps_hold(built.problem, built.structure, units, cap_tolerance)
-    return Rounded(instances_from_units(problem, built.problem, built.structure, units), valid)
+    return Rounded(schedule_from_units(problem, built.problem, built.structure, units), valid)
 
 
 def caps_hold(problem: Problem, s: Structure, units: FloatArray, tolerance: float = 0.0) -> bool:
@@ -115,29 +116,77 @@ def _place_gangs(
 def _repair_capacity(
     s: Structure, x: FloatArray, units: FloatArray, gang_col: np.ndarray
 ) -> FloatArray:
-    chips = units * s.col_chips_per_x
-    used = np.bincount(s.col_virtual, weights=chips, minlength=s.virtual.offer.shape[0])
-    over = used > s.virtual.capacity_chips * (1.0 + 1e-12)
-    fix = over[s.col_virtual] & ~gang_col
-    if not fix.any():
+    """Round down the columns running on an offer at a moment it would be overfilled.
+
+    The planner checks finite capacities at every moment use can rise (``check_*``); the
+    same moments are checked here.
+    """
+    if not s.check_virtual.size:
         return units
+    chips = units * s.col_chips_per_x
+    used = np.bincount(
+        s.check_inc_row, weights=chips[s.check_inc_col], minlength=s.check_virtual.size
+    )
+    over = used > s.virtual.capacity_chips[s.check_virtual] * (1.0 + 1e-12)
+    if not over.any():
+        return units
+    fix = np.zeros(units.shape[0], dtype=bool)
+    fix[s.check_inc_col[over[s.check_inc_row]]] = True
+    fix &= ~gang_col
     out = units.copy()
     out[fix] = np.floor(x[fix] + ROUNDING_TOLERANCE)
     return out
 
 
-def instances_from_units(
+def schedule_from_units(
     problem: Problem, pruned: Problem, s: Structure, units: FloatArray
-) -> FloatArray:
-    """Sum serving units into instances per (workload, offer) of the unpruned ``problem``."""
-    matrix = np.zeros((len(problem.workloads), len(problem.offers)))
+) -> Schedule:
+    """Serving units per column as a schedule over ``problem``'s workloads and offers."""
+    n_w, n_o = len(problem.workloads), len(problem.offers)
     used = np.flatnonzero(units > 0)
-    if not used.size:
-        return matrix
     w_of = {name: i for i, name in enumerate(problem.workloads.names.tolist())}
     o_of = {oid: i for i, oid in enumerate(problem.offers.ids.tolist())}
     w_map = np.array([w_of[n] for n in pruned.workloads.names.tolist()], dtype=np.int64)
     o_map = np.array([o_of[i] for i in pruned.offers.ids.tolist()], dtype=np.int64)
-    instances = units[used] * s.col_instances_per_x[used]
-    np.add.at(matrix, (w_map[s.col_workload[used]], o_map[s.col_offer[used]]), instances)
-    return matrix
+    training = pruned.workloads.kinds != WorkloadKind.INFERENCE.value
+    col_w = s.col_workload[used]
+    end = s.col_end_hour[used]
+    # a training job keeps its chips until its tokens are done, not until the planned end
+    end = np.where(training[col_w] & (end >= s.workload_end_hour[col_w] - 1e-9), np.inf, end)
+    return build_schedule(
+        (n_w, n_o),
+        w_map[col_w],
+        o_map[s.col_offer[used]],
+        units[used] * s.col_instances_per_x[used],
+        s.col_start_hour[used],
+        end,
+        pruned.horizon_hours,
+    )
+
+
+def build_schedule(
+    shape: tuple[int, int],
+    workloads: IntArray,
+    offers: IntArray,
+    instances: FloatArray,
+    starts: FloatArray,
+    ends: FloatArray,
+    horizon_hours: float,
+) -> Schedule:
+    """Instances running on ``[starts, ends)`` per (workload, offer), as a schedule."""
+    bounds = np.unique(np.concatenate([[0.0], starts, ends[np.isfinite(ends)]]))
+    bounds = bounds[bounds < horizon_hours - 1e-9]
+    hours: list[float] = []
+    mats: list[FloatArray] = []
+    for hour in bounds.tolist():
+        running = (starts <= hour + 1e-9) & (ends > hour + 1e-9)
+        matrix = np.zeros(shape)
+        np.add.at(matrix, (workloads[running], offers[running]), instances[running])
+        if mats and np.array_equal(mats[-1], matrix):
+            continue
+        hours.append(float(hour))
+        mats.append(matrix)
+    if not hours or hours[0] != 0.0:
+        hours.insert(0, 0.0)
+        mats.insert(0, np.zeros(shape))
+    return Schedule(tuple(hours), tuple(mats))

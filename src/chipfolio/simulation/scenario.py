@@ -140,7 +140,7 @@ def run_scenario(
             setup.clock,
             future,
             replanner,
-            strategy.initial_instances,
+            strategy.initial,
             setup.reaction,
         )
         for strategy, replanner in zip(setup.strategies, replanners, strict=True)

@@ -39,8 +39,8 @@ from chipfolio.planner.problem import (
 )
 from chipfolio.planner.solve import Built, build, get_solver, solve_problem
 from chipfolio.planner.solvers.base import SolveOptions, Solver
-from chipfolio.simulation.model import ReplanRequest
-from chipfolio.simulation.rounding import Rounded, lp_rounded_instances
+from chipfolio.simulation.model import ReplanRequest, Schedule
+from chipfolio.simulation.rounding import Rounded, build_schedule, lp_rounded_schedule
 
 CACHE_ENTRIES = 4096
 CANONICAL_HORIZON_HOURS = 720.0
@@ -94,24 +94,51 @@ def strategy_policy(name: StrategyName, policy: Policy) -> Policy:
 
 @dataclass(frozen=True, eq=False)
 class Strategy:
-    """A strategy's base problem (its policy applied) and its initial plan's instances."""
+    """A strategy's base problem (its policy applied) and its initial plan's schedule."""
 
     name: StrategyName
     problem: Problem
-    initial_instances: FloatArray
+    initial: Schedule
     initial_cost_usd: float
+
+    @property
+    def initial_instances(self) -> FloatArray:
+        """The initial plan at hour 0."""
+        return self.initial.first
+
+
+def schedule_of(problem: Problem, plan: Plan) -> Schedule:
+    """The plan's allocations as a schedule over ``problem``'s workloads and offers.
+
+    A training job keeps its chips until its tokens are done, not only until the hour the
+    plan expected it to finish.
+    """
+    w_index = {name: i for i, name in enumerate(problem.workloads.names.tolist())}
+    o_index = {oid: i for i, oid in enumerate(problem.offers.ids.tolist())}
+    ends = np.minimum(problem.workloads.deadline_hours, problem.horizon_hours)
+    training = problem.workloads.kinds != WorkloadKind.INFERENCE.value
+    rows: list[tuple[int, int, float, float, float]] = []
+    for a in plan.allocations:
+        if a.workload is None or a.instances <= 0:
+            continue
+        w = w_index[a.workload]
+        to = math.inf if training[w] and a.to_hour >= ends[w] - 1e-9 else a.to_hour
+        rows.append((w, o_index[a.offer], float(a.instances), a.from_hour, to))
+    table = np.array(rows, dtype=np.float64).reshape(-1, 5)
+    return build_schedule(
+        (len(problem.workloads), len(problem.offers)),
+        table[:, 0].astype(np.int64),
+        table[:, 1].astype(np.int64),
+        table[:, 2],
+        table[:, 3],
+        table[:, 4],
+        problem.horizon_hours,
+    )
 
 
 def instances_of(problem: Problem, plan: Plan) -> FloatArray:
-    """The plan's instances as a ``[w, o]`` matrix over ``problem``'s workloads and offers."""
-    matrix = np.zeros((len(problem.workloads), len(problem.offers)))
-    w_index = {name: i for i, name in enumerate(problem.workloads.names.tolist())}
-    o_index = {oid: i for i, oid in enumerate(problem.offers.ids.tolist())}
-    for allocation in plan.allocations:
-        if allocation.workload is None:
-            continue
-        matrix[w_index[allocation.workload], o_index[allocation.offer]] += allocation.instances
-    return matrix
+    """The plan's instances at hour 0 as a ``[w, o]`` matrix."""
+    return schedule_of(problem, plan).first
 
 
 def prepare_strategies(
@@ -127,7 +154,7 @@ def prepare_strategies(
             raise InfeasibleError(
                 f"strategy '{name.value}' has no initial plan: {exc}", exc.conflicts
             ) from exc
-        out.append(Strategy(name, variant, instances_of(variant, plan), plan.total_cost_usd))
+        out.append(Strategy(name, variant, schedule_of(variant, plan), plan.total_cost_usd))
     return tuple(out)
 
 
@@ -154,7 +181,7 @@ class PlannerReplanner:
         self.mode = mode
         self.options = dataclasses.replace(options, relax=False)
         self._solver: Solver | None = None
-        self._cache: OrderedDict[bytes, FloatArray | None] = OrderedDict()
+        self._cache: OrderedDict[bytes, Schedule | None] = OrderedDict()
         self.solves = 0
         self.cache_hits = 0
 
@@ -164,7 +191,7 @@ class PlannerReplanner:
             self._solver = get_solver(self.options.solver)
         return self._solver
 
-    def replan(self, request: ReplanRequest) -> FloatArray | None:
+    def replan(self, request: ReplanRequest) -> Schedule | None:
         active = request.active
         touched = request.touched & active
         if not touched.any():
@@ -225,20 +252,18 @@ class PlannerReplanner:
 
     def _solve_rows(
         self, request: ReplanRequest, rows: np.ndarray, target: FloatArray, policy: Policy
-    ) -> FloatArray | None:
+    ) -> Schedule | None:
         sub = self._sub_problem(request, rows, target, policy)
         if sub is None:
             return None
         solved = self._solve(sub.problem)
         if solved is None:
             return None
-        out = target.copy()
-        out[sub.rows] = solved
-        return out
+        return _merge(target, [(sub.rows, solved)])
 
     def _serve_what_remains(
         self, request: ReplanRequest, active: np.ndarray, target: FloatArray
-    ) -> FloatArray | None:
+    ) -> Schedule | None:
         """Not enough capacity for every demand: find what can be served, then buy it cheaply."""
         trivial = Policy(share_by=self.strategy.problem.policy.share_by)
         sub = self._sub_problem(request, active, target, trivial)
@@ -251,36 +276,35 @@ class PlannerReplanner:
             return None
         served = np.array([o.served_fraction for o in plan.workloads])
         servable = served > SERVED_MARGIN
-        out = target.copy()
-        out[sub.rows] = 0.0
+        nothing = Schedule.constant(np.zeros((sub.rows.size, target.shape[1])))
         if not servable.any():
-            return out
+            return _merge(target, [(sub.rows, nothing)])
         scale = np.where(servable, np.minimum(served, 1.0) * (1.0 - SERVED_MARGIN), 1.0)
         reduced = _take_workloads(relaxed.with_demand(scale), np.flatnonzero(servable))
         solved = self._solve(reduced)
         if solved is None:
-            solved = instances_of(reduced, plan_only_servable(plan, reduced))
-        out[sub.rows[servable]] = solved
-        return out
+            solved = schedule_of(reduced, plan_only_servable(plan, reduced))
+        gone = sub.rows[~servable]
+        return _merge(target, [(sub.rows[servable], solved), (gone, nothing)])
 
     # ----- solving, with an exact-content cache ------------------------------------------
-    def _solve(self, problem: Problem) -> FloatArray | None:
+    def _solve(self, problem: Problem) -> Schedule | None:
         key = _content_key(problem)
         if key in self._cache:
             self._cache.move_to_end(key)
             self.cache_hits += 1
             return self._cache[key]
         built = build(problem, prune_pairs=self.options.prune)
-        answer: FloatArray | None = None
+        answer: Schedule | None = None
         exact = self.mode is ReplanMode.EXACT or (
             problem.policy.caps_shares and built.formulation.n_cols <= EXACT_MAX_COLUMNS
         )
         rounded = None if exact else self._rounded(problem, built)
         if rounded is not None and rounded.valid:
-            answer = rounded.instances
+            answer = rounded.schedule
         else:
             plan = self._plan_built(built)
-            answer = None if plan is None else instances_of(problem, plan)
+            answer = None if plan is None else schedule_of(problem, plan)
         self._cache[key] = answer
         if len(self._cache) > CACHE_ENTRIES:
             self._cache.popitem(last=False)
@@ -288,7 +312,7 @@ class PlannerReplanner:
 
     def _rounded(self, problem: Problem, built: Built) -> Rounded:
         self.solves += 1
-        return lp_rounded_instances(
+        return lp_rounded_schedule(
             problem, self.solver, self.options, built=built, cap_tolerance=SHARE_CAP_TOLERANCE
         )
 
@@ -309,6 +333,19 @@ class PlannerReplanner:
             build_seconds=built.seconds,
             pruned_pairs=built.pruned_pairs,
         )
+
+
+def _merge(target: FloatArray, parts: list[tuple[np.ndarray, Schedule]]) -> Schedule:
+    """``target`` with the rows of each part replaced by that part's schedule."""
+    hours = sorted({h for _, sched in parts for h in sched.hours})
+    mats = []
+    for hour in hours:
+        matrix = target.copy()
+        for rows, sched in parts:
+            if rows.size:
+                matrix[rows] = sched.at(hour)
+        mats.append(matrix)
+    return Schedule(tuple(hours), tuple(mats))
 
 
 def _timeless(offers: OfferTable, deadline: FloatArray, horizon: float) -> bool:

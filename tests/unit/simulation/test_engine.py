@@ -22,6 +22,7 @@ from chipfolio.simulation.model import (
     Outcome,
     Reaction,
     ReplanRequest,
+    Schedule,
     SimModel,
 )
 from chipfolio.simulation.scenario import build_model
@@ -79,7 +80,7 @@ class Greedy:
         self.refuse = refuse
         self.requests: list[ReplanRequest] = []
 
-    def replan(self, request: ReplanRequest) -> FloatArray | None:
+    def replan(self, request: ReplanRequest) -> Schedule | None:
         self.requests.append(request)
         if self.refuse:
             return None
@@ -92,7 +93,7 @@ class Greedy:
             o = int(np.argmin(cost))
             target[w] = 0.0
             target[w, o] = math.ceil(request.demand_tokens_per_s[w] / rate[w, o] - 1e-9)
-        return target
+        return Schedule.constant(target)
 
 
 def future(model: SimModel, events: list[Event], level: FloatArray | None = None) -> Future:
@@ -106,7 +107,7 @@ def future(model: SimModel, events: list[Event], level: FloatArray | None = None
 def run(
     p: Problem,
     events: list[Event],
-    initial: list[list[float]],
+    initial: list[list[float]] | Schedule,
     *,
     refuse: bool = False,
     level: FloatArray | None = None,
@@ -119,7 +120,7 @@ def run(
         CLOCK,
         future(model, events, level),
         greedy,
-        np.array(initial, dtype=float),
+        initial if isinstance(initial, Schedule) else Schedule.constant(np.array(initial, float)),
         reaction or Reaction(replan_headroom=0.0),
     )
     return outcome, greedy
@@ -225,4 +226,41 @@ def test_a_capacity_cut_takes_instances_away() -> None:
 def test_initial_allocation_shape_is_checked() -> None:
     model = build_model(problem())
     with pytest.raises(ValueError):
-        run_strategy(model, CLOCK, future(model, []), Greedy(model), np.zeros((2, 2)), Reaction())
+        run_strategy(
+            model,
+            CLOCK,
+            future(model, []),
+            Greedy(model),
+            Schedule.constant(np.zeros((2, 2))),
+            Reaction(),
+        )
+
+
+def test_a_scheduled_switch_happens_on_time_without_a_gap() -> None:
+    # 2 instances of a until hour 63, then 2 of b: the switch falls inside step 10 (60-66);
+    # b comes in at the start of that step and a leaves at its end, so nothing is short.
+    plan = Schedule((0.0, 63.0), (np.array([[2.0, 0.0]]), np.array([[0.0, 2.0]])))
+    outcome, greedy = run(problem(), [], plan)
+    assert outcome.unserved_fraction == 0.0 and not greedy.requests
+    on_a, on_b = 16 * 2.0 * 66.0, 16 * 3.0 * (HORIZON - 60.0)
+    assert outcome.cost_usd == pytest.approx(on_a + on_b)
+    assert outcome.migration_usd == 0.0  # a planned switch is part of the plan
+
+
+def test_a_replanned_switch_waits_for_the_lead_time() -> None:
+    class Later(Greedy):
+        def replan(self, request: ReplanRequest) -> Schedule | None:
+            self.requests.append(request)
+            first = request.target.copy()
+            second = np.array([[0.0, 2.0]])
+            return Schedule((0.0, 6.0), (first, second))  # b wanted 6 h after deciding
+
+    model = build_model(problem())
+    outage = Event(EventKind.PROVIDER_OUTAGE, 30.0, 200.0, "p1", (0,), 1.0)
+    later = Later(model)
+    outcome = run_strategy(
+        model, CLOCK, future(model, [outage]), later,
+        Schedule.constant(np.array([[2.0, 0.0]])), Reaction(replan_headroom=0.0),
+    )  # fmt: skip
+    # decided at hour 36; b is new, so it arrives after 24 h (hour 60), not at hour 42
+    assert outcome.unserved_fraction == pytest.approx(30.0 / HORIZON)

@@ -15,7 +15,7 @@ from chipfolio.planner.problem import OfferTable, Policy, Problem, ShareBy, Work
 from chipfolio.planner.solve import get_solver
 from chipfolio.planner.solvers.base import SolveOptions
 from chipfolio.simulation.model import ReplanRequest
-from chipfolio.simulation.rounding import lp_rounded_instances
+from chipfolio.simulation.rounding import lp_rounded_schedule
 from chipfolio.simulation.strategies import (
     PlannerReplanner,
     ReplanMode,
@@ -93,10 +93,11 @@ def test_a_replan_moves_work_off_a_lost_provider(mode: ReplanMode) -> None:
     aws = p.offers.providers == "aws"
     down = np.where(aws, 0.0, 1.0)
     touched = np.array([True, False])  # chat only; batch keeps what it holds
-    out = replanner.replan(
+    plan = replanner.replan(
         request(p, cheapest.initial_instances, capacity_factor=down, touched=touched)
     )
-    assert out is not None
+    assert plan is not None
+    out = plan.first
     assert (out[0, aws] == 0).all()
     assert served(p, out, down)[0] >= p.workloads.demand_tokens_per_s[0] - 1e-6
     assert np.array_equal(out[1], cheapest.initial_instances[1])
@@ -110,7 +111,9 @@ def test_identical_replans_come_from_the_cache_and_match() -> None:
     first = replanner.replan(request(p, n1.initial_instances, capacity_factor=down))
     solves = replanner.solves
     second = replanner.replan(request(p, n1.initial_instances, capacity_factor=down))
-    assert first is not None and second is not None and np.array_equal(first, second)
+    assert first is not None and second is not None
+    assert first.hours == second.hours
+    assert all(np.array_equal(a, b) for a, b in zip(first.instances, second.instances, strict=True))
     assert replanner.solves == solves and replanner.cache_hits >= 1
 
 
@@ -118,10 +121,11 @@ def test_n1_relaxes_its_policy_when_only_one_vendor_is_left() -> None:
     p = tiny_problem(with_training=False)
     (n1,) = prepare_strategies(p, (StrategyName.N1,), OPTIONS)
     only_gcp = np.where(p.offers.providers == "gcp", 1.0, 0.0)
-    out = PlannerReplanner(n1, OPTIONS).replan(
+    plan = PlannerReplanner(n1, OPTIONS).replan(
         request(p, n1.initial_instances, capacity_factor=only_gcp)
     )
-    assert out is not None
+    assert plan is not None
+    out = plan.first
     assert (served(p, out, only_gcp) >= p.workloads.demand_tokens_per_s - 1e-6).all()
 
 
@@ -130,7 +134,7 @@ def test_when_capacity_runs_short_the_replan_serves_what_it_can() -> None:
     (cheapest,) = prepare_strategies(p, (StrategyName.CHEAPEST,), OPTIONS)
     only_lambda = np.where(p.offers.providers == "lambda", 1.0, 0.0)  # 512 chips x 1000
     demand = p.workloads.demand_tokens_per_s * 20.0  # 1,000,000 tok/s wanted, 512,000 possible
-    out = PlannerReplanner(cheapest, OPTIONS).replan(
+    plan = PlannerReplanner(cheapest, OPTIONS).replan(
         request(
             p,
             cheapest.initial_instances,
@@ -138,7 +142,8 @@ def test_when_capacity_runs_short_the_replan_serves_what_it_can() -> None:
             demand_tokens_per_s=demand,
         )
     )
-    assert out is not None
+    assert plan is not None
+    out = plan.first
     chips = (out * p.offers.chips_per_instance[None, :]).sum(0)
     assert chips[2] <= 512 and chips[2] >= 512 - 2 * 8
     assert (chips[[0, 1, 3]] == 0).all()
@@ -148,10 +153,10 @@ def test_when_capacity_runs_short_the_replan_serves_what_it_can() -> None:
 def test_nothing_left_means_nothing_is_bought() -> None:
     p = tiny_problem(with_training=False)
     (cheapest,) = prepare_strategies(p, (StrategyName.CHEAPEST,), OPTIONS)
-    out = PlannerReplanner(cheapest, OPTIONS).replan(
+    plan = PlannerReplanner(cheapest, OPTIONS).replan(
         request(p, cheapest.initial_instances, capacity_factor=np.zeros(len(p.offers)))
     )
-    assert out is not None and out.sum() == 0
+    assert plan is not None and plan.first.sum() == 0
 
 
 def test_untouched_or_finished_workloads_are_never_replanned() -> None:
@@ -211,9 +216,10 @@ def test_rounded_lp_meets_demand_within_capacity_near_the_milp_cost(p: Problem) 
     from chipfolio.planner.solve import solve_problem
     from chipfolio.simulation.strategies import instances_of
 
-    rounded = lp_rounded_instances(p, get_solver(), OPTIONS)
-    assert rounded.valid and rounded.instances is not None
-    x = rounded.instances
+    rounded = lp_rounded_schedule(p, get_solver(), OPTIONS)
+    assert rounded.valid and rounded.schedule is not None
+    assert rounded.schedule.hours == (0.0,)  # nothing opens or closes: one segment
+    x = rounded.schedule.first
     chips = (x * p.offers.chips_per_instance[None, :]).sum(0)
     assert (chips <= p.offers.capacity_chips + 1e-9).all()
     got = served(p, x)
@@ -223,3 +229,17 @@ def test_rounded_lp_meets_demand_within_capacity_near_the_milp_cost(p: Problem) 
     exact = instances_of(p, solve_problem(p, OPTIONS))
     usd = p.offers.usd_per_chip_hour * p.offers.chips_per_instance
     assert (x * usd).sum() <= (exact * usd).sum() + (usd.max() * x.shape[1] * x.shape[0]) + 1e-6
+
+
+def test_a_plan_with_a_reserved_block_becomes_a_schedule() -> None:
+    # aws-res (trainium2, $1.5) opens at hour 48; pretrain can use it, so the plan changes
+    p = tiny_problem()
+    (cheapest,) = prepare_strategies(p, (StrategyName.CHEAPEST,), OPTIONS)
+    schedule = cheapest.initial
+    assert schedule.hours[0] == 0.0
+    res = int(np.flatnonzero(p.offers.ids == "aws-res")[0])
+    if len(schedule.hours) > 1:
+        assert schedule.hours[1] == 48.0
+        assert schedule.first[:, res].sum() == 0 and schedule.instances[1][:, res].sum() > 0
+    else:
+        assert schedule.first[:, res].sum() == 0
