@@ -34,6 +34,7 @@ from chipfolio.planner.problem import (
     OfferTable,
     Policy,
     Problem,
+    ShareBy,
     WorkloadKind,
     WorkloadTable,
 )
@@ -48,6 +49,7 @@ DEMAND_GRID = 0.01
 PRICE_GRID = 0.01
 EXACT_MAX_COLUMNS = 300
 SHARE_CAP_TOLERANCE = 0.01
+PHANTOM_PREFIX = "~kept:"
 SERVE_BUDGET_FACTOR = 4.0
 SERVED_MARGIN = 1e-6
 
@@ -238,15 +240,27 @@ class PlannerReplanner:
             deadline_hours=deadline,
             weight=w.weight[keep],
         )
+        tput = base.tokens_per_s_per_chip[keep]
+        allowed = base.allowed[keep]
+        units = base.units[keep]
+        if policy.caps_shares:
+            spend = _kept_spend(base, request, target, rows, policy)
+            offers = _with_phantoms(offers, spend, policy)
+            pad = ((0, 0), (0, len(spend)))
+            tput, allowed, units = (
+                np.pad(tput, pad),
+                np.pad(allowed, pad),
+                np.pad(units, pad, constant_values=1),
+            )
         problem = Problem(
             offers=offers,
             workloads=workloads,
-            tokens_per_s_per_chip=base.tokens_per_s_per_chip[keep],
-            allowed=base.allowed[keep],
+            tokens_per_s_per_chip=tput,
+            allowed=allowed,
             policy=policy,
             horizon_hours=horizon,
             catalog_snapshot=base.catalog_snapshot,
-            instances_per_unit=base.units[keep],
+            instances_per_unit=units,
         )
         return _SubProblem(keep, problem)
 
@@ -259,7 +273,7 @@ class PlannerReplanner:
         solved = self._solve(sub.problem)
         if solved is None:
             return None
-        return _merge(target, [(sub.rows, solved)])
+        return _merge(target, [(sub.rows, _without_phantoms(solved, target.shape[1]))])
 
     def _serve_what_remains(
         self, request: ReplanRequest, active: np.ndarray, target: FloatArray
@@ -346,6 +360,63 @@ def _merge(target: FloatArray, parts: list[tuple[np.ndarray, Schedule]]) -> Sche
                 matrix[rows] = sched.at(hour)
         mats.append(matrix)
     return Schedule(tuple(hours), tuple(mats))
+
+
+def _kept_spend(
+    base: Problem, request: ReplanRequest, target: FloatArray, rows: np.ndarray, policy: Policy
+) -> dict[str, float]:
+    """USD per hour, by vendor label, of what the workloads not re-planned keep holding."""
+    kept = np.where((request.active & ~rows)[:, None], target, 0.0)
+    offers = base.offers
+    usd = (kept * offers.chips_per_instance[None, :]).sum(0) * offers.usd_per_chip_hour
+    usd = usd * _price_on_grid(request.price_multiplier)
+    labels = base.vendor_of_offers(policy.share_by)
+    spend: dict[str, float] = {}
+    for label, value in zip(labels.tolist(), usd.tolist(), strict=True):
+        if value > 0:
+            spend[str(label)] = spend.get(str(label), 0.0) + float(value)
+    return dict(sorted(spend.items()))
+
+
+def _with_phantoms(offers: OfferTable, spend: dict[str, float], policy: Policy) -> OfferTable:
+    """Append one unusable offer per vendor whose commitment costs what others keep there.
+
+    The planner counts commitments in each vendor's share, so a re-plan of a few workloads
+    then respects the share caps of the whole portfolio, not of those few alone. No
+    workload can run on these offers (zero throughput), so they change nothing else.
+    """
+    if not spend:
+        return offers
+    labels = list(spend)
+    n = len(labels)
+    by_provider = policy.share_by is ShareBy.PROVIDER
+    kept = np.array(["(kept)"] * n)
+    names = np.array(labels)
+    ones = np.ones(n)
+    table = OfferTable(
+        ids=np.array([f"{PHANTOM_PREFIX}{label}" for label in labels]),
+        providers=names if by_provider else kept,
+        vendors=kept if by_provider else names,
+        chips=kept,
+        regions=kept,
+        pricing=np.array(["committed"] * n),
+        chips_per_instance=np.ones(n, dtype=np.int64),
+        usd_per_chip_hour=np.array([spend[label] for label in labels]),
+        capacity_chips=ones,
+        take_or_pay_chips=ones,
+        available_from_hour=np.zeros(n),
+        available_until_hour=np.full(n, np.inf),
+    )
+    return OfferTable(
+        **{
+            f.name: np.concatenate([getattr(offers, f.name), getattr(table, f.name)])
+            for f in dataclasses.fields(OfferTable)
+        }
+    )
+
+
+def _without_phantoms(schedule: Schedule, n_offers: int) -> Schedule:
+    return Schedule(schedule.hours, tuple(m[:, :n_offers] for m in schedule.instances))
 
 
 def _timeless(offers: OfferTable, deadline: FloatArray, horizon: float) -> bool:
@@ -467,5 +538,6 @@ def _content_key(problem: Problem) -> bytes:
             ]
         ),
     ]
-    body = b"".join(np.ascontiguousarray(p).tobytes() for p in parts)
+    labels = "|".join(o.providers.tolist() + o.vendors.tolist()).encode()
+    body = labels + b"".join(np.ascontiguousarray(p).tobytes() for p in parts)
     return "|".join(w.names.tolist()).encode() + body

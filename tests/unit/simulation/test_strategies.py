@@ -243,3 +243,22 @@ def test_a_plan_with_a_reserved_block_becomes_a_schedule() -> None:
         assert schedule.first[:, res].sum() == 0 and schedule.instances[1][:, res].sum() > 0
     else:
         assert schedule.first[:, res].sum() == 0
+
+
+def test_a_capped_replan_counts_what_the_other_workloads_keep() -> None:
+    # chat alone would have to split 60/40; with batch's spend on gcp counted, all of chat
+    # can sit on aws (the cheapest) while aws stays under 60% of the whole portfolio
+    p = tiny_problem(with_training=False).with_policy(
+        Policy(max_share=0.6, share_by=ShareBy.PROVIDER)
+    )
+    (capped,) = prepare_strategies(p, (StrategyName.CAPPED,), OPTIONS)
+    target = np.zeros((2, len(p.offers)))
+    target[0, 0] = 5  # chat: 5 x 8 H100 on aws = 40,000 tok/s, $80/h
+    target[1, 1] = 8  # batch: 8 x 4 TPU on gcp = $83.2/h (more than it needs)
+    chat_only = np.array([True, False])
+    for mode in ReplanMode:
+        plan = PlannerReplanner(capped, OPTIONS, mode).replan(request(p, target, touched=chat_only))
+        assert plan is not None
+        chat = plan.first[0]
+        assert chat[0] == 5 and chat[1:].sum() == 0, (mode, chat)
+        assert np.array_equal(plan.first[1], target[1])
