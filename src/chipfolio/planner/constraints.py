@@ -142,40 +142,110 @@ def capacity(b: ModelBuilder, ctx: Context) -> None:
 
 
 def take_or_pay(b: ModelBuilder, ctx: Context) -> None:
-    """Chips drawn from a commitment stay within the committed amount (the rest overflows)."""
+    """Chips drawn from a commitment stay within the committed amount (the rest overflows).
+
+    Under share caps, paying list price for overflow chips while committed ones sit idle
+    would inflate a vendor's spend on paper (the real bill is max(use, commitment)), so
+    there overflow is allowed only once the commitment is fully drawn.
+    """
     _capacity_rows(b, ctx, committed=True)
+    if ctx.problem.policy.caps_shares:
+        _commitment_first(b, ctx)
+
+
+def _running(s: Structure, virtual: int, hour: float) -> IntArray:
+    cols = np.flatnonzero(s.col_virtual == virtual)
+    return cols[(s.col_start_hour[cols] <= hour) & (s.col_end_hour[cols] > hour)]
+
+
+def _overflow_bound(s: Structure, cols: IntArray, capacity: float) -> float:
+    """Chips the overflow part can ever need (its capacity, or what demand could use)."""
+    if np.isfinite(capacity):
+        return capacity
+    units = np.ceil(s.slot_demand[s.inc_slot[cols]] / np.maximum(s.inc_coef[cols], 1e-300))
+    return float((np.minimum(units + 1, s.col_upper[cols]) * s.col_chips_per_x[cols]).sum())
+
+
+def _commitment_first(b: ModelBuilder, ctx: Context) -> None:
+    s, v = ctx.structure, ctx.structure.virtual
+    checks = np.flatnonzero(v.committed[s.check_virtual])
+    rows: list[IntArray] = []
+    cols: list[IntArray] = []
+    vals: list[FloatArray] = []
+    bounds: list[float] = []
+    names: list[str] = []
+    for i, check in enumerate(checks.tolist()):
+        committed, hour = int(s.check_virtual[check]), float(s.check_hour[check])
+        offer = int(v.offer[committed])
+        over = _running(s, offer, hour)
+        used = _running(s, committed, hour)
+        bound = _overflow_bound(s, over, float(v.capacity_chips[offer]))
+        rows += [np.full(over.size, 2 * i), np.full(used.size, 2 * i + 1)]
+        cols += [ctx.x.offset + over, ctx.x.offset + used]
+        vals += [s.col_chips_per_x[over], s.col_chips_per_x[used]]
+        bounds.append(bound)
+        names += [f"overflow_after_commitment[{ctx.problem.offers.ids[offer]}@{hour:g}h]"] * 2
+    n = len(bounds)
+    if not n:
+        return
+    flag = b.add_vars("commitment_full", np.zeros(n), np.ones(n), integer=True)
+    committed_cap = v.capacity_chips[s.check_virtual[checks]]
+    rows += [2 * np.arange(n), 2 * np.arange(n) + 1]
+    cols += [flag.offset + np.arange(n), flag.offset + np.arange(n)]
+    vals += [-np.asarray(bounds), -committed_cap]
+    lower = np.ravel(np.column_stack([np.full(n, -np.inf), np.zeros(n)]))
+    upper = np.ravel(np.column_stack([np.zeros(n), np.full(n, np.inf)]))
+    key_a = np.repeat(s.check_virtual[checks], 2)
+    b.add_rows(
+        _block(
+            "take_or_pay", DEFINITION, names, np.concatenate(rows), np.concatenate(cols),
+            np.concatenate(vals), lower, upper, key_a, v.offer[key_a],
+        )
+    )  # fmt: skip
 
 
 def gang(b: ModelBuilder, ctx: Context) -> None:
-    """A gang job runs all its units on one offer, with the unit count that offer needs."""
+    """A gang job runs whole on exactly one offer.
+
+    Most gang columns already are the whole job (binary). On an offer with a take-or-pay
+    commitment the job may mix committed and overflow chips, so there a binary choice links
+    the two parts to the job's fixed unit count.
+    """
     s = ctx.structure
     gang_col = ctx.problem.workloads.gang[s.col_workload]
-    pairs = np.unique(s.col_pair[gang_col])
-    if not pairs.size:
-        return
-    z = b.add_vars("gang_choice", np.zeros(pairs.size), np.ones(pairs.size), integer=True)
-    local = np.searchsorted(pairs, s.col_pair[gang_col])
-    cols = np.flatnonzero(gang_col)
+    linked_cols = np.flatnonzero(gang_col & ~s.col_whole_job)
+    whole_cols = np.flatnonzero(s.col_whole_job)
+    pairs = np.unique(s.col_pair[linked_cols])
     names = ctx.problem.workloads.names
-    pair_w = s.pair_workload[pairs]
-    offer_ids = ctx.problem.offers.ids[s.pair_offer[pairs]]
-    b.add_rows(
-        _block(
-            "gang", DEFINITION,
-            [f"gang_units[{w}|{o}]" for w, o in zip(names[pair_w], offer_ids, strict=True)],
-            np.concatenate([local, np.arange(pairs.size)]),
-            np.concatenate([ctx.x.offset + cols, z.offset + np.arange(pairs.size)]),
-            np.concatenate([np.ones(cols.size), -s.pair_gang_units[pairs]]),
-            np.zeros(pairs.size), np.zeros(pairs.size), pairs, pair_w,
-        )
-    )  # fmt: skip
-    jobs, job_row = np.unique(pair_w, return_inverse=True)
+    rows_w = [s.col_workload[whole_cols]]
+    cols = [ctx.x.offset + whole_cols]
+    if pairs.size:
+        z = b.add_vars("gang_choice", np.zeros(pairs.size), np.ones(pairs.size), integer=True)
+        local = np.searchsorted(pairs, s.col_pair[linked_cols])
+        pair_w = s.pair_workload[pairs]
+        offer_ids = ctx.problem.offers.ids[s.pair_offer[pairs]]
+        b.add_rows(
+            _block(
+                "gang", DEFINITION,
+                [f"gang_units[{w}|{o}]" for w, o in zip(names[pair_w], offer_ids, strict=True)],
+                np.concatenate([local, np.arange(pairs.size)]),
+                np.concatenate([ctx.x.offset + linked_cols, z.offset + np.arange(pairs.size)]),
+                np.concatenate([np.ones(linked_cols.size), -s.pair_gang_units[pairs]]),
+                np.zeros(pairs.size), np.zeros(pairs.size), pairs, pair_w,
+            )
+        )  # fmt: skip
+        rows_w.append(pair_w)
+        cols.append(z.offset + np.arange(pairs.size))
+    all_w = np.concatenate(rows_w)
+    if not all_w.size:
+        return
+    jobs, job_row = np.unique(all_w, return_inverse=True)
     critical = ctx.problem.workloads.critical[jobs]
     lower = np.where(critical | (not ctx.budget_mode), 1.0, 0.0)
     b.add_rows(
         _block(
             "gang", REQUIREMENT, [f"gang_one_offer[{w}]" for w in names[jobs].tolist()],
-            job_row, z.offset + np.arange(pairs.size), np.ones(pairs.size),
+            job_row, np.concatenate(cols), np.ones(job_row.size),
             lower, np.ones(jobs.size), np.full(jobs.size, -1), jobs,
         )
     )  # fmt: skip

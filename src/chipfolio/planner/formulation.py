@@ -66,7 +66,7 @@ def build_formulation(
         raise ValueError(f"unknown constraint families: {sorted(unknown)}")
     budget_mode = problem.budget_usd is not None
     b = ModelBuilder()
-    cost = s.col_usd_per_x
+    cost = s.objective_usd_per_x(problem.offers.usd_per_chip_hour)
     if budget_mode:
         assert problem.budget_usd is not None
         cost = cost * (BUDGET_COST_WEIGHT / problem.budget_usd)

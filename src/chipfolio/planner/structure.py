@@ -39,8 +39,9 @@ from chipfolio.planner.problem import (
 
 TIME_DECIMALS = 6
 GANG_TOLERANCE = 1e-9
-# Committed chips are already paid for; a token price (a millionth of list) makes the plan
-# draw only what it needs from them instead of parking idle committed chips on a workload.
+# Committed chips are already paid for; in the objective only, a token price (a millionth of
+# list) makes the plan draw only what it needs from them instead of parking idle committed
+# chips on a workload. Share caps and budgets see the true (zero) marginal cost.
 COMMITTED_TIEBREAK = 1e-6
 
 
@@ -79,6 +80,7 @@ class Structure:
     col_tokens_per_s_per_x: FloatArray  # while running
     col_usd_per_x: FloatArray  # marginal cost over the hours it runs
     col_upper: FloatArray
+    col_whole_job: BoolArray  # gang job placed whole (x is 0/1); others count serving units
     # (workload, offer) pairs; gang pairs carry their fixed unit count
     pair_workload: IntArray
     pair_offer: IntArray
@@ -107,6 +109,13 @@ class Structure:
     def n_slots(self) -> int:
         return int(self.slot_workload.shape[0])
 
+    def objective_usd_per_x(self, list_price: FloatArray) -> FloatArray:
+        """Column costs for the objective: true costs plus the committed-chip tie-break."""
+        committed = self.virtual.committed[self.col_virtual]
+        nudge = COMMITTED_TIEBREAK * list_price[self.col_offer] * self.col_chips_per_x
+        out: FloatArray = self.col_usd_per_x + np.where(committed, nudge * self.col_hours, 0.0)
+        return out
+
     @property
     def col_label(self) -> IntArray:
         return self.offer_label[self.col_offer]
@@ -121,9 +130,7 @@ def _virtual_offers(problem: Problem) -> VirtualOffers:
         offer=np.concatenate([np.arange(n), committed_idx]).astype(np.int64),
         committed=np.concatenate([np.zeros(n, bool), np.ones(committed_idx.size, bool)]),
         capacity_chips=np.concatenate([plain_capacity, offers.take_or_pay_chips[committed_idx]]),
-        usd_per_chip_hour=np.concatenate(
-            [offers.usd_per_chip_hour, COMMITTED_TIEBREAK * offers.usd_per_chip_hour[committed_idx]]
-        ),
+        usd_per_chip_hour=np.concatenate([offers.usd_per_chip_hour, np.zeros(committed_idx.size)]),
     )
 
 
@@ -262,8 +269,14 @@ def build_structure(problem: Problem) -> Structure:
 
     col_w, col_o = pw[col_pair], po[col_pair]
     col_hours = col_end - col_start
+    # a gang job on an offer without commitment is one binary column: the whole job
+    whole = gang[col_pair] & (committed_of[col_o] < 0)
+    scale = np.where(whole, gang_units[col_pair], 1.0)
+    col_upper = np.where(whole, 1.0, col_upper)
+    col_chips = chips_per_x[col_pair] * scale
+    col_rate = rate_per_x[col_pair] * scale
     slot_hours = np.maximum((slot_end - slot_start)[col_slot], 1e-300)
-    inc_coef = rate_per_x[col_pair] * np.minimum(col_hours / slot_hours, 1.0)
+    inc_coef = col_rate * np.minimum(col_hours / slot_hours, 1.0)
     cap = _capacity_checks(virtual, col_virtual, col_start, col_end)
 
     labels, offer_label = _labels(problem)
@@ -284,11 +297,12 @@ def build_structure(problem: Problem) -> Structure:
         col_hours=col_hours,
         col_start_hour=col_start,
         col_end_hour=col_end,
-        col_instances_per_x=units[col_pair].astype(np.int64),
-        col_chips_per_x=chips_per_x[col_pair],
-        col_tokens_per_s_per_x=rate_per_x[col_pair],
-        col_usd_per_x=chips_per_x[col_pair] * virtual.usd_per_chip_hour[col_virtual] * col_hours,
+        col_instances_per_x=(units[col_pair] * scale).astype(np.int64),
+        col_chips_per_x=col_chips,
+        col_tokens_per_s_per_x=col_rate,
+        col_usd_per_x=col_chips * virtual.usd_per_chip_hour[col_virtual] * col_hours,
         col_upper=col_upper,
+        col_whole_job=whole,
         pair_workload=pw,
         pair_offer=po,
         pair_gang_units=gang_units,
