@@ -47,7 +47,7 @@ CACHE_ENTRIES = 4096
 CANONICAL_HORIZON_HOURS = 720.0
 DEMAND_GRID = 0.01
 PRICE_GRID = 0.01
-EXACT_MAX_COLUMNS = 300
+EXACT_MAX_COLUMNS = 50
 SHARE_CAP_TOLERANCE = 0.01
 PHANTOM_PREFIX = "~kept:"
 SERVE_BUDGET_FACTOR = 4.0
@@ -245,6 +245,7 @@ class PlannerReplanner:
         units = base.units[keep]
         if policy.caps_shares:
             spend = _kept_spend(base, request, target, rows, policy)
+            policy = _cap_without_dilution(policy, spend)
             offers = _with_phantoms(offers, spend, policy)
             pad = ((0, 0), (0, len(spend)))
             tput, allowed, units = (
@@ -376,6 +377,21 @@ def _kept_spend(
         if value > 0:
             spend[str(label)] = spend.get(str(label), 0.0) + float(value)
     return dict(sorted(spend.items()))
+
+
+def _cap_without_dilution(policy: Policy, spend: dict[str, float]) -> Policy:
+    """The cap a re-plan can meet without buying capacity only to dilute a vendor's share.
+
+    When what the other workloads keep already puts a vendor above the cap (a plan balances
+    shares over the whole horizon, holdings at one moment need not be balanced), holding the
+    re-plan to the cap would force it to spend elsewhere just to shrink that share. It is
+    held instead to the larger of the cap and the kept portfolio's highest share.
+    """
+    total = sum(spend.values())
+    if total <= 0:
+        return policy
+    worst = max(spend.values()) / total
+    return dataclasses.replace(policy, max_share=min(1.0, max(policy.max_share, worst)))
 
 
 def _with_phantoms(offers: OfferTable, spend: dict[str, float], policy: Policy) -> OfferTable:
