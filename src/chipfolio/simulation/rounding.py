@@ -92,8 +92,10 @@ def _place_gangs(
         return units
     out = units.copy()
     out[gang_col] = 0.0
+    # a whole-job column's x is the share of the job itself; other columns count units
+    units_in_x = np.where(s.col_whole_job, s.pair_gang_units[s.col_pair], 1.0)
     share = np.zeros(s.pair_workload.shape[0])
-    np.add.at(share, s.col_pair[gang_col], x[gang_col])
+    np.add.at(share, s.col_pair[gang_col], (x * units_in_x)[gang_col])
     share = np.divide(
         share, s.pair_gang_units, out=np.zeros_like(share), where=s.pair_gang_units > 0
     )
@@ -107,6 +109,10 @@ def _place_gangs(
         cols = np.flatnonzero(s.col_pair == best)
         cols = cols[np.argsort(~s.virtual.committed[s.col_virtual[cols]], kind="stable")]
         for col in cols.tolist():  # the committed (already paid) part first
+            if s.col_whole_job[col]:
+                out[col] = 1.0 if need > 0 else 0.0
+                need = 0.0
+                continue
             take = min(need, float(s.col_upper[col]))
             out[col] = take
             need -= take

@@ -262,3 +262,37 @@ def test_a_capped_replan_counts_what_the_other_workloads_keep() -> None:
         chat = plan.first[0]
         assert chat[0] == 5 and chat[1:].sum() == 0, (mode, chat)
         assert np.array_equal(plan.first[1], target[1])
+
+
+@pytest.mark.parametrize("take_or_pay", [0.0, 64.0])
+def test_rounding_places_a_gang_job_whole_on_one_offer(take_or_pay: float) -> None:
+    offers = OfferTable(
+        ids=["a", "b"],
+        providers=["p1", "p2"],
+        vendors=["nvidia", "nvidia"],
+        chips=["h100-sxm", "h100-sxm"],
+        regions=["r", "r"],
+        pricing=["committed", "on_demand"],
+        chips_per_instance=[8, 8],
+        usd_per_chip_hour=[2.0, 2.0],
+        capacity_chips=[256.0, math.inf],
+        take_or_pay_chips=[take_or_pay, 0.0],
+        available_from_hour=[0.0, 0.0],
+        available_until_hour=[math.inf, math.inf],
+    )
+    workloads = WorkloadTable(
+        names=["train"],
+        kinds=["training"],
+        demand_tokens_per_s=[100_000.0],
+        critical=[False],
+        gang=[True],
+        deadline_hours=[100.0],
+        weight=[1.0],
+    )
+    tput = np.array([[1000.0, 1000.0]])
+    p = Problem(offers, workloads, tput, np.ones((1, 2), dtype=bool), Policy(), 100.0)
+    rounded = lp_rounded_schedule(p, get_solver(), OPTIONS)
+    assert rounded.schedule is not None
+    x = rounded.schedule.first
+    assert np.count_nonzero(x[0]) == 1  # one offer holds the whole job
+    assert served(p, x)[0] >= 100_000.0
