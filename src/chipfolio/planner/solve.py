@@ -16,6 +16,7 @@ from chipfolio.planner.plan import Plan
 from chipfolio.planner.problem import FloatArray, Problem
 from chipfolio.planner.prune import prune
 from chipfolio.planner.solvers.base import SolveOptions, Solver, SolveResult, SolveStatus
+from chipfolio.planner.strategy import solve_model
 from chipfolio.planner.structure import Structure, build_structure
 
 SOLVERS = ("highs",)
@@ -79,7 +80,7 @@ def solve_problem(
         raise ValueError("solve_problem returns whole instances; use solve_relaxation for LPs")
     solver = solver or get_solver(options.solver)
     built = build(problem, prune_pairs=options.prune)
-    result = solver.solve(built.formulation, options)
+    result = solve_model(built.problem, built.structure, built.formulation, options, solver)
     if not result.status.has_solution:
         raise _no_plan(problem, result, options)
     return decode(

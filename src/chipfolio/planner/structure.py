@@ -81,6 +81,7 @@ class Structure:
     col_usd_per_x: FloatArray  # marginal cost over the hours it runs
     col_upper: FloatArray
     col_whole_job: BoolArray  # gang job placed whole (x is 0/1); others count serving units
+    col_label: IntArray  # vendor label of the column's offer (index into labels)
     # (workload, offer) pairs; gang pairs carry their fixed unit count
     pair_workload: IntArray
     pair_offer: IntArray
@@ -115,10 +116,6 @@ class Structure:
         nudge = COMMITTED_TIEBREAK * list_price[self.col_offer] * self.col_chips_per_x
         out: FloatArray = self.col_usd_per_x + np.where(committed, nudge * self.col_hours, 0.0)
         return out
-
-    @property
-    def col_label(self) -> IntArray:
-        return self.offer_label[self.col_offer]
 
 
 def _virtual_offers(problem: Problem) -> VirtualOffers:
@@ -303,6 +300,7 @@ def build_structure(problem: Problem) -> Structure:
         col_usd_per_x=col_chips * virtual.usd_per_chip_hour[col_virtual] * col_hours,
         col_upper=col_upper,
         col_whole_job=whole,
+        col_label=offer_label[col_o],
         pair_workload=pw,
         pair_offer=po,
         pair_gang_units=gang_units,

@@ -61,6 +61,7 @@ class SolverCapabilities:
 
     integer: bool
     row_duals: bool
+    warm_start: bool
     time_limit: bool
     mip_gap: bool
     deterministic: bool
@@ -97,7 +98,11 @@ class Solver(Protocol):
     name: str
     capabilities: SolverCapabilities
 
-    def solve(self, formulation: Formulation, options: SolveOptions) -> SolveResult: ...
+    def solve(
+        self, formulation: Formulation, options: SolveOptions, start: FloatArray | None = None
+    ) -> SolveResult:
+        """Solve; ``start`` is an optional feasible point the solver may begin from."""
+        ...
 
 
 def relative_gap(objective: float, bound: float) -> float:

@@ -10,6 +10,7 @@ import numpy as np
 
 from chipfolio.errors import SolverError
 from chipfolio.planner.model import Formulation
+from chipfolio.planner.problem import FloatArray
 from chipfolio.planner.solvers.base import (
     SolveOptions,
     SolverCapabilities,
@@ -76,19 +77,28 @@ class HighsSolver:
 
     name = "highs"
     capabilities = SolverCapabilities(
-        integer=True, row_duals=True, time_limit=True, mip_gap=True, deterministic=True
+        integer=True,
+        row_duals=True,
+        warm_start=True,
+        time_limit=True,
+        mip_gap=True,
+        deterministic=True,
     )
 
-    def solve(self, formulation: Formulation, options: SolveOptions) -> SolveResult:
+    def solve(
+        self, formulation: Formulation, options: SolveOptions, start: FloatArray | None = None
+    ) -> SolveResult:
         highspy = _import_highspy()
         started = time.perf_counter()
         if formulation.n_cols == 0:
             return self._empty(formulation, started)
         relax = options.relax or not formulation.integrality.any()
-        result = self._run(highspy, formulation, options, relax, presolve=True, started=started)
+        result = self._run(
+            highspy, formulation, options, relax, start=start, presolve=True, started=started
+        )
         if result.raw_status == "kUnboundedOrInfeasible":
             result = self._run(
-                highspy, formulation, options, relax, presolve=False, started=started
+                highspy, formulation, options, relax, start=start, presolve=False, started=started
             )
         return result
 
@@ -99,6 +109,7 @@ class HighsSolver:
         options: SolveOptions,
         relax: bool,
         *,
+        start: FloatArray | None,
         presolve: bool,
         started: float,
     ) -> SolveResult:
@@ -108,6 +119,11 @@ class HighsSolver:
             status = h.passModel(_lp(highspy, form, relax))
             if status == highspy.HighsStatus.kError:
                 raise SolverError("HiGHS rejected the model (invalid matrix or bounds)")
+            if start is not None and not relax:
+                warm = highspy.HighsSolution()
+                warm.col_value = np.asarray(start, dtype=np.float64)
+                warm.value_valid = True
+                h.setSolution(warm)
             h.run()
             model_status = h.getModelStatus()
             raw = str(model_status).rsplit(".", 1)[-1]

@@ -1,0 +1,196 @@
+"""How a built model is solved: LP bound, rounded plan, then branch and bound with a warm start.
+
+1. The LP relaxation by column generation (planner.colgen): a proven lower bound, fast even
+   with millions of columns.
+2. A rounded plan from the LP optimum (planner.heuristic), completed and checked by the
+   solver with its units fixed. Under share caps a rounding that breaks a cap is retried
+   from an LP with slightly tighter caps.
+3. If the rounded plan is not already within the requested gap of the LP bound, branch and
+   bound runs for the rest of the time limit on the whole model, starting from the rounded
+   plan, when the model is small enough for that to pay off; larger models keep the rounded
+   plan (without one, branch and bound runs on the columns the LP generated, whose bound is
+   not global, so the LP bound is the one reported).
+
+The reported gap is always proven: (plan cost - best valid bound) / plan cost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+
+from chipfolio.planner.colgen import column_generation, restrict
+from chipfolio.planner.heuristic import fixed_bounds, round_plan, tighten_shares
+from chipfolio.planner.model import Formulation
+from chipfolio.planner.problem import BoolArray, FloatArray, Problem
+from chipfolio.planner.solvers.base import (
+    SolveOptions,
+    Solver,
+    SolveResult,
+    SolveStatus,
+    relative_gap,
+)
+from chipfolio.planner.structure import Structure
+
+FULL_MIP_COLUMNS = 150_000
+SHARE_MARGINS = (0.0, 0.003, 0.01, 0.03)
+COMPLETE_TIME_LIMIT_S = 10.0
+
+
+def _complete(
+    form: Formulation, units: FloatArray, options: SolveOptions, solver: Solver
+) -> SolveResult | None:
+    """Solve for the auxiliary variables with the units fixed; None if that is infeasible."""
+    lower, upper = fixed_bounds(form, units)
+    pinned = dataclasses.replace(form, col_lower=lower, col_upper=upper)
+    limit = min(options.time_limit_s, COMPLETE_TIME_LIMIT_S)
+    result = solver.solve(pinned, dataclasses.replace(options, time_limit_s=limit, mip_gap=1e-9))
+    return result if result.status.has_solution else None
+
+
+def _rounded(
+    problem: Problem,
+    s: Structure,
+    form: Formulation,
+    x_lp: FloatArray,
+    keep: BoolArray,
+    options: SolveOptions,
+    solver: Solver,
+) -> SolveResult | None:
+    """The first rounding that survives completion, trying tighter share caps if needed."""
+    margins = SHARE_MARGINS if _shares_bind(form, x_lp) else SHARE_MARGINS[:1]
+    for margin in margins:
+        if margin > 0:
+            tight = restrict(tighten_shares(form, margin, problem.policy.max_share), keep)
+            lp = solver.solve(tight, dataclasses.replace(options, relax=True))
+            if not lp.status.has_solution or lp.x is None:
+                continue
+            x_lp = np.zeros(form.n_cols)
+            x_lp[keep] = lp.x
+        units = round_plan(problem, s, form, x_lp)
+        if units is not None:
+            done = _complete(form, units, options, solver)
+            if done is not None:
+                return done
+    return None
+
+
+def _shares_bind(form: Formulation, x: FloatArray) -> bool:
+    """True when some share cap is (nearly) tight in the LP: rounding will likely break it."""
+    rows = form.rows_of("share_cap", "requirement")
+    if not rows.size:
+        return False
+    activity = form.A[rows] @ x
+    costs = form.var_blocks["vendor_cost"]
+    total = float(x[costs.offset : costs.stop].sum())
+    return bool((activity >= -1e-4 * max(total, 1.0)).any())
+
+
+def _result(
+    status: SolveStatus,
+    x: FloatArray | None,
+    objective: float | None,
+    bound: float | None,
+    started: float,
+    raw: str,
+    solver: Solver,
+) -> SolveResult:
+    gap = relative_gap(objective, bound) if objective is not None and bound is not None else None
+    return SolveResult(
+        status=status,
+        x=x,
+        objective=objective,
+        mip_gap=gap,
+        dual_bound=bound,
+        seconds=time.perf_counter() - started,
+        solver=solver.name,
+        raw_status=raw,
+    )
+
+
+def solve_model(
+    problem: Problem, s: Structure, form: Formulation, options: SolveOptions, solver: Solver
+) -> SolveResult:
+    """Solve ``form`` (built from ``problem``) within ``options`` (see the module docstring)."""
+    started = time.perf_counter()
+    deadline = started + options.time_limit_s
+    if problem.budget_usd is not None or not solver.capabilities.warm_start or s.n_cols == 0:
+        return solver.solve(form, options)
+    lp = column_generation(form, s, options, solver, deadline)
+    if lp.status is SolveStatus.INFEASIBLE:
+        return _result(SolveStatus.INFEASIBLE, None, None, None, started, "lp-infeasible", solver)
+    if lp.x is None or lp.objective is None:
+        return solver.solve(form, dataclasses.replace(options, time_limit_s=_left(deadline)))
+    bound = lp.objective if lp.status is SolveStatus.OPTIMAL else -math.inf
+    keep = np.ones(form.n_cols, dtype=bool)
+    keep[: s.n_cols] = lp.generated
+    best = _rounded(problem, s, form, lp.x, keep, options, solver)
+    best_x = best.x if best is not None else None
+    best_obj = best.objective if best is not None else None
+    if best_obj is not None and relative_gap(best_obj, bound) <= options.mip_gap:
+        return _result(
+            SolveStatus.OPTIMAL, best_x, best_obj, bound, started, "lp-bound+rounding", solver
+        )
+    if form.n_cols > FULL_MIP_COLUMNS and best_x is not None:
+        # too large for branch and bound to improve on in the time left: the LP bound stands
+        raw = "lp-bound+rounding"
+        return _result(SolveStatus.FEASIBLE, best_x, best_obj, bound, started, raw, solver)
+    return _branch_and_bound(
+        form, s, options, solver, keep, best_x, best_obj, bound, deadline, started
+    )
+
+
+def _left(deadline: float) -> float:
+    return max(0.5, deadline - time.perf_counter())
+
+
+def _branch_and_bound(
+    form: Formulation,
+    s: Structure,
+    options: SolveOptions,
+    solver: Solver,
+    keep: BoolArray,
+    best_x: FloatArray | None,
+    best_obj: float | None,
+    bound: float,
+    deadline: float,
+    started: float,
+) -> SolveResult:
+    whole = form.n_cols <= FULL_MIP_COLUMNS
+    if best_x is not None:
+        keep = keep | (best_x > 0.5)
+    model = form if whole else restrict(form, keep)
+    start = None if best_x is None else (best_x if whole else best_x[keep])
+    mip = solver.solve(model, dataclasses.replace(options, time_limit_s=_left(deadline)), start)
+    if whole and mip.status is SolveStatus.INFEASIBLE and best_x is None:
+        return mip
+    improved = mip.objective is not None and (
+        best_obj is None or mip.objective < best_obj - 1e-9 * abs(best_obj)
+    )
+    if mip.status.has_solution and mip.x is not None and improved:
+        best_obj = mip.objective
+        best_x = mip.x if whole else _expand(mip.x, keep)
+    if whole and mip.dual_bound is not None and mip.status.has_solution:
+        bound = max(bound, mip.dual_bound)
+    if best_x is None or best_obj is None:
+        failed = (
+            SolveStatus.INFEASIBLE
+            if mip.status is SolveStatus.INFEASIBLE
+            else SolveStatus.NO_SOLUTION
+        )
+        return _result(failed, None, None, None, started, mip.raw_status, solver)
+    proven = relative_gap(best_obj, bound) <= options.mip_gap + 1e-12
+    if whole and mip.status is SolveStatus.OPTIMAL:
+        proven = True
+    status = SolveStatus.OPTIMAL if proven else SolveStatus.FEASIBLE
+    raw = mip.raw_status if whole else f"{mip.raw_status} (on generated columns)"
+    return _result(status, best_x, best_obj, bound, started, raw, solver)
+
+
+def _expand(x: FloatArray, keep: BoolArray) -> FloatArray:
+    full = np.zeros(keep.size)
+    full[keep] = x
+    return full
