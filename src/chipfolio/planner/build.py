@@ -10,13 +10,11 @@ becomes a serving unit of several instances (``instances_per_unit``).
 
 from __future__ import annotations
 
-import importlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -46,14 +44,6 @@ SECONDS_PER_HOUR = 3600.0
 DEFAULT_TRAINING_CHIPS = 64
 
 
-def _perf_api() -> Any:
-    """chipfolio.perfmodel, imported when first needed (it is heavier than the planner)."""
-    module = importlib.import_module("chipfolio.perfmodel")
-    if not hasattr(module, "inference_capability"):
-        raise ModelError("the performance model API is not available in this installation")
-    return module
-
-
 class DefaultPerfModel:
     """The performance model of chipfolio.perfmodel behind the planner's PerfModel protocol."""
 
@@ -67,9 +57,10 @@ class DefaultPerfModel:
         ttft_ms: float | None,
         tpot_ms: float | None,
     ) -> tuple[int, float] | None:
+        from chipfolio.perfmodel import inference_capability
         from chipfolio.workloads.models import get_model
 
-        cap = _perf_api().inference_capability(
+        cap = inference_capability(
             get_model(model), chip, precision, input_tokens, output_tokens, ttft_ms, tpot_ms
         )
         return (
@@ -77,9 +68,10 @@ class DefaultPerfModel:
         )
 
     def training(self, model: str, chip: Chip, precision: Precision, chips: int) -> float | None:
+        from chipfolio.perfmodel import training_capability
         from chipfolio.workloads.models import get_model
 
-        value = _perf_api().training_capability(get_model(model), chip, precision, chips)
+        value = training_capability(get_model(model), chip, precision, chips)
         return None if value is None else float(value)
 
 
