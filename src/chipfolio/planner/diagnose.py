@@ -268,6 +268,8 @@ def diagnose(problem: Problem, options: SolveOptions | None = None) -> list[str]
         return static
     form = build_formulation(problem, s)
     relax = not _solve(form, options, relax=True).status.has_solution
+    if not relax and _solve(form, options, relax=False).status.has_solution:
+        return []  # feasible after all (a limit may have stopped the first solve)
     present = [f for f in RELAXABLE if f in form.families() and form.rows_of(f, REQUIREMENT).size]
     culprits = [f for f in present if _feasible_without(problem, s, [f], options, relax)]
     if culprits:

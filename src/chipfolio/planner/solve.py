@@ -119,6 +119,11 @@ def solve_relaxation(
     solver = solver or get_solver(options.solver)
     structure = build_structure(problem)
     form = build_formulation(problem, structure)
+    # capacity then binds on its rows (not on column bounds), so its duals are the prices
+    upper = form.col_upper.copy()
+    units = np.flatnonzero(~structure.col_whole_job)
+    upper[units] = np.inf
+    form = dataclasses.replace(form, col_upper=upper)
     result = solver.solve(form, dataclasses.replace(options, relax=True))
     if not result.status.has_solution or result.objective is None:
         raise _no_plan(problem, result, options)

@@ -12,20 +12,20 @@ from chipfolio.interfaces.cli.app import main
 ROOT = Path(__file__).resolve().parents[3]
 MINIMAL = ROOT / "examples" / "minimal.yaml"
 
-ISSUE_YAML = """\
-horizon_hours: 730
-catalog: none
-policy:
-  max_share: 0.5      # no vendor above 50% of total cost
-  share_by: provider  # provider (the cloud) or silicon (the chip maker)
-  min_vendors: 2      # each critical workload runs on at least 2 vendors
-  n_minus_1: 0.6      # losing any one vendor keeps >= 60% of each critical workload's demand
-offers:
-  - {id: az-maia, provider: azure, chip: maia-200, region: eastus, usd_per_chip_hour: 2.0, chips_per_instance: 4, capacity_chips: 4096}
-  - {id: aws-trn2, provider: aws, chip: trainium2, region: us-east-1, usd_per_chip_hour: 1.6, chips_per_instance: 16, capacity_chips: 2048}
-workloads:
-  - {name: chat, kind: inference, demand_tokens_per_s: 500000, critical: true, throughput: {maia-200: 900, trainium2: 600}}
-"""
+# The minimal portfolio exactly as written in the issue (kept verbatim in a data file).
+ISSUE_YAML = (Path(__file__).parent / "data" / "issue-minimal.yaml").read_text(encoding="utf-8")
+W = "workloads:\n  - {name: a, kind: inference, throughput: {h100: 3}, "
+# a "billion laughs" alias bomb: 2 x 8^6 list items once expanded
+BOMB = (
+    "a: &a [1, 2]\n"
+    + "".join(
+        f"{n}: &{n} [{', '.join([f'*{p}'] * 8)}]\n" for p, n in zip("abcde", "bcdef", strict=True)
+    )
+    + "g: [*f, *f, *f, *f, *f, *f, *f, *f]\n"
+)
+NEGATIVE_PRICE = (
+    "catalog: none\noffers: [{id: x, provider: p, chip: h100, region: r, usd_per_chip_hour: -1}]\n"
+)
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -75,7 +75,7 @@ def test_infeasible_is_exit_2_with_the_reason(
         "capacity_chips: 2048", "capacity_chips: 512"
     )
     bad.write_text(text)
-    code, out, err = run(capsys, str(bad))
+    code, _, err = run(capsys, str(bad))
     assert code == 2
     assert "n_minus_1 0.8 for 'chat' needs 400,000 tokens/s outside azure" in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
@@ -85,42 +85,18 @@ def test_infeasible_is_exit_2_with_the_reason(
     ("text", "expected"),
     [
         ("horizon_hours: banana\nworkloads: []\n", "horizon_hours"),
-        (
-            "workloads:\n  - {name: a, kind: inference, demand_tokens_per_s: 5, throughput: {h100: 3}, color: red}\n",
-            "workloads[0].color",
-        ),
-        (
-            "workloads:\n  - {name: a, kind: inference, demand_tokens_per_s: 5, throughput: {h1000: 3}}\n",
-            "unknown chip 'h1000'",
-        ),
-        (
-            "workloads:\n  - {name: a, kind: inference, demand_tokens_per_s: -5, throughput: {h100: 3}}\n",
-            "demand_tokens_per_s",
-        ),
-        (
-            "workloads:\n  - {name: a, kind: inference, demand_tokens_per_s: 1.0e+400, throughput: {h100: 3}}\n",
-            "finite",
-        ),
-        (
-            "workloads:\n  - {name: a, kind: inference, demand_tokens_per_s: 99999999999999999999999, throughput: {h100: 3}}\n",
-            "demand_tokens_per_s",
-        ),
+        (W + "demand_tokens_per_s: 5, color: red}\n", "workloads[0].color"),
+        (W.replace("h100", "h1000") + "demand_tokens_per_s: 5}\n", "unknown chip 'h1000'"),
+        (W + "demand_tokens_per_s: -5}\n", "demand_tokens_per_s"),
+        (W + "demand_tokens_per_s: 1.0e+400}\n", "finite"),
+        (W + "demand_tokens_per_s: 99999999999999999999999}\n", "demand_tokens_per_s"),
         ("workloads: [}\n", "invalid YAML"),
         ("- just\n- a list\n", "expected a mapping"),
         ("", "empty file"),
-        (
-            "a: &a [1, 2]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e]\ng: [*f, *f, *f, *f, *f, *f, *f, *f]\n",
-            "expands to more than",
-        ),
-        (
-            "workloads:\n  - {name: a, kind: inference, demand_tokens_per_s: 5, throughput: {h100: 3}}\n  - {name: a, kind: inference, demand_tokens_per_s: 5, throughput: {h100: 3}}\n",
-            "duplicate workload name",
-        ),
-        (
-            "catalog: none\noffers: [{id: x, provider: p, chip: h100, region: r, usd_per_chip_hour: -1}]\nworkloads:\n  - {name: a, kind: inference, demand_tokens_per_s: 5, throughput: {h100: 3}}\n",
-            "offers[0].usd_per_chip_hour",
-        ),
-        ("workloads:\n  - {name: a, kind: inference, throughput: {h100: 3}}\n", "exactly one of"),
+        (BOMB, "expands to more than"),
+        (W + "demand_tokens_per_s: 5}\n" + W[11:] + "demand_tokens_per_s: 5}\n", "duplicate"),
+        (NEGATIVE_PRICE + W + "demand_tokens_per_s: 5}\n", "offers[0].usd_per_chip_hour"),
+        (W + "kind: inference}\n", "exactly one of"),
         ("!!python/object/apply:os.system ['echo hacked']\n", "invalid YAML"),
     ],
 )
