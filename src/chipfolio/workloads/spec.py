@@ -11,6 +11,7 @@ Every error names the file, the line and the field (``workloads[1].slo.tpot_ms``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -286,9 +287,20 @@ def _read_bytes(path: Path) -> str:
         raise InputError(f"not UTF-8 text (byte {exc.start})", file=file) from exc
 
 
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads YAML 1.2 exponent floats (``1e12``, ``1.5e12``) as numbers."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
 def parse_yaml(text: str, file: str) -> tuple[object, LineIndex]:
     """Parse YAML safely (no tags, bounded size after alias expansion) with a line index."""
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
