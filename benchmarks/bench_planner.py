@@ -21,6 +21,7 @@ import numpy as np
 
 from chipfolio.planner import SolveOptions, solve_problem
 from chipfolio.planner.build import build_problem
+from chipfolio.planner.colgen import column_generation
 from chipfolio.planner.solve import build as build_model
 from chipfolio.planner.solve import get_solver
 from chipfolio.workloads.spec import LineIndex, load_portfolio, portfolio_from_data
@@ -47,7 +48,8 @@ STACK = {
     "mi300x": "rocm", "mi325x": "rocm",
 }  # fmt: skip
 PROVIDERS: dict[str, tuple[float, int, tuple[str, ...]]] = {
-    "aws": (1.2, 12, ("h100-sxm", "h200", "b200", "a100-80gb", "trainium2", "trainium1", "inferentia2", "l4")),
+    "aws": (1.2, 12, ("h100-sxm", "h200", "b200", "a100-80gb", "trainium2", "trainium1",
+                      "inferentia2", "l4")),
     "gcp": (1.15, 10, ("h100-sxm", "h200", "a100-80gb", "tpu-v5e", "tpu-v5p", "tpu-v6e", "l4")),
     "azure": (1.2, 10, ("h100-sxm", "h200", "mi300x", "maia-200", "a100-80gb")),
     "oracle": (1.0, 6, ("h100-sxm", "h200", "mi300x", "b200")),
@@ -98,7 +100,9 @@ def _offers(rng: np.random.Generator, n_offers: int) -> list[dict[str, Any]]:
     return out
 
 
-def _workloads(rng: np.random.Generator, n: int, horizon: float) -> list[dict[str, Any]]:
+def _workloads(
+    rng: np.random.Generator, n: int, horizon: float, chips: tuple[float, float]
+) -> list[dict[str, Any]]:
     out = []
     for j in range(n):
         stacks = STACK_SETS[int(rng.choice(4, p=[0.5, 0.25, 0.15, 0.10]))]
@@ -108,7 +112,7 @@ def _workloads(rng: np.random.Generator, n: int, horizon: float) -> list[dict[st
             for chip, speed in CHIP_SPEED.items()
             if STACK.get(chip, "cuda") in stacks
         }
-        chips_needed = float(np.exp(rng.uniform(np.log(8), np.log(1024))))
+        chips_needed = float(np.exp(rng.uniform(np.log(chips[0]), np.log(chips[1]))))
         w: dict[str, Any] = {"name": f"w{j}", "throughput": table, "stacks": list(stacks)}
         if j % 20 < 13:
             w |= {"kind": "inference", "demand_tokens_per_s": round(base * chips_needed, 1)}
@@ -125,7 +129,11 @@ def _workloads(rng: np.random.Generator, n: int, horizon: float) -> list[dict[st
     return out
 
 
-def generate_portfolio(n_workloads: int, n_offers: int, seed: int) -> dict[str, Any]:
+def generate_portfolio(
+    n_workloads: int, n_offers: int, seed: int, chips: tuple[float, float] = (8, 1024)
+) -> dict[str, Any]:
+    """A lab-like explicit portfolio; each workload needs ``chips`` H100-equivalents
+    (log-uniform between the two bounds)."""
     rng = np.random.default_rng(seed)
     horizon = 730.0
     return {
@@ -134,14 +142,19 @@ def generate_portfolio(n_workloads: int, n_offers: int, seed: int) -> dict[str, 
         "catalog": "none",
         "policy": {"max_share": 0.35, "share_by": "provider", "min_vendors": 2, "n_minus_1": 0.5},
         "offers": _offers(rng, n_offers),
-        "workloads": _workloads(rng, n_workloads, horizon),
+        "workloads": _workloads(rng, n_workloads, horizon, chips),
     }
 
 
 def run_generated(
-    n_workloads: int, n_offers: int, seed: int, time_limit: float, gap: float
+    n_workloads: int,
+    n_offers: int,
+    seed: int,
+    time_limit: float,
+    gap: float,
+    chips: tuple[float, float],
 ) -> bool:
-    data = generate_portfolio(n_workloads, n_offers, seed)
+    data = generate_portfolio(n_workloads, n_offers, seed, chips)
     started = time.perf_counter()
     portfolio = portfolio_from_data(data, "<generated>", ROOT, LineIndex())
     problem = build_problem(portfolio)
@@ -149,9 +162,10 @@ def run_generated(
     built = build_model(problem)
     form = built.formulation
     print(
-        f"generated portfolio: {n_workloads} workloads x {len(problem.offers)} offers (seed {seed})"
+        f"generated portfolio: {n_workloads} workloads x {len(problem.offers)} offers "
+        f"(seed {seed}), workloads of {chips[0]:g}-{chips[1]:g} H100-equivalent chips"
     )
-    print(f"  policy: max_share 0.35 by provider, min_vendors 2, n_minus_1 0.5")
+    print("  policy: max_share 0.35 by provider, min_vendors 2, n_minus_1 0.5")
     print(f"  runnable pairs {int(problem.runnable.sum()):,}, pruned {built.pruned_pairs:,}")
     print(
         f"  model: {form.n_cols:,} variables ({int(form.integrality.sum()):,} integer), "
@@ -162,15 +176,21 @@ def run_generated(
     started = time.perf_counter()
     plan = solve_problem(problem, options)
     total_s = time.perf_counter() - started
-    lp = get_solver().solve(form, SolveOptions(relax=True, time_limit_s=time_limit))
+    lp_started = time.perf_counter()
+    lp = column_generation(form, built.structure, options, get_solver(), lp_started + 120)
+    lp_s = time.perf_counter() - lp_started
     s = plan.solver
     lp_gap = (plan.total_cost_usd - (lp.objective or math.nan)) / plan.total_cost_usd
-    print(f"  solve: {s.seconds:.2f} s ({s.status}), plan_portfolio total {total_s:.2f} s")
+    end_to_end = problem_s + total_s
+    print(
+        f"  solve: {s.seconds:.2f} s ({s.status}); build + solve {total_s:.2f} s; "
+        f"end to end with the portfolio load {end_to_end:.2f} s"
+    )
     print(
         f"  total cost ${plan.total_cost_usd:,.0f}; proven gap {s.gap:.3%}; "
-        f"gap to LP relaxation {lp_gap:.3%} (LP {lp.seconds:.2f} s)"
+        f"gap to LP relaxation {lp_gap:.3%} (LP alone by column generation: {lp_s:.2f} s)"
     )
-    ok = s.gap is not None and s.gap <= gap + 1e-12 and s.seconds + s.build_seconds <= time_limit
+    ok = s.gap is not None and s.gap <= gap + 1e-12 and end_to_end <= time_limit
     print(f"  target gap <= {gap:.1%} within {time_limit:g} s: {'met' if ok else 'NOT met'}")
     return ok
 
@@ -197,9 +217,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--time-limit", type=float, default=30.0)
     parser.add_argument("--gap", type=float, default=0.005)
+    parser.add_argument("--min-chips", type=float, default=8.0, help="smallest workload")
+    parser.add_argument("--max-chips", type=float, default=1024.0, help="largest workload")
+    parser.add_argument("--skip-examples", action="store_true")
     args = parser.parse_args(argv)
-    ok = run_generated(args.workloads, args.offers, args.seed, args.time_limit, args.gap)
-    run_examples()
+    chips = (args.min_chips, args.max_chips)
+    ok = run_generated(args.workloads, args.offers, args.seed, args.time_limit, args.gap, chips)
+    if not args.skip_examples:
+        run_examples()
     return 0 if ok else 1
 
 

@@ -61,7 +61,8 @@ def _rounded(
     solver: Solver,
 ) -> SolveResult | None:
     """The first rounding that survives completion, trying tighter share caps if needed."""
-    margins = SHARE_MARGINS if _shares_bind(form, x_lp) else SHARE_MARGINS[:1]
+    # when a cap binds in the LP, rounding up will break it: start from a slightly tighter cap
+    margins = SHARE_MARGINS[1:] if _shares_bind(form, x_lp) else SHARE_MARGINS[:1]
     for margin in margins:
         if margin > 0:
             tight = restrict(tighten_shares(form, margin, problem.policy.max_share), keep)
