@@ -131,14 +131,16 @@ def _fill_critical(problem: Problem, st: _State, slot: int, cols: IntArray) -> b
     base_total = float(served0.sum())
     base_by_label = np.bincount(labels_all, weights=served0, minlength=len(s.labels))
     base_used = set(labels_all[st.units[cols] > 0].tolist())
-    # candidates: the cheapest few columns per vendor (by cost per token/s)
+    # candidates: per vendor, the cheapest few columns (by cost per token/s) with room left
     ratio = st.cost[cols] / np.maximum(coef_all, 1e-300)
+    ratio = np.where(st.room(cols) >= 1, ratio, np.inf)
     pick = np.concatenate(
         [
             np.flatnonzero(labels_all == lab)[np.argsort(ratio[labels_all == lab])[:4]]
             for lab in present
         ]
     )
+    pick = pick[np.isfinite(ratio[pick])]
     cand, coef, labels = cols[pick], coef_all[pick], labels_all[pick]
 
     def deficit(added: FloatArray) -> float:
