@@ -6,6 +6,7 @@ and ``build_problem(portfolio, catalog, perf)`` for a portfolio file, and
 ``solve_relaxation`` for LP bounds and shadow prices.
 """
 
+from chipfolio.planner.build import build_problem, plan_portfolio
 from chipfolio.planner.plan import Allocation, Plan, PlanStatus, SolverInfo, WorkloadOutcome
 from chipfolio.planner.problem import (
     OfferTable,
@@ -44,7 +45,9 @@ __all__ = [
     "WorkloadKind",
     "WorkloadOutcome",
     "WorkloadTable",
+    "build_problem",
     "get_solver",
+    "plan_portfolio",
     "solve_problem",
     "solve_relaxation",
 ]

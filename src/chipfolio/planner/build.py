@@ -22,6 +22,7 @@ from chipfolio.catalog.chips import registry
 from chipfolio.catalog.offers import Catalog
 from chipfolio.domain import Chip, Offer, Precision
 from chipfolio.errors import InfeasibleError, InputError, ModelError, UnknownNameError
+from chipfolio.planner.plan import Plan
 from chipfolio.planner.problem import (
     OfferTable,
     PerfModel,
@@ -30,6 +31,8 @@ from chipfolio.planner.problem import (
     ShareBy,
     WorkloadTable,
 )
+from chipfolio.planner.solve import solve_problem
+from chipfolio.planner.solvers.base import SolveOptions
 from chipfolio.workloads.frameworks import allowed_stacks
 from chipfolio.workloads.spec import (
     CatalogSpec,
@@ -427,3 +430,13 @@ def build_problem(
         instances_per_unit=rows.units,
         budget_usd=spec.budget_usd,
     )
+
+
+def plan_portfolio(
+    portfolio: Portfolio,
+    catalog: Catalog | None = None,
+    perf: PerfModel | None = None,
+    options: SolveOptions | None = None,
+) -> Plan:
+    """Build the problem of ``portfolio`` and solve it (see ``solve_problem``)."""
+    return solve_problem(build_problem(portfolio, catalog, perf), options)
