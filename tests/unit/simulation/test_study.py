@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -129,3 +130,24 @@ def test_bad_study_parameters_name_their_field(kwargs: dict[str, float], field: 
     with pytest.raises(InputError) as info:
         simulate(tiny_problem(), **kwargs)  # type: ignore[arg-type]
     assert info.value.location.field == field
+
+
+LAB = Path(__file__).resolve().parent / "data" / "lab.yaml"
+
+
+@pytest.mark.slow
+def test_on_a_lab_portfolio_n1_protects_the_tail_and_says_what_it_costs() -> None:
+    """The issue's done-when, on a committed lab-shaped portfolio with default assumptions."""
+    from chipfolio.planner.build import build_problem
+    from chipfolio.workloads.spec import load_portfolio
+
+    problem = build_problem(load_portfolio(LAB))
+    strategies = (StrategyName.CHEAPEST, StrategyName.N1)
+    doc = simulate(problem, scenarios=40, seed=1, strategies=strategies).to_json()
+    n1 = doc["comparison"]["strategies"]["n1"]
+    assert n1["p95_unserved"] < n1["p95_unserved_baseline"]
+    assert n1["median_cost_premium_usd"] > 0
+    assert (
+        doc["strategies"]["n1"]["slo_attainment"]["mean"]
+        > (doc["strategies"]["cheapest"]["slo_attainment"]["mean"])
+    )
