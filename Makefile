@@ -6,7 +6,7 @@ RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
 # Extras the test suite exercises: dev tools, Ray (simulation executor), the pinned CPU build of
 # PyTorch (chipfolio profile) and Playwright (report rendered in Debian's chromium).
-TEST_EXTRAS := dev,ray,torch
+TEST_EXTRAS := dev,ray,torch,service,gateway,export
 
 .PHONY: demo test lint bench clean validation
 

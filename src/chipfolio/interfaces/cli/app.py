@@ -25,6 +25,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "leverage_cmd",
     "report_cmd",
     "simulate_cmd",
+    "export_cmd",
+    "gateway_cmd",
+    "serve_cmd",
 )
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
