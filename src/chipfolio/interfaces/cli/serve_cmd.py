@@ -1,0 +1,171 @@
+"""`chipfolio serve`, `chipfolio db upgrade` and `chipfolio token create|list`: the service."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from chipfolio.errors import InputError
+from chipfolio.interfaces.settings import chipfolio_home
+
+ADMIN_TOKEN_ENV = "CHIPFOLIO_ADMIN_TOKEN"
+DB_ENV = "CHIPFOLIO_DB"
+
+DB_OPTION = typer.Option(
+    None,
+    "--db",
+    metavar="URL",
+    help="sqlite:///PATH or postgresql://USER@HOST/DB "
+    f"(default: ${DB_ENV}, else $CHIPFOLIO_HOME/service.db).",
+)
+
+
+def _service() -> object:
+    try:
+        from chipfolio.interfaces.service import config
+    except ModuleNotFoundError as exc:
+        raise InputError(
+            f"the service needs its extra: pip install 'chipfolio[service]' ({exc.name} missing)"
+        ) from exc
+    return config
+
+
+def db_url(given: str | None) -> str:
+    _service()
+    from chipfolio.interfaces.service.config import normalize_db_url, sqlite_url
+
+    url = given or os.environ.get(DB_ENV)
+    return normalize_db_url(url) if url else sqlite_url(chipfolio_home() / "service.db")
+
+
+def _admin_token(file: Path | None) -> str | None:
+    from chipfolio.interfaces.service.auth import check_token_text
+
+    if file is not None:
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read token: {exc}", file=str(file)) from exc
+        return check_token_text(text, "--admin-token-file")
+    env = os.environ.get(ADMIN_TOKEN_ENV)
+    return check_token_text(env, ADMIN_TOKEN_ENV) if env else None
+
+
+def _check_port(port: int) -> None:
+    if not 0 < port < 65536:
+        raise InputError(f"must be from 1 to 65535, got {port}", field="--port")
+
+
+def _check_dir(path: Path | None, flag: str) -> Path | None:
+    if path is not None and not path.is_dir():
+        raise InputError("not a directory", file=str(path), field=flag)
+    return path
+
+
+def _register_serve(app: typer.Typer) -> None:
+    @app.command("serve")
+    def serve(
+        db: str | None = DB_OPTION,
+        host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+        port: int = typer.Option(8000, "--port", help="TCP port."),
+        admin_token_file: Path | None = typer.Option(
+            None,
+            "--admin-token-file",
+            metavar="FILE",
+            help=f"Register the token in FILE as an admin (or set ${ADMIN_TOKEN_ENV}).",
+        ),
+        data_dir: Path | None = typer.Option(
+            None,
+            "--data-dir",
+            metavar="DIR",
+            help="Folder that portfolios' trace files are read from (none by default).",
+        ),
+        workers: int = typer.Option(2, "--jobs", metavar="N", help="Background job threads."),
+        log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+    ) -> None:
+        """The API, the database and the web dashboard (FastAPI + SQLAlchemy)."""
+        _check_port(port)
+        if not 1 <= workers <= 64:
+            raise InputError(f"must be from 1 to 64, got {workers}", field="--jobs")
+        url = db_url(db)
+        from chipfolio.interfaces.service.app import run
+        from chipfolio.interfaces.service.config import ServiceConfig
+
+        config = ServiceConfig(
+            db_url=url,
+            catalog_home=chipfolio_home() / "catalogs",
+            data_dir=_check_dir(data_dir, "--data-dir"),
+            admin_token=_admin_token(admin_token_file),
+            job_workers=workers,
+        )
+        run(config, host, port, log_level=log_level)
+
+
+def _register_db(app: typer.Typer) -> None:
+    group = typer.Typer(help="The service database.", no_args_is_help=True)
+
+    @group.command("upgrade")
+    def upgrade(db: str | None = DB_OPTION) -> None:
+        """Apply the service's database migrations."""
+        from chipfolio.interfaces.service.db import Database, migrate
+
+        url = db_url(db)
+        database = Database(url)
+        try:
+            revision = migrate(database)
+        finally:
+            database.dispose()
+        typer.echo(f"database at revision {revision}")
+
+    app.add_typer(group, name="db")
+
+
+def _register_token(app: typer.Typer) -> None:
+    group = typer.Typer(help="API tokens of the service.", no_args_is_help=True)
+
+    @group.command("create")
+    def create(
+        name: str = typer.Option(..., "--name", help="Who or what uses the token."),
+        role: str = typer.Option("viewer", "--role", help="viewer, planner or admin."),
+        db: str | None = DB_OPTION,
+    ) -> None:
+        """Create a token and print its secret (shown once; only its hash is stored)."""
+        from chipfolio.interfaces.service.auth import create_token, parse_role
+        from chipfolio.interfaces.service.db import Database, migrate
+
+        wanted = parse_role(role)
+        database = Database(db_url(db))
+        try:
+            migrate(database)
+            secret = create_token(database, name, wanted, "(cli)")
+        finally:
+            database.dispose()
+        typer.echo(secret)
+
+    @group.command("list")
+    def list_tokens(db: str | None = DB_OPTION) -> None:
+        """Names and roles of the tokens (never the secrets)."""
+        from sqlalchemy import select
+
+        from chipfolio.interfaces.service.db import Database, migrate
+        from chipfolio.interfaces.service.models import ApiToken
+
+        database = Database(db_url(db))
+        try:
+            migrate(database)
+            with database.read() as session:
+                for row in session.scalars(select(ApiToken).order_by(ApiToken.id)):
+                    state = " (revoked)" if row.revoked_at else ""
+                    typer.echo(f"{row.name}\t{row.role}{state}")
+        finally:
+            database.dispose()
+
+    app.add_typer(group, name="token")
+
+
+def register(app: typer.Typer) -> None:
+    _register_serve(app)
+    _register_db(app)
+    _register_token(app)

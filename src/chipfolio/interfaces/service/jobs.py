@@ -1,0 +1,201 @@
+"""Background jobs: a thread pool in the app, with each job's state in its database row.
+
+A job row is written ``queued`` in the request's transaction; a worker thread marks it
+``running``, computes outside any transaction, then writes the result and ``succeeded`` (or
+the error and ``failed``) in one transaction. A job left ``queued`` or ``running`` by a stopped
+process is run again at the next start (its inputs are all in the database). The solvers
+release the GIL for most of their work; the event loop never waits for a job.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from sqlalchemy import select
+
+from chipfolio.catalog import list_snapshots
+from chipfolio.errors import ChipfolioError, InfeasibleError
+from chipfolio.interfaces.service import compute
+from chipfolio.interfaces.service.config import ServiceConfig
+from chipfolio.interfaces.service.db import Database
+from chipfolio.interfaces.service.metrics import Metrics
+from chipfolio.interfaces.service.models import (
+    JOB_TABLES,
+    JobKind,
+    JobStatus,
+    PlanRow,
+    PortfolioVersion,
+    SimulationRow,
+    utcnow,
+)
+from chipfolio.interfaces.service.store import record_snapshot
+
+log = logging.getLogger("chipfolio.service")
+PROGRESS_EVERY_S = 0.5
+
+
+class JobRunner:
+    """Runs jobs on ``config.job_workers`` threads; ``wait`` lets a request await one."""
+
+    def __init__(self, db: Database, config: ServiceConfig, metrics: Metrics) -> None:
+        self.db = db
+        self.config = config
+        self.metrics = metrics
+        self._pool = ThreadPoolExecutor(config.job_workers, thread_name_prefix="chipfolio-job")
+        self._futures: dict[tuple[JobKind, int], Future[None]] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def submit(self, kind: JobKind, job_id: int) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self.metrics.jobs_in_flight.labels(kind.value).inc()
+            future = self._pool.submit(self._run, kind, job_id)
+            self._futures[(kind, job_id)] = future
+        future.add_done_callback(lambda _f: self._forget(kind, job_id))
+
+    def _forget(self, kind: JobKind, job_id: int) -> None:
+        with self._lock:
+            self._futures.pop((kind, job_id), None)
+
+    def wait(self, kind: JobKind, job_id: int, seconds: float) -> None:
+        """Block (a worker thread, never the event loop) until the job ends or time is up."""
+        with self._lock:
+            future = self._futures.get((kind, job_id))
+        if future is not None and seconds > 0:
+            try:
+                future.result(timeout=seconds)
+            except Exception:
+                return
+
+    def resume(self) -> int:
+        """Queue again every job a previous process left unfinished; returns how many."""
+        pending: list[tuple[JobKind, int]] = []
+        unfinished = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+        with self.db.read() as session:
+            for kind, table in JOB_TABLES.items():
+                ids = session.scalars(
+                    select(table.id).where(table.status.in_(unfinished)).order_by(table.id)
+                )
+                pending += [(kind, i) for i in ids]
+        for kind, job_id in pending:
+            self.submit(kind, job_id)
+        return len(pending)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- one job -----------------------------------------------------------------------------
+
+    def _start(self, kind: JobKind, job_id: int) -> tuple[compute.Inputs, dict[str, Any]] | None:
+        table = JOB_TABLES[kind]
+        with self.db.write() as session:
+            row = session.get(table, job_id)
+            if row is None or JobStatus(row.status).finished:
+                return None
+            version = session.get(PortfolioVersion, row.portfolio_version_id)
+            assert version is not None  # a foreign key guarantees it
+            row.status = JobStatus.RUNNING.value
+            row.started_at = utcnow()
+            inputs = compute.Inputs(
+                version.format, version.text, self.config.catalog_home, self.config.data_dir
+            )
+            return inputs, dict(row.options)
+
+    def _run(self, kind: JobKind, job_id: int) -> None:
+        started = time.perf_counter()
+        status = JobStatus.FAILED
+        try:
+            begun = self._start(kind, job_id)
+            if begun is None:
+                return
+            inputs, options = begun
+            try:
+                updates = self._compute(kind, job_id, inputs, options)
+                status = JobStatus.SUCCEEDED
+            except InfeasibleError as exc:
+                updates = {"error": str(exc), "error_details": list(exc.conflicts)}
+            except ChipfolioError as exc:
+                updates = {"error": str(exc), "error_details": []}
+            except Exception as exc:
+                log.exception("%s job %s failed", kind.value, job_id)
+                updates = {"error": f"internal error: {type(exc).__name__}", "error_details": []}
+            self._finish(kind, job_id, status, updates)
+        except Exception:
+            log.exception("%s job %s could not be recorded", kind.value, job_id)
+        finally:
+            self.metrics.jobs_in_flight.labels(kind.value).dec()
+            self.metrics.jobs.labels(kind.value, status.value).inc()
+            if kind is JobKind.PLAN:
+                self.metrics.solve_seconds.observe(time.perf_counter() - started)
+
+    def _compute(
+        self, kind: JobKind, job_id: int, inputs: compute.Inputs, options: dict[str, Any]
+    ) -> dict[str, Any]:
+        if kind is JobKind.PLAN:
+            try:
+                plan, catalog = compute.run_plan(inputs, options)
+            except ChipfolioError:
+                self.metrics.plans_solved.labels("failed").inc()
+                raise
+            self.metrics.plans_solved.labels(plan.status.value).inc()
+            if catalog is not None:
+                self._record_catalog(catalog.snapshot_id)
+            return {
+                "result_json": compute.plan_json(plan),
+                "catalog_snapshot": plan.catalog_snapshot,
+                "solver": plan.solver.name,
+                "solver_status": plan.solver.status,
+                "plan_status": plan.status.value,
+                "total_cost_usd": plan.to_json()["total_cost_usd"],
+                "solve_seconds": plan.solver.seconds,
+            }
+        if kind is JobKind.LEVERAGE:
+            return {"result_json": compute.run_leverage(inputs, options)}
+        return {"result_json": compute.run_simulation(inputs, options, self._progress(job_id))}
+
+    def _progress(self, job_id: int) -> Any:
+        state = {"done": 0, "written": 0.0}
+
+        def advance(n: int) -> None:
+            state["done"] += n
+            now = time.monotonic()
+            if now - state["written"] < PROGRESS_EVERY_S:
+                return
+            state["written"] = now
+            with self.db.write() as session:
+                row = session.get(SimulationRow, job_id)
+                if row is not None:
+                    row.scenarios_done = int(state["done"])
+
+        return advance
+
+    def _record_catalog(self, snapshot_id: str) -> None:
+        for info in list_snapshots(self.config.catalog_home):
+            if info.id == snapshot_id:
+                with self.db.write() as session:
+                    record_snapshot(session, info.to_dict())
+                return
+
+    def _finish(
+        self, kind: JobKind, job_id: int, status: JobStatus, updates: dict[str, Any]
+    ) -> None:
+        with self.db.write() as session:
+            row = session.get(JOB_TABLES[kind], job_id)
+            if row is None:
+                return
+            for key, value in updates.items():
+                setattr(row, key, value)
+            row.status = status.value
+            row.finished_at = utcnow()
+            if isinstance(row, SimulationRow) and status is JobStatus.SUCCEEDED:
+                row.scenarios_done = row.scenarios_total
+            if isinstance(row, PlanRow) and status is JobStatus.FAILED:
+                row.plan_status = None

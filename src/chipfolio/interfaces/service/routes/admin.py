@@ -1,0 +1,75 @@
+"""Administration: who am I, API tokens, and the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse
+from sqlalchemy import func, select
+
+from chipfolio.interfaces.service.auth import Principal, create_token, parse_role
+from chipfolio.interfaces.service.models import ApiToken, AuditEntry
+from chipfolio.interfaces.service.routes.schemas import ID_MAX, TokenIn
+from chipfolio.interfaces.service.state import ServiceState, admin, service, viewer
+from chipfolio.interfaces.service.store import iso
+
+router = APIRouter(prefix="/api/v1", tags=["admin"])
+
+
+@router.get("/whoami", summary="The calling token's name and role")
+def whoami(who: Principal = Depends(viewer)) -> dict[str, Any]:
+    return {"name": who.name, "role": who.role.value}
+
+
+@router.get("/tokens", summary="API tokens (names and roles; never the secrets)")
+def list_tokens(
+    _: Principal = Depends(admin), state: ServiceState = Depends(service)
+) -> dict[str, Any]:
+    with state.db.read() as session:
+        rows = session.scalars(select(ApiToken).order_by(ApiToken.id))
+        items = [
+            {
+                "name": r.name,
+                "role": r.role,
+                "created_at": iso(r.created_at),
+                "revoked": r.revoked_at is not None,
+            }
+            for r in rows
+        ]
+    return {"items": items}
+
+
+@router.post("/tokens", status_code=201, summary="Create a token; its secret is shown once")
+def new_token(
+    body: TokenIn, who: Principal = Depends(admin), state: ServiceState = Depends(service)
+) -> JSONResponse:
+    role = parse_role(body.role)
+    secret = create_token(state.db, body.name, role, who.name)
+    return JSONResponse({"name": body.name, "role": role.value, "token": secret}, 201)
+
+
+@router.get("/audit", summary="The audit log, newest first")
+def audit_log(
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=ID_MAX),
+    _: Principal = Depends(admin),
+    state: ServiceState = Depends(service),
+) -> dict[str, Any]:
+    with state.db.read() as session:
+        total = session.scalar(select(func.count(AuditEntry.id))) or 0
+        rows = session.scalars(
+            select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit).offset(offset)
+        )
+        items = [
+            {
+                "id": r.id,
+                "at": iso(r.at),
+                "token_name": r.token_name,
+                "action": r.action,
+                "target": r.target,
+                "detail": r.detail,
+            }
+            for r in rows
+        ]
+    return {"total": total, "limit": limit, "offset": offset, "items": items}

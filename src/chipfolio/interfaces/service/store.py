@@ -1,0 +1,180 @@
+"""Writes and reads of portfolios and jobs; every write carries its audit entry in the same
+transaction, so a record and the log line saying who made it commit together or not at all."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from chipfolio.interfaces.service.inputs import PortfolioInput
+from chipfolio.interfaces.service.models import (
+    JOB_TABLES,
+    AuditEntry,
+    CatalogSnapshot,
+    JobKind,
+    JobStatus,
+    PortfolioRow,
+    PortfolioVersion,
+    SimulationRow,
+)
+
+
+def iso(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC (SQLite hands back naive datetimes: they were stored in UTC)."""
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+
+
+def audit(session: Session, actor: str, action: str, target: str, **detail: Any) -> None:
+    session.add(AuditEntry(token_name=actor, action=action, target=target, detail=detail))
+
+
+def default_name(given: PortfolioInput, name: str | None) -> str:
+    return name or given.portfolio.spec.name or f"portfolio-{given.sha256[:12]}"
+
+
+def save_version(
+    session: Session, given: PortfolioInput, name: str, actor: str
+) -> tuple[PortfolioVersion, bool]:
+    """Store ``given`` as the next version of portfolio ``name`` (created if new).
+
+    The same text as the newest version is not stored twice: that version is returned with
+    ``False``.
+    """
+    row = session.scalar(select(PortfolioRow).where(PortfolioRow.name == name))
+    if row is None:
+        row = PortfolioRow(name=name, created_by=actor)
+        session.add(row)
+        session.flush()
+        audit(session, actor, "portfolio.create", f"portfolio:{row.id}", name=name)
+    latest = session.scalar(
+        select(PortfolioVersion)
+        .where(PortfolioVersion.portfolio_id == row.id)
+        .order_by(PortfolioVersion.version.desc())
+        .limit(1)
+    )
+    if latest is not None and latest.sha256 == given.sha256 and latest.format == given.format:
+        return latest, False
+    version = PortfolioVersion(
+        portfolio_id=row.id,
+        version=(latest.version + 1) if latest else 1,
+        format=given.format,
+        text=given.text,
+        sha256=given.sha256,
+        created_by=actor,
+    )
+    session.add(version)
+    session.flush()
+    audit(
+        session,
+        actor,
+        "portfolio.version",
+        f"portfolio:{row.id}",
+        version=version.version,
+        version_id=version.id,
+        sha256=given.sha256,
+    )
+    return version, True
+
+
+def version_record(v: PortfolioVersion) -> dict[str, Any]:
+    return {
+        "id": v.id,
+        "portfolio_id": v.portfolio_id,
+        "version": v.version,
+        "format": v.format,
+        "sha256": v.sha256,
+        "created_at": iso(v.created_at),
+        "created_by": v.created_by,
+    }
+
+
+def portfolio_record(session: Session, row: PortfolioRow) -> dict[str, Any]:
+    latest = session.scalar(
+        select(func.max(PortfolioVersion.version)).where(PortfolioVersion.portfolio_id == row.id)
+    )
+    return {
+        "id": row.id,
+        "name": row.name,
+        "created_at": iso(row.created_at),
+        "created_by": row.created_by,
+        "latest_version": latest,
+    }
+
+
+def create_job(
+    session: Session,
+    kind: JobKind,
+    version: PortfolioVersion,
+    options: dict[str, Any],
+    actor: str,
+    **columns: Any,
+) -> int:
+    table = JOB_TABLES[kind]
+    row = table(
+        portfolio_version_id=version.id,
+        options=options,
+        status=JobStatus.QUEUED.value,
+        created_by=actor,
+        **columns,
+    )
+    session.add(row)
+    session.flush()
+    audit(
+        session,
+        actor,
+        f"{kind.value}.create",
+        f"{kind.value}:{row.id}",
+        portfolio_version_id=version.id,
+        options=options,
+    )
+    return row.id
+
+
+def job_record(kind: JobKind, row: Any, version: PortfolioVersion | None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": row.id,
+        "kind": kind.value,
+        "status": row.status,
+        "portfolio_id": version.portfolio_id if version else None,
+        "portfolio_version": version.version if version else None,
+        "portfolio_version_id": row.portfolio_version_id,
+        "options": row.options,
+        "error": row.error,
+        "error_details": row.error_details or [],
+        "created_at": iso(row.created_at),
+        "started_at": iso(row.started_at),
+        "finished_at": iso(row.finished_at),
+        "created_by": row.created_by,
+    }
+    if kind is JobKind.PLAN:
+        out |= {
+            "catalog_snapshot": row.catalog_snapshot,
+            "solver": row.solver,
+            "solver_status": row.solver_status,
+            "plan_status": row.plan_status,
+            "total_cost_usd": row.total_cost_usd,
+            "solve_seconds": row.solve_seconds,
+        }
+    if isinstance(row, SimulationRow):
+        out["progress"] = {"done": row.scenarios_done, "total": row.scenarios_total}
+    return out
+
+
+def record_snapshot(session: Session, info: dict[str, Any]) -> None:
+    """Remember a catalog snapshot the service has used or offered (once per id)."""
+    if session.get(CatalogSnapshot, info["id"]) is not None:
+        return
+    session.add(
+        CatalogSnapshot(
+            id=info["id"],
+            created=info["created"],
+            offers=info["offers"],
+            sources=list(info["sources"]),
+            bundled=bool(info["bundled"]),
+        )
+    )
