@@ -122,9 +122,9 @@ def _list(
     with state.db.read() as session:
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = session.execute(query.order_by(table.id.desc()).limit(limit).offset(offset))
-        names = dict(session.execute(select(PortfolioRow.id, PortfolioRow.name)).tuples().all())
+        names = {i: n for i, n in session.execute(select(PortfolioRow.id, PortfolioRow.name))}
         items = []
-        for row, version in rows.tuples():
+        for row, version in rows:
             item = job_record(kind, row, version)
             item["portfolio_name"] = names.get(version.portfolio_id)
             items.append(item)
