@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import yaml
+
 from chipfolio.errors import InputError, SchemaError
 from chipfolio.workloads.spec import (
     LineIndex,
@@ -113,7 +115,10 @@ def parse_stored(fmt: str, text: str, data_dir: Path | None) -> Portfolio:
             raise InputError(f"invalid JSON: {exc}", file=PORTFOLIO_FILE) from exc
         portfolio = portfolio_from_data(data, PORTFOLIO_FILE, base, LineIndex())
     else:
-        portfolio = parse_portfolio_text(text, PORTFOLIO_FILE, base)
+        try:
+            portfolio = parse_portfolio_text(text, PORTFOLIO_FILE, base)
+        except yaml.YAMLError as exc:  # the YAML reader refuses some control characters early
+            raise InputError(f"invalid YAML: {exc}", file=PORTFOLIO_FILE) from exc
     _check_traces(portfolio, data_dir)
     return portfolio
 
