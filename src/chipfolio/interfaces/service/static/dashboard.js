@@ -121,7 +121,10 @@ async function refreshPlans() {
   const label = (p) => `#${p.id} ${p.portfolio_name} v${p.portfolio_version} · ${money(p.total_cost_usd)}`;
   fillSelect($("cmp-a"), data.items, label);
   fillSelect($("cmp-b"), data.items, label);
-  if (data.items.length > 1 && $("cmp-a").value === $("cmp-b").value) $("cmp-b").selectedIndex = 1;
+  if (data.items.length > 1 && $("cmp-a").value === $("cmp-b").value) {
+    $("cmp-a").selectedIndex = 0; // the newest plan against the one before it
+    $("cmp-b").selectedIndex = 1;
+  }
 }
 
 async function upload(event) {
@@ -250,10 +253,19 @@ async function runLeverage() {
       `policy costs ${money(r.policy_cost_usd)}.`;
     $("lev-out").hidden = false;
     const names = r.vendors.map((v) => v.vendor);
-    Plotly.react("chart-leverage", [{ type: "bar", x: names, y: r.vendors.map((v) => v.leverage_usd) }],
-      { ...LAYOUT, yaxis: { title: "USD" } }, CHART);
-    Plotly.react("chart-walkaway", [{ type: "bar", x: names, y: r.vendors.map((v) => v.walk_away_multiplier) }],
-      { ...LAYOUT, yaxis: { title: "× today's price" } }, CHART);
+    Plotly.react("chart-leverage", [
+      { type: "bar", name: "spend today", x: names, y: r.vendors.map((v) => v.cost_usd) },
+      { type: "bar", name: "cost of losing it", x: names, y: r.vendors.map((v) => v.leverage_usd) },
+    ], { ...LAYOUT, barmode: "group", yaxis: { title: "USD" } }, CHART);
+    const points = r.frontier.filter((p) => p.cost_usd != null);
+    Plotly.react("chart-frontier", [{ type: "scatter", mode: "lines+markers", x: points.map((p) => p.max_share),
+      y: points.map((p) => p.cost_usd) }],
+      { ...LAYOUT, xaxis: { title: "max vendor share", autorange: "reversed", tickformat: ".0%" }, yaxis: { title: "plan cost, USD" } }, CHART);
+    fillTable($("lev-table"), ["vendor", "share", "spend", "walk-away", "cost without", "cost of losing it", "note"],
+      r.vendors.map((v) => [v.vendor, pct(v.share), money(v.cost_usd),
+        v.walk_away_multiplier == null ? "—" : "×" + v.walk_away_multiplier.toFixed(3),
+        v.cost_without_usd == null ? "no plan" : money(v.cost_without_usd), money(v.leverage_usd), v.reason || ""]),
+      [false, true, true, true, true, true, false]);
   } catch (err) {
     $("lev-state").textContent = "No analysis: " + ((err.body && err.body.error) || err.message);
   } finally {
