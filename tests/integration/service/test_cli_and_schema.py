@@ -1,0 +1,78 @@
+"""`chipfolio db upgrade` and `chipfolio token`, bad command-line input, and migrations that
+match the models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine
+
+from chipfolio.interfaces.cli.app import main
+from chipfolio.interfaces.service.db import Database, current_revision, head_revision, migrate
+from chipfolio.interfaces.service.models import Base
+
+
+def test_db_upgrade_is_idempotent_and_tokens_are_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    assert main(["db", "upgrade", "--db", url]) == 0
+    assert main(["db", "upgrade", "--db", url]) == 0
+    assert capsys.readouterr().out.count(f"revision {head_revision()}") == 2
+    assert main(["token", "create", "--name", "ci", "--role", "planner", "--db", url]) == 0
+    secret = capsys.readouterr().out.strip()
+    assert secret.startswith("cfp_") and len(secret) > 40
+    assert main(["token", "list", "--db", url]) == 0
+    assert capsys.readouterr().out.split() == ["ci", "planner"]
+    assert main(["token", "create", "--name", "ci", "--db", url]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["token", "create", "--name", "x", "--role", "root", "--db", url]) == 2
+    assert "unknown role" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["serve", "--db", "mysql://x/y"], "expected sqlite:///PATH"),
+        (["serve", "--port", "70000"], "--port"),
+        (["serve", "--jobs", "0"], "--jobs"),
+        (["serve", "--data-dir", "/nonexistent/dir"], "not a directory"),
+        (["serve", "--admin-token-file", "/nonexistent/token"], "cannot read token"),
+        (["db", "upgrade", "--db", "sqlite:///:memory:"], "in-memory"),
+    ],
+)
+def test_bad_serve_input_is_one_line(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_short_admin_token_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CHIPFOLIO_ADMIN_TOKEN", "short")
+    monkeypatch.setenv("CHIPFOLIO_HOME", str(tmp_path))
+    assert main(["serve", "--port", "1"]) == 2
+    assert "CHIPFOLIO_ADMIN_TOKEN" in capsys.readouterr().err
+
+
+def test_migrations_build_exactly_the_models(db_url: str, tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    if db_url.startswith("sqlite"):
+        db_url = f"sqlite:///{tmp_path / 'schema.db'}"
+    database = Database(db_url)
+    try:
+        migrate(database)
+        engine = create_engine(db_url)
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        engine.dispose()
+        assert diff == []
+        assert current_revision(database.write_engine) == head_revision()
+    finally:
+        database.dispose()
