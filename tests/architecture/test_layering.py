@@ -14,9 +14,30 @@ import pytest
 SRC = Path(__file__).resolve().parents[2] / "src" / "chipfolio"
 
 # Order matters: a layer may import itself and anything to its left.
-LAYERS = ("catalog", "workloads", "perfmodel", "planner", "analysis", "simulation", "interfaces")
+LAYERS = (
+    "catalog",
+    "workloads",
+    "perfmodel",
+    "planner",
+    "analysis",
+    "simulation",
+    "routing",
+    "interfaces",
+)
 SHARED = ("domain", "errors")
-FRAMEWORKS = ("typer", "rich", "fastapi", "sqlalchemy", "starlette", "uvicorn", "click", "httpx")
+FRAMEWORKS = (
+    "typer",
+    "rich",
+    "fastapi",
+    "sqlalchemy",
+    "starlette",
+    "uvicorn",
+    "click",
+    "httpx",
+    "aiohttp",
+    "httptools",
+    "uvloop",
+)
 
 
 def _layer_of(path: Path) -> str | None:

@@ -1,0 +1,108 @@
+"""`chipfolio gateway`: serve an OpenAI-compatible proxy that routes by the plan's weights."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from chipfolio.errors import InputError
+
+
+def _weights_table(config: object) -> Table:
+    from chipfolio.interfaces.gateway.config import GatewayConfig
+
+    assert isinstance(config, GatewayConfig)
+    table = Table(title="Routing weights from the plan")
+    for name in ("workload", "pool", "offer", "url"):
+        table.add_column(name)
+    table.add_column("planned tok/s", justify="right")
+    table.add_column("weight", justify="right")
+    for workload, pws in sorted(config.table.workloads.items()):
+        for pw in pws:
+            table.add_row(
+                workload,
+                pw.pool.name,
+                pw.pool.offer,
+                pw.pool.url,
+                f"{pw.planned_tokens_per_s:,.0f}",
+                "fallback" if pw.fallback else f"{pw.weight:.1%}",
+            )
+    return table
+
+
+def run_gateway_command(
+    plan: Path,
+    pools: Path,
+    host: str,
+    port: int,
+    hour: float,
+    watch: float,
+    workers: int,
+    check: bool,
+) -> None:
+    try:
+        from chipfolio.interfaces.gateway.config import load_config
+        from chipfolio.interfaces.gateway.run import run_gateway
+    except ImportError as exc:
+        raise InputError(
+            f"the gateway needs its extra: pip install 'chipfolio[gateway]' ({exc.name} missing)"
+        ) from exc
+    if not 0 <= port <= 65535:
+        raise InputError(f"expected a port in 0..65535, got {port}", field="--port")
+    if workers < 1 or workers > 64:
+        raise InputError(f"expected 1..64 workers, got {workers}", field="--workers")
+    config = load_config(pools, plan, hour)
+    console = Console(stderr=True, highlight=False)
+    console.print(_weights_table(config))
+    if check:
+        return
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    def ready(bound: int) -> None:
+        console.print(
+            f"chipfolio gateway on http://{host}:{bound}/v1 ({workers} worker"
+            f"{'s' if workers > 1 else ''}); POST /admin/reload re-reads {plan} and {pools}"
+        )
+
+    try:
+        run_gateway(
+            config,
+            host,
+            port,
+            hour=hour,
+            watch_s=watch if watch > 0 else None,
+            workers=workers,
+            ready=ready,
+        )
+    except OSError as exc:
+        raise InputError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}", field="--port"
+        ) from exc
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("gateway")
+    def gateway(
+        plan: Path = typer.Option(..., "--plan", help="Plan JSON from `chipfolio plan --json`."),
+        pools: Path = typer.Option(..., "--pools", help="POOLS.yaml: models and pool endpoints."),
+        host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+        port: int = typer.Option(8080, "--port", help="Port to listen on."),
+        hour: float = typer.Option(
+            0.0, "--at-hour", help="Use the plan's allocations active at this hour."
+        ),
+        watch: float = typer.Option(
+            0.0, "--watch", help="Poll both files every N seconds and reload on change (0: off)."
+        ),
+        workers: int = typer.Option(
+            1, "--workers", help="Processes sharing the port (SO_REUSEPORT); state is per worker."
+        ),
+        check: bool = typer.Option(
+            False, "--check", help="Validate the files, print the weights and exit."
+        ),
+    ) -> None:
+        """Serve an OpenAI-compatible proxy routing across vendor pools by the plan's weights."""
+        run_gateway_command(plan, pools, host, port, hour, watch, workers, check)

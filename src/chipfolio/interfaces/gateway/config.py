@@ -1,0 +1,295 @@
+"""POOLS.yaml and the plan JSON: validated, cross-checked, turned into a routing table.
+
+POOLS.yaml::
+
+    models: {chat: chat}              # request "model" -> plan workload
+    pools:
+      - {name: maia-eastus, workload: chat, offer: az-maia, url: http://127.0.0.1:9001/v1}
+      - {name: trn2-use1, workload: chat, offer: aws-trn2, url: http://127.0.0.1:9002/v1}
+    settings: {first_token_timeout_s: 10}   # optional, see GatewaySettings
+
+Every problem is one line naming the file and the field. Workload and offer names are checked
+against the plan (with "did you mean"); a pool may name an offer the plan does not use only
+with ``fallback: true`` (it then gets weight 0 and takes traffic only when the weighted pools
+cannot).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from chipfolio.errors import FieldIssue, InputError, SchemaError, UnknownNameError
+from chipfolio.routing import (
+    BreakerPolicy,
+    PlanAllocation,
+    PoolSpec,
+    RetryPolicy,
+    RoutingPolicy,
+    RoutingTable,
+    build_routing_table,
+)
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+_Strict = ConfigDict(extra="forbid", frozen=True)
+_Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:/@+-]+$")]
+
+
+class PoolEntry(BaseModel):
+    """One pool: a name, the workload it serves, its plan offer and its OpenAI base URL."""
+
+    model_config = _Strict
+    name: _Name
+    workload: _Name
+    offer: _Name
+    url: str = Field(min_length=1, max_length=2000)
+    fallback: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError("expected an http:// URL with a host, e.g. http://10.0.0.5:8000/v1")
+        try:
+            _ = parts.port
+        except ValueError as exc:
+            raise ValueError(f"bad port in URL: {exc}") from None
+        if parts.query or parts.fragment:
+            raise ValueError("the URL must not have a query or fragment")
+        return value.rstrip("/")
+
+
+class GatewaySettings(BaseModel):
+    """Timeouts, retries, breakers and health checks (all optional)."""
+
+    model_config = _Strict
+    connect_timeout_s: float = Field(1.0, gt=0, le=600, allow_inf_nan=False)
+    first_token_timeout_s: float = Field(10.0, gt=0, le=3600, allow_inf_nan=False)
+    request_timeout_s: float = Field(600.0, gt=0, le=86400, allow_inf_nan=False)
+    stream_idle_timeout_s: float = Field(60.0, gt=0, le=86400, allow_inf_nan=False)
+    max_attempts: int = Field(3, ge=1, le=20)
+    retry_budget_ratio: float = Field(0.2, ge=0, le=10, allow_inf_nan=False)
+    retry_budget_min_per_s: float = Field(10.0, ge=0, le=1e6, allow_inf_nan=False)
+    retry_budget_burst: float = Field(100.0, ge=0, le=1e6, allow_inf_nan=False)
+    backoff_base_s: float = Field(0.002, ge=0, le=60, allow_inf_nan=False)
+    backoff_max_s: float = Field(0.1, ge=0, le=600, allow_inf_nan=False)
+    breaker_consecutive_failures: int = Field(5, ge=1, le=10_000)
+    breaker_error_rate: float = Field(0.5, gt=0, le=1, allow_inf_nan=False)
+    breaker_window: int = Field(20, ge=1, le=100_000)
+    breaker_min_requests: int = Field(10, ge=1, le=100_000)
+    breaker_open_s: float = Field(2.0, gt=0, le=3600, allow_inf_nan=False)
+    breaker_max_open_s: float = Field(30.0, gt=0, le=86400, allow_inf_nan=False)
+    breaker_half_open_probes: int = Field(1, ge=1, le=1000)
+    health_interval_s: float = Field(2.0, gt=0, le=3600, allow_inf_nan=False)
+    health_timeout_s: float = Field(1.0, gt=0, le=600, allow_inf_nan=False)
+    unhealthy_after: int = Field(2, ge=1, le=1000)
+    default_retry_after_s: float = Field(1.0, ge=0, le=3600, allow_inf_nan=False)
+    max_retry_after_s: float = Field(60.0, ge=0, le=86400, allow_inf_nan=False)
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, le=1 << 30)
+    seed: int = 0
+
+    def routing_policy(self) -> RoutingPolicy:
+        return RoutingPolicy(
+            breaker=BreakerPolicy(
+                consecutive_failures=self.breaker_consecutive_failures,
+                error_rate=self.breaker_error_rate,
+                window=self.breaker_window,
+                min_requests=self.breaker_min_requests,
+                open_s=self.breaker_open_s,
+                max_open_s=max(self.breaker_max_open_s, self.breaker_open_s),
+                half_open_probes=self.breaker_half_open_probes,
+            ),
+            retry=RetryPolicy(
+                max_attempts=self.max_attempts,
+                ratio=self.retry_budget_ratio,
+                min_per_s=self.retry_budget_min_per_s,
+                burst=self.retry_budget_burst,
+                backoff_base_s=self.backoff_base_s,
+                backoff_max_s=max(self.backoff_max_s, self.backoff_base_s),
+            ),
+            default_retry_after_s=self.default_retry_after_s,
+            max_retry_after_s=self.max_retry_after_s,
+        )
+
+
+class PoolsFile(BaseModel):
+    """The whole POOLS.yaml."""
+
+    model_config = _Strict
+    models: dict[_Name, _Name] = Field(min_length=1)
+    pools: list[PoolEntry] = Field(min_length=1, max_length=10_000)
+    settings: GatewaySettings = Field(default_factory=GatewaySettings)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanFacts:
+    """What the gateway reads from a plan JSON."""
+
+    workloads: tuple[str, ...]
+    offers: tuple[str, ...]
+    allocations: tuple[PlanAllocation, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    """A validated POOLS.yaml with its plan: the routing table and the settings."""
+
+    table: RoutingTable
+    settings: GatewaySettings
+    pools_file: str
+    plan_file: str
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise InputError(
+                f"{what} is {size} bytes; the limit is {MAX_FILE_BYTES}", file=str(path)
+            )
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{what} is not UTF-8 text", file=str(path)) from exc
+    except IsADirectoryError as exc:
+        raise InputError(f"{what} is a directory, expected a file", file=str(path)) from exc
+    except OSError as exc:
+        raise InputError(f"cannot read {what}: {exc.strerror or exc}", file=str(path)) from exc
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top)"
+
+
+def _number(value: Any, file: str, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InputError(f"expected a finite number, got {value!r}", file=file, field=field)
+    return float(value)
+
+
+def load_plan(path: str | Path) -> PlanFacts:
+    """Workloads, offers and allocations of a ``chipfolio plan --json`` file."""
+    p = Path(path)
+    file = str(p)
+    try:
+        data = json.loads(_read_text(p, "plan JSON"))
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})", file=file
+        ) from exc
+    except RecursionError as exc:
+        raise InputError("JSON nested too deeply", file=file) from exc
+    if not isinstance(data, dict):
+        raise InputError("expected a plan object (from `chipfolio plan --json`)", file=file)
+    allocs = data.get("allocations")
+    if not isinstance(allocs, list):
+        raise InputError("expected a list of allocations", file=file, field="allocations")
+    allocations: list[PlanAllocation] = []
+    offers: set[str] = set()
+    workloads: set[str] = set()
+    for i, a in enumerate(allocs):
+        where = f"allocations[{i}]"
+        if not isinstance(a, dict):
+            raise InputError("expected an object", file=file, field=where)
+        workload, offer = a.get("workload"), a.get("offer")
+        if workload is not None and not isinstance(workload, str):
+            raise InputError("expected a string or null", file=file, field=f"{where}.workload")
+        if not isinstance(offer, str) or not offer:
+            raise InputError("expected an offer id", file=file, field=f"{where}.offer")
+        tps = _number(a.get("tokens_per_s", 0.0), file, f"{where}.tokens_per_s")
+        if tps < 0:
+            raise InputError(f"expected >= 0, got {tps}", file=file, field=f"{where}.tokens_per_s")
+        start = _number(a.get("from_hour", 0.0), file, f"{where}.from_hour")
+        end_raw = a.get("to_hour")
+        end = float("inf") if end_raw is None else _number(end_raw, file, f"{where}.to_hour")
+        allocations.append(PlanAllocation(workload, offer, tps, start, end))
+        offers.add(offer)
+        if workload is not None:
+            workloads.add(workload)
+    for i, w in enumerate(data.get("workloads") or []):
+        if isinstance(w, dict) and isinstance(w.get("name"), str):
+            workloads.add(w["name"])
+        else:
+            raise InputError("expected an object with a name", file=file, field=f"workloads[{i}]")
+    return PlanFacts(tuple(sorted(workloads)), tuple(sorted(offers)), tuple(allocations))
+
+
+def parse_pools(text: str, file: str) -> PoolsFile:
+    """Validate POOLS.yaml text; one-line errors naming the file and field."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = None if mark is None else mark.line + 1
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise InputError(f"not valid YAML: {problem}", file=file, line=line) from exc
+    except RecursionError as exc:
+        raise InputError("YAML nested too deeply", file=file) from exc
+    if not isinstance(data, dict):
+        raise InputError("expected a mapping with 'models' and 'pools'", file=file)
+    try:
+        return PoolsFile.model_validate(data)
+    except ValidationError as exc:
+        issues = [
+            FieldIssue(_field(tuple(e["loc"])), e["msg"].removeprefix("Value error, "))
+            for e in exc.errors()
+        ]
+        raise SchemaError(file, issues) from exc
+
+
+def cross_check(pools: PoolsFile, plan: PlanFacts, file: str) -> None:
+    """Names in POOLS.yaml must exist in the plan; pool names must be unique."""
+    seen: dict[str, int] = {}
+    for i, p in enumerate(pools.pools):
+        if p.name in seen:
+            raise InputError(
+                f"duplicate pool name '{p.name}' (first used by pools[{seen[p.name]}])",
+                file=file,
+                field=f"pools[{i}].name",
+            )
+        seen[p.name] = i
+        if p.workload not in plan.workloads:
+            raise UnknownNameError(
+                "workload", p.workload, plan.workloads, file=file, field=f"pools[{i}].workload"
+            )
+        if p.offer not in plan.offers and not p.fallback:
+            err = UnknownNameError(
+                "offer", p.offer, plan.offers, file=file, field=f"pools[{i}].offer"
+            )
+            raise InputError(
+                f"{err.reason} (not in the plan; set 'fallback: true' to route to it only "
+                "when the planned pools cannot take a request)",
+                file=file,
+                field=f"pools[{i}].offer",
+            )
+    served = {p.workload for p in pools.pools}
+    for model, workload in pools.models.items():
+        if workload not in plan.workloads:
+            raise UnknownNameError(
+                "workload", workload, plan.workloads, file=file, field=f"models.{model}"
+            )
+        if workload not in served:
+            raise InputError(
+                f"workload '{workload}' has no pool", file=file, field=f"models.{model}"
+            )
+
+
+def load_config(pools_path: str | Path, plan_path: str | Path, hour: float = 0.0) -> GatewayConfig:
+    """Read, validate and cross-check both files; build the routing table."""
+    file = str(pools_path)
+    pools = parse_pools(_read_text(Path(pools_path), "pools file"), file)
+    plan = load_plan(plan_path)
+    cross_check(pools, plan, file)
+    specs = [PoolSpec(p.name, p.workload, p.offer, p.url) for p in pools.pools]
+    table = build_routing_table(pools.models, specs, plan.allocations, hour)
+    return GatewayConfig(table, pools.settings, file, str(plan_path))

@@ -1,0 +1,451 @@
+"""A lean HTTP/1.1 server and keep-alive upstream client on asyncio + httptools.
+
+The gateway's hot path is one parse of the client request, one write to a pooled upstream
+connection, one parse of the response and one write back. Both sides use llhttp (through
+``httptools``) for parsing and plain ``asyncio.Protocol`` callbacks, with no per-request
+framework objects. Upstream responses are delivered into an :class:`Exchange`, whose futures
+resolve with no exception (the error is a field), so an abandoned exchange never logs
+"exception was never retrieved".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import Any
+
+import httptools
+
+_STATUS_LINES: dict[int, bytes] = {
+    s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus
+}
+
+
+def status_line(status: int) -> bytes:
+    line = _STATUS_LINES.get(status)
+    return line if line is not None else f"HTTP/1.1 {status} Status\r\n".encode()
+
+
+class Request:
+    """A fully read client request."""
+
+    __slots__ = ("body", "headers", "keep_alive", "method", "path", "query")
+
+    def __init__(
+        self,
+        method: bytes,
+        path: bytes,
+        query: bytes,
+        headers: dict[bytes, bytes],
+        body: bytes,
+        keep_alive: bool,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+        self.keep_alive = keep_alive
+
+
+Handler = Callable[[Request, "ServerConnection"], Awaitable[None]]
+
+
+class ServerConnection(asyncio.Protocol):
+    """One client connection: parses requests and runs the handler on each, in order."""
+
+    __slots__ = (
+        "_body",
+        "_body_size",
+        "_current",
+        "_handler",
+        "_headers",
+        "_loop",
+        "_max_body",
+        "_parser",
+        "_pending",
+        "_too_large",
+        "_url",
+        "closed",
+        "response_started",
+        "transport",
+    )
+
+    def __init__(self, handler: Handler, max_body: int, loop: asyncio.AbstractEventLoop) -> None:
+        self._handler = handler
+        self._max_body = max_body
+        self._loop = loop
+        self._parser: Any = httptools.HttpRequestParser(self)
+        self._pending: collections.deque[Request] = collections.deque()
+        self._current: asyncio.Task[None] | None = None
+        self._url = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._too_large = False
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.response_started = False
+
+    # --- asyncio.Protocol ---------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._reject(400, b"protocol upgrades are not supported")
+        except httptools.HttpParserError:
+            self._reject(400, b"malformed HTTP request")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._pending.clear()
+        if self._current is not None and not self._current.done():
+            self._current.cancel()
+
+    # --- httptools callbacks --------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = {}
+        self._body = []
+        self._body_size = 0
+        self._too_large = False
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers[name.lower()] = value
+
+    def on_body(self, body: bytes) -> None:
+        self._body_size += len(body)
+        if self._body_size > self._max_body:
+            self._too_large = True
+            self._body = []
+        elif not self._too_large:
+            self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._too_large:
+            self._reject(413, b"request body too large")
+            return
+        path, _, query = self._url.partition(b"?")
+        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        req = Request(
+            self._parser.get_method(),
+            path,
+            query,
+            self._headers,
+            body,
+            self._parser.should_keep_alive(),
+        )
+        if self._current is None:
+            self._start(req)
+        else:
+            self._pending.append(req)
+
+    # --- running handlers -------------------------------------------------------------------
+
+    def _start(self, req: Request) -> None:
+        self.response_started = False
+        self._current = self._loop.create_task(self._run(req))
+
+    async def _run(self, req: Request) -> None:
+        try:
+            await self._handler(req, self)
+        except asyncio.CancelledError:
+            self._current = None
+            return
+        except Exception:  # a bug in a handler must not kill the connection silently
+            if not self.response_started:
+                self.respond(500, b'{"error":{"message":"internal gateway error"}}')
+            req.keep_alive = False
+        self._current = None
+        if self.closed:
+            return
+        if not req.keep_alive:
+            assert self.transport is not None
+            self.transport.close()
+            self.closed = True
+        elif self._pending:
+            self._start(self._pending.popleft())
+
+    def _reject(self, status: int, message: bytes) -> None:
+        if self.closed or self.transport is None:
+            return
+        body = b'{"error":{"message":"' + message + b'","type":"invalid_request_error"}}'
+        self.transport.write(
+            status_line(status)
+            + b"content-type: application/json\r\ncontent-length: "
+            + str(len(body)).encode()
+            + b"\r\nconnection: close\r\n\r\n"
+            + body
+        )
+        self.transport.close()
+        self.closed = True
+
+    # --- responses --------------------------------------------------------------------------
+
+    def respond(
+        self,
+        status: int,
+        body: bytes,
+        content_type: bytes = b"application/json",
+        extra_headers: bytes = b"",
+    ) -> None:
+        """A whole response; ``extra_headers`` are preformatted ``name: value\\r\\n`` lines."""
+        self.response_started = True
+        if self.closed or self.transport is None:
+            return
+        self.transport.write(
+            status_line(status)
+            + b"content-type: "
+            + content_type
+            + b"\r\ncontent-length: "
+            + str(len(body)).encode()
+            + b"\r\n"
+            + extra_headers
+            + b"\r\n"
+            + body
+        )
+
+    def start_stream(
+        self, status: int, content_type: bytes, extra_headers: bytes = b"", first: bytes = b""
+    ) -> None:
+        """Headers of a chunked response (and its first chunk, in the same write)."""
+        self.response_started = True
+        if self.closed or self.transport is None:
+            return
+        head = (
+            status_line(status)
+            + b"content-type: "
+            + content_type
+            + b"\r\ncache-control: no-cache\r\ntransfer-encoding: chunked\r\n"
+            + extra_headers
+            + b"\r\n"
+        )
+        if first:
+            head += b"%x\r\n" % len(first) + first + b"\r\n"
+        self.transport.write(head)
+
+    def write_chunk(self, data: bytes) -> None:
+        if data and not self.closed and self.transport is not None:
+            self.transport.write(b"%x\r\n" % len(data) + data + b"\r\n")
+
+    def end_stream(self) -> None:
+        if not self.closed and self.transport is not None:
+            self.transport.write(b"0\r\n\r\n")
+
+
+def serve_factory(
+    handler: Handler, max_body: int, loop: asyncio.AbstractEventLoop
+) -> Callable[[], ServerConnection]:
+    return lambda: ServerConnection(handler, max_body, loop)
+
+
+# ---------------------------------------------------------------------------------------------
+# upstream client
+# ---------------------------------------------------------------------------------------------
+
+
+class UpstreamError(Exception):
+    """An exchange ended without a complete response."""
+
+
+class Exchange:
+    """One request/response on an upstream connection, filled in by its callbacks."""
+
+    __slots__ = (
+        "body",
+        "done",
+        "error",
+        "first",
+        "got_body",
+        "got_head",
+        "head",
+        "headers",
+        "last_body_at",
+        "loop",
+        "sink",
+        "status",
+    )
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.status = 0
+        self.headers: dict[bytes, bytes] = {}
+        self.body: list[bytes] = []
+        self.head: asyncio.Future[None] = loop.create_future()
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.first: asyncio.Future[None] | None = None
+        self.sink: Callable[[bytes], None] | None = None
+        self.error: str | None = None
+        self.got_head = False
+        self.got_body = False
+        self.last_body_at = 0.0
+
+    def on_head(self, status: int) -> None:
+        self.status = status
+        self.got_head = True
+        if not self.head.done():
+            self.head.set_result(None)
+
+    def on_body(self, data: bytes) -> None:
+        self.got_body = True
+        sink = self.sink
+        if sink is not None:
+            self.last_body_at = self.loop.time()
+            sink(data)
+        else:
+            self.body.append(data)
+        first = self.first
+        if first is not None and not first.done():
+            first.set_result(None)
+
+    def on_complete(self) -> None:
+        for fut in (self.head, self.first, self.done):
+            if fut is not None and not fut.done():
+                fut.set_result(None)
+
+    def fail(self, reason: str) -> None:
+        if self.done.done():
+            return
+        self.error = reason
+        self.on_complete()
+
+    def body_bytes(self) -> bytes:
+        return self.body[0] if len(self.body) == 1 else b"".join(self.body)
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """A keep-alive connection to one upstream; carries one exchange at a time."""
+
+    __slots__ = ("_parser", "closed", "exchange", "pool", "transport")
+
+    def __init__(self, pool: UpstreamPool) -> None:
+        self.pool = pool
+        self._parser: Any = httptools.HttpResponseParser(self)
+        self.exchange: Exchange | None = None
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError:
+            ex = self.exchange
+            self.abort()
+            if ex is not None:
+                ex.fail("malformed response from upstream")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.pool.discard(self)
+        ex = self.exchange
+        self.exchange = None
+        if ex is not None:
+            ex.fail("upstream closed the connection" if ex.got_head else "connection closed")
+
+    def send(self, data: bytes, exchange: Exchange) -> None:
+        assert self.transport is not None
+        self.exchange = exchange
+        self.transport.write(data)
+
+    def abort(self) -> None:
+        self.exchange = None
+        if not self.closed:
+            self.closed = True
+            self.pool.discard(self)
+            if self.transport is not None:
+                self.transport.abort()
+
+    # httptools callbacks
+    def on_header(self, name: bytes, value: bytes) -> None:
+        ex = self.exchange
+        if ex is not None:
+            ex.headers[name.lower()] = value
+
+    def on_headers_complete(self) -> None:
+        ex = self.exchange
+        if ex is not None:
+            ex.on_head(self._parser.get_status_code())
+
+    def on_body(self, body: bytes) -> None:
+        ex = self.exchange
+        if ex is not None:
+            ex.on_body(body)
+
+    def on_message_complete(self) -> None:
+        ex = self.exchange
+        self.exchange = None
+        keep = self._parser.should_keep_alive()
+        if ex is not None:
+            ex.on_complete()
+        if keep and ex is not None:
+            self.pool.release(self)
+        else:
+            self.abort()
+
+
+class UpstreamPool:
+    """Idle keep-alive connections to one ``host:port``; opens more on demand."""
+
+    __slots__ = ("_idle", "_loop", "connect_timeout", "host", "max_idle", "opened", "port")
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        loop: asyncio.AbstractEventLoop,
+        connect_timeout: float = 1.0,
+        max_idle: int = 1024,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self._loop = loop
+        self.connect_timeout = connect_timeout
+        self.max_idle = max_idle
+        self._idle: list[UpstreamConnection] = []
+        self.opened = 0
+
+    async def acquire(self) -> UpstreamConnection:
+        idle = self._idle
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                return conn
+        _, proto = await asyncio.wait_for(
+            self._loop.create_connection(lambda: UpstreamConnection(self), self.host, self.port),
+            self.connect_timeout,
+        )
+        self.opened += 1
+        return proto
+
+    def release(self, conn: UpstreamConnection) -> None:
+        if conn.closed:
+            return
+        if len(self._idle) < self.max_idle:
+            self._idle.append(conn)
+        else:
+            conn.abort()
+
+    def discard(self, conn: UpstreamConnection) -> None:
+        with contextlib.suppress(ValueError):
+            self._idle.remove(conn)
+
+    def close(self) -> None:
+        for conn in list(self._idle):
+            conn.abort()
+        self._idle.clear()

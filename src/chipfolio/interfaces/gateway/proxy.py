@@ -1,0 +1,603 @@
+"""The gateway: OpenAI-compatible proxying with plan-weighted routing and failover.
+
+Routes:
+
+- ``POST /v1/chat/completions``, ``POST /v1/completions`` (streaming and not): the body is
+  forwarded byte for byte; only ``model`` and ``stream`` are read from it.
+- ``GET /v1/models``: the model names of POOLS.yaml.
+- ``GET /admin/state`` (JSON), ``GET /metrics`` (Prometheus text), ``POST /admin/reload``,
+  ``GET /healthz``.
+
+Failure handling: connect errors, 5xx, timeouts and a slow first token are retried on another
+pool (up to ``max_attempts``, within the retry budget, after a jittered backoff); a 429 puts its
+pool in cool-down for ``Retry-After`` seconds and the request moves on. A stream is committed
+to a pool when its first body bytes arrive; after that there is no retry, and a cut upstream
+ends the client's stream with an SSE ``error`` event (tokens are never sent twice).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from chipfolio.errors import ChipfolioError
+from chipfolio.interfaces.gateway.config import GatewayConfig, GatewaySettings, load_config
+from chipfolio.interfaces.gateway.http11 import (
+    Exchange,
+    Request,
+    ServerConnection,
+    UpstreamPool,
+    serve_factory,
+)
+from chipfolio.interfaces.gateway.metrics import render_metrics
+from chipfolio.routing import Failure, PoolSpec, Router
+
+log = logging.getLogger("chipfolio.gateway")
+
+_COMPLETION_PATHS = (b"/v1/chat/completions", b"/v1/completions")
+_JSON = b"application/json"
+
+
+def error_body(message: str, kind: str = "invalid_request_error", code: str | None = None) -> bytes:
+    return orjson.dumps({"error": {"message": message, "type": kind, "param": None, "code": code}})
+
+
+@dataclass(slots=True)
+class _Target:
+    """How to reach one pool: its connection pool and request prefix bytes."""
+
+    spec: PoolSpec
+    upstream: UpstreamPool
+    base_path: bytes
+    host_header: bytes
+
+
+@dataclass(slots=True)
+class _Failed:
+    """The last failed attempt of a request, to answer the client with if nothing works."""
+
+    pool: str
+    kind: Failure
+    status: int = 0
+    body: bytes = b""
+    content_type: bytes = _JSON
+    retry_after: bytes | None = None
+
+
+def _retry_after_s(value: bytes | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value.decode("latin-1").strip())
+    except ValueError:
+        return None  # an HTTP date: use the default cool-down
+    return seconds if seconds >= 0 else None
+
+
+class Gateway:
+    """Owns the router, the upstream connection pools and the counters."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        hour: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.settings: GatewaySettings = config.settings
+        self.hour = hour
+        self.clock = clock
+        self.router = Router(
+            config.table,
+            config.settings.routing_policy(),
+            rng or random.Random(config.settings.seed),
+            clock(),
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._targets: dict[str, _Target] = {}
+        self._upstreams: dict[tuple[str, int], UpstreamPool] = {}
+        self._models_body = b""
+        self.requests: dict[tuple[str, int], int] = {}
+        self.retries = 0
+        self.stream_cuts = 0
+        self.in_flight = 0
+        self.reload_errors = 0
+        self.last_reload_error: str | None = None
+        self._health_task: asyncio.Task[None] | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+        self._server: asyncio.AbstractServer | None = None
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
+
+    def _build_targets(self) -> None:
+        targets: dict[str, _Target] = {}
+        for spec in self.router.table.pools():
+            parts = urlsplit(spec.url)
+            host = parts.hostname or "127.0.0.1"
+            port = parts.port or 80
+            key = (host, port)
+            up = self._upstreams.get(key)
+            if up is None:
+                up = UpstreamPool(host, port, self.loop, self.settings.connect_timeout_s)
+                self._upstreams[key] = up
+            up.connect_timeout = self.settings.connect_timeout_s
+            base = parts.path.rstrip("/")
+            if base.endswith("/v1"):
+                base = base[:-3]
+            targets[spec.name] = _Target(spec, up, base.encode(), f"{host}:{port}".encode("idna"))
+        self._targets = targets
+        models = [
+            {"id": m, "object": "model", "created": 0, "owned_by": "chipfolio"}
+            for m in sorted(self.router.table.models)
+        ]
+        self._models_body = orjson.dumps({"object": "list", "data": models})
+
+    async def start(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        *,
+        health: bool = True,
+        watch_s: float | None = None,
+        reuse_port: bool = False,
+    ) -> int:
+        """Listen; returns the bound port (useful with ``port=0``)."""
+        loop = self.loop
+        self._build_targets()
+        self._server = await loop.create_server(
+            serve_factory(self.handle, self.settings.max_body_bytes, loop),
+            host,
+            port,
+            reuse_port=reuse_port or None,
+            backlog=2048,
+        )
+        if health:
+            self._health_task = loop.create_task(self._health_loop())
+        if watch_s:
+            self._watch_task = loop.create_task(self._watch_loop(watch_s))
+        sock = self._server.sockets[0]
+        bound: int = sock.getsockname()[1]
+        return bound
+
+    async def stop(self) -> None:
+        for task in (self._health_task, self._watch_task):
+            if task is not None:
+                task.cancel()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for up in self._upstreams.values():
+            up.close()
+
+    # --- reload ---------------------------------------------------------------------------
+
+    def reload(self) -> dict[str, Any]:
+        """Re-read POOLS.yaml and the plan; requests in flight finish on their pools."""
+        cfg = load_config(self.config.pools_file, self.config.plan_file, self.hour)
+        self.config = cfg
+        self.settings = cfg.settings
+        self.router.load(cfg.table)
+        self._build_targets()
+        return {pool.name: round(cfg.table.weight_of(pool.name), 6) for pool in cfg.table.pools()}
+
+    async def _watch_loop(self, interval: float) -> None:
+        def stamp() -> tuple[float, float]:
+            import os
+
+            try:
+                return (
+                    os.stat(self.config.pools_file).st_mtime,
+                    os.stat(self.config.plan_file).st_mtime,
+                )
+            except OSError:
+                return (0.0, 0.0)
+
+        last = stamp()
+        while True:
+            await asyncio.sleep(interval)
+            now = stamp()
+            if now != last and now != (0.0, 0.0):
+                last = now
+                try:
+                    self.reload()
+                    log.info("reloaded %s and %s", self.config.pools_file, self.config.plan_file)
+                except ChipfolioError as exc:
+                    self.reload_errors += 1
+                    self.last_reload_error = str(exc)
+                    log.error("reload failed, keeping the current plan: %s", exc)
+
+    # --- health checks --------------------------------------------------------------------
+
+    async def check_pool(self, name: str) -> bool:
+        """GET <pool>/v1/models: costs no tokens; True on a 200."""
+        target = self._targets.get(name)
+        if target is None:
+            return False
+        ok = False
+        conn = None
+        try:
+            conn = await target.upstream.acquire()
+            ex = Exchange(self.loop)
+            conn.send(
+                b"GET "
+                + target.base_path
+                + b"/v1/models HTTP/1.1\r\nhost: "
+                + target.host_header
+                + b"\r\n\r\n",
+                ex,
+            )
+            timer = self.loop.call_later(self.settings.health_timeout_s, ex.fail, "timeout")
+            await ex.done
+            timer.cancel()
+            ok = ex.error is None and ex.status == 200
+            if ex.error is not None:
+                conn.abort()
+        except (OSError, TimeoutError):
+            ok = False
+        except asyncio.CancelledError:
+            if conn is not None:
+                conn.abort()
+            raise
+        self.router.on_health(name, ok, self.clock(), self.settings.unhealthy_after)
+        return ok
+
+    async def _health_loop(self) -> None:
+        while True:
+            names = [p.name for p in self.router.table.pools()]
+            await asyncio.gather(*(self.check_pool(n) for n in names), return_exceptions=True)
+            await asyncio.sleep(self.settings.health_interval_s)
+
+    # --- request handling -----------------------------------------------------------------
+
+    def _count(self, route: str, status: int) -> None:
+        key = (route, status)
+        self.requests[key] = self.requests.get(key, 0) + 1
+
+    async def handle(self, req: Request, conn: ServerConnection) -> None:
+        path = req.path
+        method = req.method
+        if method == b"POST" and path in _COMPLETION_PATHS:
+            self.in_flight += 1
+            try:
+                await self._proxy(req, conn, path)
+            finally:
+                self.in_flight -= 1
+            return
+        if method == b"GET":
+            if path == b"/v1/models":
+                self._count("models", 200)
+                conn.respond(200, self._models_body)
+                return
+            if path == b"/metrics":
+                conn.respond(200, self.metrics().encode(), b"text/plain; version=0.0.4")
+                return
+            if path == b"/admin/state":
+                conn.respond(200, orjson.dumps(self.state(), option=orjson.OPT_INDENT_2))
+                return
+            if path == b"/healthz":
+                conn.respond(200, b'{"status":"ok"}')
+                return
+        if method == b"POST" and path == b"/admin/reload":
+            try:
+                weights = self.reload()
+            except ChipfolioError as exc:
+                self.reload_errors += 1
+                self.last_reload_error = str(exc)
+                conn.respond(400, error_body(f"reload failed, plan unchanged: {exc}"))
+                return
+            conn.respond(200, orjson.dumps({"reloaded": True, "weights": weights}))
+            return
+        known = path in (
+            *_COMPLETION_PATHS,
+            b"/v1/models",
+            b"/metrics",
+            b"/admin/state",
+            b"/admin/reload",
+            b"/healthz",
+        )
+        status = 405 if known else 404
+        self._count("other", status)
+        conn.respond(
+            status,
+            error_body(
+                f"{'method not allowed' if known else 'not found'}: "
+                f"{method.decode('latin-1')} {path.decode('latin-1')}"
+            ),
+        )
+
+    def _client_error(
+        self,
+        conn: ServerConnection,
+        route: str,
+        status: int,
+        msg: str,
+        kind: str = "invalid_request_error",
+        code: str | None = None,
+        extra: bytes = b"",
+    ) -> None:
+        self._count(route, status)
+        conn.respond(status, error_body(msg, kind, code), _JSON, extra)
+
+    async def _proxy(self, req: Request, conn: ServerConnection, path: bytes) -> None:
+        route = "chat" if path == _COMPLETION_PATHS[0] else "completions"
+        try:
+            doc = orjson.loads(req.body)
+        except orjson.JSONDecodeError:
+            self._client_error(conn, route, 400, "request body is not valid JSON")
+            return
+        if not isinstance(doc, dict):
+            self._client_error(conn, route, 400, "request body must be a JSON object")
+            return
+        model = doc.get("model")
+        if not isinstance(model, str):
+            self._client_error(conn, route, 400, "missing 'model' (a string)", code="model")
+            return
+        stream = doc.get("stream") is True
+        router = self.router
+        workload = router.workload_of(model)
+        if workload is None:
+            known = ", ".join(sorted(router.table.models))
+            self._client_error(
+                conn,
+                route,
+                404,
+                f"unknown model '{model}'; this gateway serves: {known}",
+                code="model_not_found",
+            )
+            return
+        clock = self.clock
+        router.on_request(clock())
+        tried: list[str] = []
+        last: _Failed | None = None
+        attempt = 0
+        while True:
+            now = clock()
+            pool = router.pick(workload, now, tried)
+            if pool is None:
+                break
+            if attempt > 0:
+                if not router.may_retry(attempt, now):
+                    break
+                self.retries += 1
+                delay = router.backoff(attempt)
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                    now = clock()
+            attempt += 1
+            tried.append(pool.name)
+            target = self._targets[pool.name]
+            router.on_start(pool.name, now)
+            last = await self._attempt(target, req, conn, stream, route)
+            if last is None:
+                return
+        self._give_up(conn, route, workload, last)
+
+    def _give_up(
+        self, conn: ServerConnection, route: str, workload: str, last: _Failed | None
+    ) -> None:
+        if last is None:
+            wait = self.router.soonest_retry_after(workload, self.clock())
+            if wait is not None:
+                self._client_error(
+                    conn,
+                    route,
+                    429,
+                    f"every pool of workload '{workload}' is rate limited",
+                    "rate_limit_error",
+                    "rate_limited",
+                    b"retry-after: %d\r\n" % max(1, round(wait)),
+                )
+            else:
+                self._client_error(
+                    conn,
+                    route,
+                    503,
+                    f"no pool of workload '{workload}' is available",
+                    "service_unavailable",
+                    "no_pool",
+                )
+            return
+        if last.status:
+            self._count(route, last.status)
+            extra = (
+                b"" if last.retry_after is None else b"retry-after: " + last.retry_after + b"\r\n"
+            )
+            conn.respond(last.status, last.body, last.content_type, extra)
+            return
+        status = 504 if last.kind in (Failure.TIMEOUT, Failure.FIRST_TOKEN_TIMEOUT) else 502
+        self._client_error(
+            conn,
+            route,
+            status,
+            f"upstream pool '{last.pool}' failed ({last.kind.value}) and no "
+            "other pool could take the request",
+            "upstream_error",
+            last.kind.value,
+        )
+
+    def _request_bytes(self, target: _Target, req: Request, stream: bool) -> bytes:
+        head = (
+            b"POST "
+            + target.base_path
+            + req.path
+            + (b"?" + req.query if req.query else b"")
+            + b" HTTP/1.1\r\nhost: "
+            + target.host_header
+            + b"\r\ncontent-type: application/json\r\ncontent-length: "
+            + str(len(req.body)).encode()
+        )
+        auth = req.headers.get(b"authorization")
+        if auth is not None:
+            head += b"\r\nauthorization: " + auth
+        if stream:
+            head += b"\r\naccept: text/event-stream"
+        return head + b"\r\n\r\n" + req.body
+
+    async def _attempt(
+        self, target: _Target, req: Request, conn: ServerConnection, stream: bool, route: str
+    ) -> _Failed | None:
+        """One try on one pool; None when the client got its answer."""
+        router = self.router
+        name = target.spec.name
+        loop = self.loop
+        settings = self.settings
+        try:
+            up = await target.upstream.acquire()
+        except (OSError, TimeoutError):
+            router.on_failure(name, Failure.CONNECT, self.clock())
+            return _Failed(name, Failure.CONNECT)
+        ex = Exchange(loop)
+        up.send(self._request_bytes(target, req, stream), ex)
+        timeout = settings.first_token_timeout_s if stream else settings.request_timeout_s
+        timer = loop.call_later(timeout, ex.fail, "timeout")
+        try:
+            await ex.head
+            if ex.error is None and (ex.status != 200 or not stream):
+                await ex.done
+            elif ex.error is None and not ex.got_body and not ex.done.done():
+                ex.first = loop.create_future()
+                await ex.first
+        except asyncio.CancelledError:
+            timer.cancel()
+            up.abort()
+            router.on_abandon(name, self.clock())
+            raise
+        timer.cancel()
+        if ex.error is not None:
+            up.abort()
+            if ex.error == "timeout":
+                kind = Failure.FIRST_TOKEN_TIMEOUT if stream else Failure.TIMEOUT
+            elif not ex.got_head:
+                kind = Failure.CONNECT
+            else:
+                kind = Failure.CUT
+            router.on_failure(name, kind, self.clock())
+            return _Failed(name, kind)
+        status = ex.status
+        content_type = ex.headers.get(b"content-type", _JSON)
+        if status != 200 or not stream:
+            if status >= 500:
+                router.on_failure(name, Failure.STATUS_5XX, self.clock())
+                return _Failed(name, Failure.STATUS_5XX, status, ex.body_bytes(), content_type)
+            if status == 429:
+                ra = ex.headers.get(b"retry-after")
+                router.on_failure(name, Failure.THROTTLED, self.clock(), _retry_after_s(ra))
+                return _Failed(name, Failure.THROTTLED, 429, ex.body_bytes(), content_type, ra)
+            router.on_success(name, self.clock())
+            self._count(route, status)
+            conn.respond(
+                status,
+                ex.body_bytes(),
+                content_type,
+                b"x-chipfolio-pool: " + name.encode() + b"\r\n",
+            )
+            return None
+        return await self._relay_stream(target, up, ex, conn, route, content_type)
+
+    async def _relay_stream(
+        self,
+        target: _Target,
+        up: Any,
+        ex: Exchange,
+        conn: ServerConnection,
+        route: str,
+        content_type: bytes,
+    ) -> _Failed | None:
+        """Commit the stream to this pool and copy it to the client until it ends."""
+        router = self.router
+        name = target.spec.name
+        loop = self.loop
+        first = ex.body_bytes()
+        ex.body.clear()
+        conn.start_stream(200, content_type, b"x-chipfolio-pool: " + name.encode() + b"\r\n", first)
+        sent = len(first)
+        timer = None
+        if not ex.done.done():
+
+            def write(data: bytes) -> None:
+                nonlocal sent
+                sent += len(data)
+                conn.write_chunk(data)
+
+            ex.sink = write
+            idle = self.settings.stream_idle_timeout_s
+            ex.last_body_at = loop.time()
+
+            def check() -> None:
+                nonlocal timer
+                left = ex.last_body_at + idle - loop.time()
+                if left <= 0:
+                    ex.fail("stream idle timeout")
+                else:
+                    timer = loop.call_later(left, check)
+
+            timer = loop.call_later(idle, check)
+            try:
+                await ex.done
+            except asyncio.CancelledError:
+                timer.cancel()
+                up.abort()
+                router.on_abandon(name, self.clock())
+                raise
+            timer.cancel()
+        if ex.error is not None:
+            up.abort()
+            self.stream_cuts += 1
+            router.on_failure(name, Failure.CUT, self.clock())
+            event = orjson.dumps(
+                {
+                    "error": {
+                        "message": f"upstream pool '{name}' ended the stream early "
+                        f"({ex.error}) after {sent} bytes; the response is incomplete "
+                        "and was not retried",
+                        "type": "upstream_error",
+                        "param": None,
+                        "code": "stream_cut",
+                    }
+                }
+            )
+            conn.write_chunk(b"data: " + event + b"\n\n")
+            conn.end_stream()
+            self._count(route, 599)
+            return None
+        router.on_success(name, self.clock())
+        conn.end_stream()
+        self._count(route, 200)
+        return None
+
+    # --- reporting ------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        snap = self.router.snapshot(self.clock())
+        snap["plan_file"] = self.config.plan_file
+        snap["pools_file"] = self.config.pools_file
+        snap["gateway"] = {
+            "in_flight": self.in_flight,
+            "retries": self.retries,
+            "stream_cuts": self.stream_cuts,
+            "reload_errors": self.reload_errors,
+            "last_reload_error": self.last_reload_error,
+            "requests": [
+                {"route": r, "status": s, "count": c} for (r, s), c in sorted(self.requests.items())
+            ],
+        }
+        return snap
+
+    def metrics(self) -> str:
+        return render_metrics(self.state())

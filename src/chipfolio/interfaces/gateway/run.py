@@ -1,0 +1,104 @@
+"""Run the gateway: event loop set-up (uvloop when installed), workers and signals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from chipfolio.interfaces.gateway.config import GatewayConfig
+from chipfolio.interfaces.gateway.proxy import Gateway
+
+log = logging.getLogger("chipfolio.gateway")
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is in the gateway extra
+        return asyncio.new_event_loop
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
+
+
+async def _serve(
+    config: GatewayConfig,
+    host: str,
+    port: int,
+    hour: float,
+    watch_s: float | None,
+    reuse_port: bool,
+    ready: Callable[[int], None],
+) -> None:
+    gateway = Gateway(config, hour=hour)
+    bound = await gateway.start(host, port, watch_s=watch_s, reuse_port=reuse_port)
+    ready(bound)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await gateway.stop()
+
+
+def run_gateway(
+    config: GatewayConfig,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    *,
+    hour: float = 0.0,
+    watch_s: float | None = None,
+    workers: int = 1,
+    ready: Callable[[int], None] | None = None,
+) -> None:
+    """Serve until SIGINT/SIGTERM. ``workers`` > 1 forks processes sharing the port
+    (SO_REUSEPORT); each keeps its own breakers, counters and retry budget."""
+    announce = ready or (lambda p: None)
+    if workers <= 1:
+        _run_one(config, host, port, hour, watch_s, False, announce)
+        return
+    children: list[int] = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child process
+            code = 0
+            try:
+                _run_one(config, host, port, hour, watch_s, True, lambda p: None)
+            except BaseException:
+                code = 1
+            os._exit(code)
+        children.append(pid)
+    announce(port)
+
+    def forward(signum: int, frame: Any) -> None:
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    for pid in children:
+        os.waitpid(pid, 0)
+
+
+def _run_one(
+    config: GatewayConfig,
+    host: str,
+    port: int,
+    hour: float,
+    watch_s: float | None,
+    reuse_port: bool,
+    ready: Callable[[int], None],
+) -> None:
+    loop = _loop_factory()()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(_serve(config, host, port, hour, watch_s, reuse_port, ready))
+    finally:
+        loop.close()
+        sys.stdout.flush()
