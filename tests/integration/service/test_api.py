@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MINIMAL, Api
+from service_fixtures import MINIMAL, Api
 
 from chipfolio.interfaces.cli.app import main
 

@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
-from conftest import ADMIN, IN_CI, MINIMAL, Server, start_server
+from service_fixtures import ADMIN, IN_CI, MINIMAL, Server, start_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ADMIN, MINIMAL, make_config
 from fastapi.testclient import TestClient
+from service_fixtures import ADMIN, MINIMAL, make_config
 
 from chipfolio.interfaces.service import compute, create_app
 

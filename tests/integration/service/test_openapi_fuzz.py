@@ -15,10 +15,10 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from conftest import ADMIN, make_config
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from service_fixtures import ADMIN, make_config
 
 from chipfolio.interfaces.service import create_app
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ADMIN, MINIMAL, start_server
+from service_fixtures import ADMIN, MINIMAL, start_server
 
 MINIMAL_TEXT = MINIMAL.read_text()
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
