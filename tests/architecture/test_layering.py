@@ -22,6 +22,7 @@ LAYERS = (
     "analysis",
     "simulation",
     "routing",
+    "export",
     "interfaces",
 )
 SHARED = ("domain", "errors")

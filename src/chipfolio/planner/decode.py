@@ -54,6 +54,8 @@ def _pair_allocations(problem: Problem, s: Structure, units: FloatArray) -> list
                 from_hour=float(s.col_start_hour[col]),
                 to_hour=float(s.col_end_hour[col]),
                 committed_chips=round(float(committed_sum[i])),
+                pricing=str(offers.pricing[o]),
+                chips_per_instance=int(offers.chips_per_instance[o]),
             )
         )
     return out
@@ -91,6 +93,8 @@ def _idle_commitments(problem: Problem, s: Structure, units: FloatArray) -> list
                 from_hour=float(s.offer_start_hour[o]),
                 to_hour=float(s.offer_end_hour[o]),
                 committed_chips=0,
+                pricing=str(offers.pricing[o]),
+                chips_per_instance=int(offers.chips_per_instance[o]),
             )
         )
     return out

@@ -32,7 +32,9 @@ class Allocation:
 
     ``cost_usd`` is chips x list price x hours used; committed chips are valued at the
     contract price too, and what the commitment leaves unused appears as its own allocation
-    with ``workload`` None, so the costs add up to what will be paid.
+    with ``workload`` None, so the costs add up to what will be paid. ``pricing`` (on_demand,
+    spot, reserved, committed) and ``chips_per_instance`` describe the offer, so the plan JSON
+    alone is enough to launch it (``chipfolio export``); None where the builder did not know.
     """
 
     workload: str | None
@@ -48,6 +50,8 @@ class Allocation:
     from_hour: float
     to_hour: float
     committed_chips: int = 0
+    pricing: str | None = None
+    chips_per_instance: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +68,8 @@ class Allocation:
             "from_hour": self.from_hour,
             "to_hour": self.to_hour,
             "committed_chips": self.committed_chips,
+            "pricing": self.pricing,
+            "chips_per_instance": self.chips_per_instance,
         }
 
 

@@ -81,6 +81,25 @@ class Slo(BaseModel):
     tpot_ms: Annotated[float, _num(gt=0, le=60_000)] | None = None
 
 
+EnvName = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+Command = Annotated[str, Field(min_length=1, max_length=20_000)]
+
+
+class LaunchSpec(BaseModel):
+    """How to start the workload where the plan puts it (read by ``chipfolio export`` only)."""
+
+    model_config = _Strict
+    setup: Command | None = Field(default=None, description="Shell commands run once per node.")
+    run: Command | None = Field(default=None, description="Shell commands that run the job.")
+    image: Annotated[str, Field(min_length=1, max_length=500, pattern=r"^\S+$")] | None = Field(
+        default=None, description="Container image (Kubernetes and Ray exports, SkyPilot image_id)."
+    )
+    envs: dict[EnvName, Annotated[str, Field(max_length=10_000)]] = Field(default_factory=dict)
+    port: Annotated[int, Field(ge=1, le=65535)] | None = Field(
+        default=None, description="Serving port of an inference workload (default 8000)."
+    )
+
+
 class _WorkloadBase(BaseModel):
     model_config = _Strict
     name: Name
@@ -95,6 +114,7 @@ class _WorkloadBase(BaseModel):
     regions: list[Text] | None = None
     providers: list[Text] | None = None
     weight: Annotated[float, _num(gt=0, le=1e6)] = 1.0
+    launch: LaunchSpec | None = None
 
     def _one_source(self) -> None:
         if (self.model is None) == (self.throughput is None):

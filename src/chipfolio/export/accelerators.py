@@ -1,0 +1,180 @@
+"""What each chip and cloud is called by the launchers: SkyPilot names, Kubernetes resources.
+
+Every table here is a statement about another project's naming, kept in one place so the docs
+(docs/export.md) and the tests can check it:
+
+* SkyPilot accelerator names as they appear in SkyPilot's catalogs (``H100``, ``MI300X``,
+  ``Trainium2``) and TPU slice names (``tpu-v6e-8``; v4 and v5p slice names count TensorCores,
+  two per chip).
+* Kubernetes extended resources of the vendors' device plugins (``nvidia.com/gpu``,
+  ``amd.com/gpu``, ``google.com/tpu``, ``aws.amazon.com/neuron``, ``habana.ai/gaudi``).
+* Node labels: GKE's ``cloud.google.com/gke-accelerator`` (GPUs) and
+  ``cloud.google.com/gke-tpu-accelerator`` / ``cloud.google.com/gke-tpu-topology`` (TPUs), the
+  well-known ``node.kubernetes.io/instance-type`` (EKS, Karpenter, AKS) and
+  ``topology.kubernetes.io/region``. Where no platform label is known the exporter uses
+  ``chipfolio.dev/accelerator``, which the operator must put on the nodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+# Clouds SkyPilot 0.14 launches on by name (sky.skylet.constants.ALL_CLOUDS, less kubernetes,
+# ssh and slurm, which are not providers a plan names).
+SKYPILOT_CLOUDS: frozenset[str] = frozenset(
+    {
+        "aws",
+        "azure",
+        "gcp",
+        "ibm",
+        "lambda",
+        "scp",
+        "oci",
+        "runpod",
+        "vast",
+        "vsphere",
+        "cudo",
+        "fluidstack",
+        "paperspace",
+        "primeintellect",
+        "do",
+        "nebius",
+        "hyperbolic",
+        "seeweb",
+        "shadeform",
+        "yotta",
+        "mithril",
+        "verda",
+    }
+)
+
+# chipfolio chip id -> SkyPilot accelerator name (GPUs and AWS silicon; counted per node).
+SKYPILOT_ACCELERATORS: Mapping[str, str] = {
+    "a100-80gb": "A100-80GB",
+    "h100-sxm": "H100",
+    "h200": "H200",
+    "b200": "B200",
+    "gb200": "GB200",
+    "l4": "L4",
+    "l40s": "L40S",
+    "mi300x": "MI300X",
+    "mi325x": "MI325X",
+    "mi355x": "MI355X",
+    "trainium1": "Trainium",
+    "trainium2": "Trainium2",
+    "inferentia2": "Inferentia2",
+}
+
+# TPU chip id -> (SkyPilot slice prefix, TensorCores counted per chip in the slice name).
+SKYPILOT_TPU_SLICES: Mapping[str, tuple[str, int]] = {
+    "tpu-v4": ("tpu-v4", 2),
+    "tpu-v5e": ("tpu-v5litepod", 1),
+    "tpu-v5p": ("tpu-v5p", 2),
+    "tpu-v6e": ("tpu-v6e", 1),
+}
+
+# Device-plugin resource by silicon vendor (one unit = one chip; for AWS, one Neuron device).
+DEVICE_RESOURCES: Mapping[str, str] = {
+    "nvidia": "nvidia.com/gpu",
+    "amd": "amd.com/gpu",
+    "google": "google.com/tpu",
+    "aws": "aws.amazon.com/neuron",
+    "intel": "habana.ai/gaudi",
+}
+
+# GKE node label values for GPUs (cloud.google.com/gke-accelerator).
+GKE_GPU_LABELS: Mapping[str, str] = {
+    "a100-80gb": "nvidia-a100-80gb",
+    "h100-sxm": "nvidia-h100-80gb",
+    "h200": "nvidia-h200-141gb",
+    "b200": "nvidia-b200",
+    "l4": "nvidia-l4",
+}
+
+# GKE TPU node label values (cloud.google.com/gke-tpu-accelerator).
+GKE_TPU_LABELS: Mapping[str, str] = {
+    "tpu-v4": "tpu-v4-podslice",
+    "tpu-v5e": "tpu-v5-lite-podslice",
+    "tpu-v5p": "tpu-v5p-slice",
+    "tpu-v6e": "tpu-v6e-slice",
+}
+
+# Single-host TPU topologies (cloud.google.com/gke-tpu-topology) by chips on the node.
+GKE_TPU_TOPOLOGIES: Mapping[str, Mapping[int, str]] = {
+    "tpu-v5e": {1: "1x1", 4: "2x2", 8: "2x4"},
+    "tpu-v6e": {1: "1x1", 4: "2x2", 8: "2x4"},
+    "tpu-v5p": {4: "2x2x1"},
+    "tpu-v4": {4: "2x2x1"},
+}
+
+# AWS instance type by (chip, chips per instance), for offers that do not name one.
+AWS_INSTANCE_TYPES: Mapping[tuple[str, int], str] = {
+    ("trainium2", 16): "trn2.48xlarge",
+    ("trainium1", 16): "trn1.32xlarge",
+    ("trainium1", 1): "trn1.2xlarge",
+    ("inferentia2", 12): "inf2.48xlarge",
+    ("inferentia2", 6): "inf2.24xlarge",
+    ("h100-sxm", 8): "p5.48xlarge",
+    ("h200", 8): "p5en.48xlarge",
+    ("b200", 8): "p6-b200.48xlarge",
+    ("a100-80gb", 8): "p4de.24xlarge",
+}
+
+INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
+REGION_LABEL = "topology.kubernetes.io/region"
+FALLBACK_LABEL = "chipfolio.dev/accelerator"
+
+
+def skypilot_accelerator(chip: str, chips_per_instance: int) -> str | None:
+    """``H100:8``, ``Trainium2:16`` or ``tpu-v6e-8``; None when SkyPilot has no name for it."""
+    tpu = SKYPILOT_TPU_SLICES.get(chip)
+    if tpu is not None:
+        prefix, cores = tpu
+        return f"{prefix}-{chips_per_instance * cores}"
+    name = SKYPILOT_ACCELERATORS.get(chip)
+    return None if name is None else f"{name}:{chips_per_instance}"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeTarget:
+    """How a Kubernetes pod asks for a chip and which nodes carry it."""
+
+    resource: str
+    labels: Mapping[str, str]
+    tolerations: tuple[Mapping[str, str], ...]
+    operator_labels: tuple[str, ...]  # labels the operator must put on the nodes
+
+
+def node_target(
+    provider: str,
+    vendor: str,
+    chip: str,
+    region: str,
+    chips_per_instance: int,
+    instance_type: str | None,
+) -> NodeTarget | None:
+    """Device resource, node labels and tolerations; None when no device plugin is known."""
+    resource = DEVICE_RESOURCES.get(vendor)
+    if resource is None:
+        return None
+    labels: dict[str, str] = {}
+    operator: list[str] = []
+    if provider == "aws" and instance_type is None:
+        instance_type = AWS_INSTANCE_TYPES.get((chip, chips_per_instance))
+    if provider == "gcp" and chip in GKE_TPU_LABELS:
+        labels["cloud.google.com/gke-tpu-accelerator"] = GKE_TPU_LABELS[chip]
+        topology = GKE_TPU_TOPOLOGIES.get(chip, {}).get(chips_per_instance)
+        if topology is not None:
+            labels["cloud.google.com/gke-tpu-topology"] = topology
+    elif provider == "gcp" and chip in GKE_GPU_LABELS:
+        labels["cloud.google.com/gke-accelerator"] = GKE_GPU_LABELS[chip]
+    elif provider in ("aws", "azure") and instance_type is not None:
+        labels[INSTANCE_TYPE_LABEL] = instance_type
+    else:
+        labels[FALLBACK_LABEL] = chip
+        operator.append(f"{FALLBACK_LABEL}={chip}")
+    if provider in ("aws", "gcp", "azure"):
+        labels[REGION_LABEL] = region  # set by the cloud's own node controller
+    toleration = {"key": resource, "operator": "Exists", "effect": "NoSchedule"}
+    return NodeTarget(resource, labels, (toleration,), tuple(operator))

@@ -1,0 +1,355 @@
+"""The exporters' inputs and outputs: a checked view of the plan JSON, launch facts, files.
+
+``read_plan`` turns the dict that ``chipfolio plan --json`` wrote into typed allocations and
+raises :class:`InputError` naming the file and the field when the JSON is not a plan. What the
+exporters produce is a list of :class:`ExportFile` (YAML documents or plain text, each with a
+header comment) and a list of :class:`Skip` (an allocation left out, with the reason).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from chipfolio.errors import InputError
+
+MAX_ALLOCATIONS = 100_000
+MAX_COUNT = 10_000_000
+PRICING_MODELS = ("on_demand", "spot", "reserved", "committed")
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedAllocation:
+    """One allocation of the plan: ``instances`` of ``offer`` for ``workload`` over a window."""
+
+    index: int
+    workload: str | None
+    kind: str | None
+    offer: str
+    provider: str
+    vendor: str
+    chip: str
+    region: str
+    instances: int
+    chips: int
+    chips_per_instance: int
+    pricing: str | None
+    from_hour: float
+    to_hour: float
+
+    @property
+    def label(self) -> str:
+        who = self.workload if self.workload is not None else "(unused commitment)"
+        return f"{who} on {self.offer} h{self.from_hour:g}-{self.to_hour:g}"
+
+
+@dataclass(frozen=True, slots=True)
+class PlanView:
+    """The parts of a plan JSON the exporters read."""
+
+    source: str
+    allocations: tuple[PlannedAllocation, ...]
+    horizon_hours: float | None
+    catalog_snapshot: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchInfo:
+    """How to start a workload: the portfolio's ``launch`` section (all parts optional)."""
+
+    setup: str | None = None
+    run: str | None = None
+    image: str | None = None
+    envs: Mapping[str, str] = field(default_factory=dict)
+    port: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OfferDetail:
+    """What the plan JSON does not say about an offer: its instance type and zone, if known."""
+
+    instance_type: str | None = None
+    zone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """An allocation an exporter left out, and why."""
+
+    allocation: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExportFile:
+    """One file to write: YAML ``documents`` (or ``text``) under a ``header`` comment."""
+
+    path: str
+    header: tuple[str, ...]
+    documents: tuple[Mapping[str, Any], ...] = ()
+    text: str | None = None
+    fill_in: tuple[str, ...] = ()
+
+    def render(self) -> str:
+        lines = [
+            f"#{line}" if line.startswith("!") else (f"# {line}" if line else "#")
+            for line in self.header
+        ]
+        head = "\n".join(lines) + ("\n" if lines else "")
+        if self.text is not None:
+            return head + self.text
+        body = "---\n".join(dump_yaml(doc) for doc in self.documents)
+        return head + body
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    """What one exporter produced from one plan."""
+
+    target: str
+    files: tuple[ExportFile, ...]
+    skipped: tuple[Skip, ...]
+
+    def skip_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for skip in self.skipped:
+            counts[skip.reason] = counts.get(skip.reason, 0) + 1
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def fill_ins(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for f in self.files:
+            for item in f.fill_in:
+                seen.setdefault(item, None)
+        return tuple(seen)
+
+
+# ----- YAML ---------------------------------------------------------------------------------
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style, insertion order, multi-line strings as literal blocks."""
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    if "\n" in value:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def dump_yaml(doc: Mapping[str, Any]) -> str:
+    text = yaml.dump(
+        dict(doc), Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100
+    )
+    return str(text)
+
+
+# ----- names --------------------------------------------------------------------------------
+
+_NOT_DNS = re.compile(r"[^a-z0-9-]+")
+
+
+def dns_name(*parts: str, limit: int = 63) -> str:
+    """A DNS-1123 label from ``parts``: lower case, dashes, at most ``limit`` characters.
+
+    A name that had to be shortened ends with a short hash of the full name, so two long
+    names that share a prefix stay distinct.
+    """
+    raw = "-".join(p for p in parts if p)
+    name = _NOT_DNS.sub("-", raw.lower()).strip("-")
+    name = re.sub(r"-{2,}", "-", name) or "x"
+    if not name[0].isalpha():
+        name = "x-" + name
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha256(raw.encode("utf-8")).hexdigest()[:6]
+    return name[: limit - 7].rstrip("-") + "-" + digest
+
+
+def hours(a: PlannedAllocation) -> str:
+    return f"h{a.from_hour:g}-{a.to_hour:g}".replace(".", "p")
+
+
+# ----- reading the plan JSON ------------------------------------------------------------------
+
+
+def _fail(source: str, where: str, message: str) -> InputError:
+    return InputError(message, file=source, field=where)
+
+
+def _text(item: Mapping[str, Any], key: str, where: str, source: str) -> str:
+    value = item.get(key)
+    if not isinstance(value, str) or not value or len(value) > 500:
+        raise _fail(source, f"{where}.{key}", "expected a non-empty string")
+    return value
+
+
+def _count(item: Mapping[str, Any], key: str, where: str, source: str) -> int:
+    value = item.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+        raise _fail(source, f"{where}.{key}", f"expected an integer in [0, {MAX_COUNT}]")
+    return value
+
+
+def _hour(item: Mapping[str, Any], key: str, where: str, source: str) -> float:
+    value = item.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _fail(source, f"{where}.{key}", "expected a number of hours")
+    if not math.isfinite(value) or value < 0:
+        raise _fail(source, f"{where}.{key}", "expected a finite number of hours >= 0")
+    return float(value)
+
+
+def _pricing(item: Mapping[str, Any], where: str, source: str) -> str | None:
+    value = item.get("pricing")
+    if value is None:
+        parts = str(item.get("offer", "")).split(":")
+        # catalog offer ids read provider:instance_type:region:zone:pricing[suffix]
+        if len(parts) == 5:
+            return next((p for p in PRICING_MODELS if parts[4].startswith(p)), None)
+        return None
+    if value not in PRICING_MODELS:
+        raise _fail(source, f"{where}.pricing", f"expected one of {', '.join(PRICING_MODELS)}")
+    return str(value)
+
+
+def _per_instance(item: Mapping[str, Any], chips: int, instances: int, where: str, src: str) -> int:
+    value = item.get("chips_per_instance")
+    if value is None:
+        if instances == 0:
+            return max(chips, 1)
+        if chips % instances:
+            raise _fail(
+                src,
+                f"{where}.chips_per_instance",
+                f"missing, and {chips} chips do not split evenly over {instances} instances",
+            )
+        return max(chips // instances, 1)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1024:
+        raise _fail(src, f"{where}.chips_per_instance", "expected an integer in [1, 1024]")
+    if instances and value * instances != chips:
+        raise _fail(
+            src,
+            f"{where}.chips",
+            f"{chips} chips is not {instances} instances x {value} chips per instance",
+        )
+    return value
+
+
+def _allocation(i: int, item: object, kinds: Mapping[str, str], source: str) -> PlannedAllocation:
+    where = f"allocations[{i}]"
+    if not isinstance(item, dict):
+        raise _fail(source, where, "expected an object")
+    workload = item.get("workload")
+    if workload is not None and (not isinstance(workload, str) or not workload):
+        raise _fail(source, f"{where}.workload", "expected a workload name or null")
+    instances = _count(item, "instances", where, source)
+    chips = _count(item, "chips", where, source)
+    start, end = _hour(item, "from_hour", where, source), _hour(item, "to_hour", where, source)
+    if end <= start:
+        raise _fail(source, f"{where}.to_hour", f"must be after from_hour ({start:g})")
+    return PlannedAllocation(
+        index=i,
+        workload=workload,
+        kind=kinds.get(workload) if workload is not None else None,
+        offer=_text(item, "offer", where, source),
+        provider=_text(item, "provider", where, source).lower(),
+        vendor=_text(item, "vendor", where, source).lower(),
+        chip=_text(item, "chip", where, source),
+        region=_text(item, "region", where, source),
+        instances=instances,
+        chips=chips,
+        chips_per_instance=_per_instance(item, chips, instances, where, source),
+        pricing=_pricing(item, where, source),
+        from_hour=start,
+        to_hour=end,
+    )
+
+
+def _kinds(data: Mapping[str, Any], source: str) -> dict[str, str]:
+    workloads = data.get("workloads", [])
+    if not isinstance(workloads, list):
+        raise _fail(source, "workloads", "expected a list")
+    kinds: dict[str, str] = {}
+    for i, w in enumerate(workloads):
+        if not isinstance(w, dict) or not isinstance(w.get("name"), str):
+            raise _fail(source, f"workloads[{i}]", "expected an object with a 'name'")
+        kind = w.get("kind")
+        if kind not in ("training", "inference"):
+            raise _fail(source, f"workloads[{i}].kind", "expected 'training' or 'inference'")
+        kinds[w["name"]] = str(kind)
+    return kinds
+
+
+def read_plan(data: object, source: str) -> PlanView:
+    """Check the plan JSON (as parsed) and return what the exporters need."""
+    if not isinstance(data, dict):
+        raise _fail(source, "(top level)", "expected a plan object from 'chipfolio plan --json'")
+    allocations = data.get("allocations")
+    if not isinstance(allocations, list):
+        raise _fail(source, "allocations", "expected a list (is this a plan JSON?)")
+    if len(allocations) > MAX_ALLOCATIONS:
+        raise _fail(source, "allocations", f"more than {MAX_ALLOCATIONS} allocations")
+    kinds = _kinds(data, source)
+    parsed = tuple(_allocation(i, a, kinds, source) for i, a in enumerate(allocations))
+    for a in parsed:
+        if a.workload is not None and a.kind is None:
+            raise _fail(
+                source,
+                f"allocations[{a.index}].workload",
+                f"workload '{a.workload}' is not listed under 'workloads'",
+            )
+    horizon = data.get("horizon_hours")
+    snapshot = data.get("catalog_snapshot")
+    return PlanView(
+        source=source,
+        allocations=parsed,
+        horizon_hours=float(horizon) if isinstance(horizon, int | float) else None,
+        catalog_snapshot=snapshot if isinstance(snapshot, str) else None,
+    )
+
+
+def catalog_offer_detail(offer_id: str) -> OfferDetail | None:
+    """Instance type and zone of a catalog offer, read from its id, or None if not one.
+
+    Catalog offer ids are ``provider:instance_type:region:zone:pricing`` (zone ``-`` = none).
+    """
+    parts = offer_id.split(":")
+    if len(parts) != 5 or not parts[1]:
+        return None
+    return OfferDetail(instance_type=parts[1], zone=None if parts[3] in ("", "-") else parts[3])
+
+
+def active(plan: PlanView, skipped: list[Skip]) -> list[PlannedAllocation]:
+    """The allocations that run something, in a stable order; idle commitments are skipped."""
+    out = []
+    for a in plan.allocations:
+        if a.workload is None:
+            skipped.append(Skip(a.label, "unused commitment (no workload to launch)"))
+        elif a.instances == 0:
+            skipped.append(Skip(a.label, "no instances"))
+        else:
+            out.append(a)
+    return sorted(out, key=lambda a: (a.workload or "", a.offer, a.from_hour, a.index))
+
+
+def peak_chips(allocations: Sequence[PlannedAllocation]) -> int:
+    """The most chips the allocations hold at the same time (windows are half-open)."""
+    events: list[tuple[float, int]] = []
+    for a in allocations:
+        events.append((a.from_hour, a.chips))
+        events.append((a.to_hour, -a.chips))
+    best = current = 0
+    for _, delta in sorted(events, key=lambda e: (e[0], e[1])):
+        current += delta
+        best = max(best, current)
+    return best

@@ -1,0 +1,148 @@
+"""SkyPilot export: one task YAML per allocation, plus a script of the launch commands.
+
+Training allocations become tasks with ``num_nodes`` = instances (``sky launch``, or
+``sky jobs launch`` on spot); inference allocations become SkyServe services with ``replicas``
+= instances of one node each (``sky serve up``). Allocations on clouds SkyPilot does not know,
+or on chips it has no name for, are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+from chipfolio.export.accelerators import SKYPILOT_CLOUDS, skypilot_accelerator
+from chipfolio.export.model import (
+    ExportFile,
+    ExportResult,
+    LaunchInfo,
+    OfferDetail,
+    PlannedAllocation,
+    PlanView,
+    Skip,
+    active,
+    dns_name,
+    hours,
+)
+
+DEFAULT_PORT = 8000
+READINESS_PATH = "/health"
+
+
+def placeholder_run(workload: str) -> str:
+    return (
+        f"echo 'chipfolio: no launch.run for workload {workload} in the portfolio;"
+        " write the command here' >&2\nexit 1\n"
+    )
+
+
+def _resources(
+    a: PlannedAllocation, accelerator: str, detail: OfferDetail, launch: LaunchInfo
+) -> dict[str, Any]:
+    res: dict[str, Any] = {"cloud": a.provider, "region": a.region}
+    if detail.zone:
+        res["zone"] = detail.zone
+    res["accelerators"] = accelerator
+    if detail.instance_type:
+        res["instance_type"] = detail.instance_type
+    res["use_spot"] = a.pricing == "spot"
+    if launch.image:
+        res["image_id"] = f"docker:{launch.image}"
+    if a.kind == "inference":
+        res["ports"] = launch.port or DEFAULT_PORT
+    return res
+
+
+def _task(
+    a: PlannedAllocation, name: str, accelerator: str, detail: OfferDetail, launch: LaunchInfo
+) -> dict[str, Any]:
+    workload = a.workload or ""
+    task: dict[str, Any] = {"name": name}
+    task["resources"] = _resources(a, accelerator, detail, launch)
+    task["num_nodes"] = 1 if a.kind == "inference" else a.instances
+    if a.kind == "inference":
+        task["service"] = {"readiness_probe": READINESS_PATH, "replicas": a.instances}
+    if launch.envs:
+        task["envs"] = dict(sorted(launch.envs.items()))
+    if launch.setup:
+        task["setup"] = launch.setup
+    task["run"] = launch.run or placeholder_run(workload)
+    return task
+
+
+def _header(a: PlannedAllocation, accelerator: str) -> list[str]:
+    lines = [
+        f"chipfolio export: {a.workload} ({a.kind}) on offer {a.offer}",
+        f"{a.provider} {a.chip} in {a.region}, plan hours {a.from_hour:g}-{a.to_hour:g}: "
+        f"{a.chips} chips = {a.instances} x {accelerator}",
+    ]
+    if a.pricing in ("reserved", "committed"):
+        lines.append(
+            f"pricing {a.pricing}: launch into your reservation (SkyPilot's "
+            f"{a.provider}.specific_reservations in ~/.sky/config.yaml) or this runs on demand"
+        )
+    elif a.pricing is None:
+        lines.append("pricing model not in the plan JSON: launched on demand")
+    if a.kind == "inference":
+        lines.append(f"sky serve up -n {{name}} {{file}}  (readiness probe {READINESS_PATH})")
+    else:
+        verb = "sky jobs launch" if a.pricing == "spot" else "sky launch -c {name}"
+        lines.append(f"{verb} {{file}}")
+    return lines
+
+
+def _fill_ins(a: PlannedAllocation, launch: LaunchInfo) -> list[str]:
+    out = [f"{a.provider} credentials for SkyPilot (sky check {a.provider})"]
+    if not launch.run:
+        out.append(f"run command of workload '{a.workload}' (launch.run)")
+    if a.kind == "inference":
+        out.append(f"readiness probe path of workload '{a.workload}' (default {READINESS_PATH})")
+    return out
+
+
+def export_skypilot(
+    plan: PlanView,
+    launch: Mapping[str, LaunchInfo],
+    details: Mapping[str, OfferDetail],
+) -> ExportResult:
+    """Task YAMLs under ``skypilot/`` and ``skypilot/launch.sh`` listing the commands."""
+    skipped: list[Skip] = []
+    files: list[ExportFile] = []
+    commands: list[str] = []
+    used: set[str] = set()
+    for a in active(plan, skipped):
+        if a.provider not in SKYPILOT_CLOUDS:
+            skipped.append(Skip(a.label, f"provider '{a.provider}' is not a SkyPilot cloud"))
+            continue
+        accelerator = skypilot_accelerator(a.chip, a.chips_per_instance)
+        if accelerator is None:
+            skipped.append(Skip(a.label, f"chip '{a.chip}' has no SkyPilot accelerator name"))
+            continue
+        workload = a.workload or ""
+        name = dns_name(workload, a.chip, a.provider, hours(a), limit=50)
+        base, n = name, 2
+        while name in used:
+            name, n = f"{base}-{n}", n + 1
+        used.add(name)
+        info = launch.get(workload, LaunchInfo())
+        path = f"skypilot/{name}.yaml"
+        task = _task(a, name, accelerator, details.get(a.offer, OfferDetail()), info)
+        lines = tuple(line.format(name=name, file=path) for line in _header(a, accelerator))
+        files.append(ExportFile(path, lines, (task,), fill_in=tuple(_fill_ins(a, info))))
+        quoted = shlex.quote(path)
+        if a.kind == "inference":
+            commands.append(f"sky serve up -y -n {name} {quoted}")
+        elif a.pricing == "spot":
+            commands.append(f"sky jobs launch -y -n {name} {quoted}")
+        else:
+            commands.append(f"sky launch -y -c {name} {quoted}")
+    if commands:
+        script = "set -euo pipefail\n" + "\n".join(commands) + "\n"
+        script_header = (
+            "!/usr/bin/env bash",
+            f"chipfolio export: SkyPilot launch commands for {plan.source}",
+            "run from the export directory, at each window's start hour (see each file)",
+        )
+        files.append(ExportFile("skypilot/launch.sh", script_header, text=script))
+    return ExportResult("skypilot", tuple(files), tuple(skipped))
