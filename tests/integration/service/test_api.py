@@ -103,6 +103,21 @@ def test_portfolio_as_a_json_object(api: Api) -> None:
     assert r.json()["version"]["format"] == "json"
 
 
+def test_portfolio_as_a_yaml_body(api: Api) -> None:
+    headers = {**api.headers("planner"), "Content-Type": "application/yaml"}
+    r = api.client.post("/api/v1/portfolios?name=raw-yaml", content=MINIMAL_TEXT, headers=headers)
+    assert r.status_code == 201, r.text
+    assert r.json()["portfolio"]["name"] == "raw-yaml"
+    assert r.json()["version"]["format"] == "yaml"
+    bad = api.client.post("/api/v1/portfolios", content=b"\xff\xfe", headers=headers)
+    assert bad.status_code == 422 and "UTF-8" in bad.json()["detail"][0]["msg"]
+    json_headers = {**api.headers("planner"), "Content-Type": "application/json"}
+    junk = api.client.post("/api/v1/portfolios", content=b"{nope", headers=json_headers)
+    assert junk.status_code == 422 and "invalid JSON" in junk.json()["detail"][0]["msg"]
+    extra = api.post("/api/v1/portfolios", {"portfolio": MINIMAL_TEXT, "owner": "x"})
+    assert extra.status_code == 422 and extra.json()["detail"][0]["loc"] == ["body", "owner"]
+
+
 def test_invalid_portfolio_is_422_naming_each_bad_field(api: Api) -> None:
     text = MINIMAL_TEXT.replace("horizon_hours: 730", "horizon_hours: -5").replace(
         "min_vendors: 2", "min_vendors: zero"

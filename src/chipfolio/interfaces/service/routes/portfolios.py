@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from chipfolio.interfaces.service.auth import Principal
-from chipfolio.interfaces.service.inputs import PortfolioInput, parse_input
+from chipfolio.interfaces.service.inputs import PortfolioInput, RequestInputError, parse_input
 from chipfolio.interfaces.service.models import PortfolioRow, PortfolioVersion
 from chipfolio.interfaces.service.routes.schemas import ID_MAX, Id, PortfolioIn
 from chipfolio.interfaces.service.state import ServiceState, planner, service, viewer
@@ -43,18 +47,74 @@ def store_portfolio(
     raise AssertionError("unreachable")
 
 
-@router.post("", status_code=201, summary="Store a portfolio (a new version if the name exists)")
-def create_portfolio(
-    body: PortfolioIn,
-    who: Principal = Depends(planner),
-    state: ServiceState = Depends(service),
-) -> JSONResponse:
+YAML_TYPES = frozenset(
+    {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"}
+)
+_BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": PortfolioIn.model_json_schema()},
+            "application/yaml": {"schema": {"type": "string", "description": "Portfolio YAML"}},
+        },
+    }
+}
+
+
+def _invalid(loc: list[str], message: str) -> RequestInputError:
+    return RequestInputError(
+        [{"loc": loc, "field": None, "line": None, "msg": message, "type": "invalid_body"}]
+    )
+
+
+def _parse_body(raw: bytes, content_type: str, name: str | None) -> PortfolioIn:
+    """The request as a PortfolioIn: raw YAML (name from the query) or the JSON document."""
+    if content_type in YAML_TYPES:
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise _invalid(["body"], f"not UTF-8 text (byte {exc.start})") from exc
+        data: Any = {"portfolio": text, **({"name": name} if name is not None else {})}
+    else:
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise _invalid(["body"], f"invalid JSON: {exc}") from exc
+    try:
+        return PortfolioIn.model_validate(data)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from exc
+
+
+def _store(body: PortfolioIn, who: Principal, state: ServiceState) -> JSONResponse:
     given = parse_input(body.portfolio, state.config.data_dir, ("body", "portfolio"))
     portfolio, version, created = store_portfolio(state, given, body.name, who.name)
     return JSONResponse(
         {"portfolio": portfolio, "version": version, "created": created},
         status_code=201 if created else 200,
     )
+
+
+@router.post(
+    "",
+    status_code=201,
+    summary="Store a portfolio (a new version if the name exists)",
+    description="JSON `{name?, portfolio}` with YAML text or an object as `portfolio`, or the "
+    "YAML file itself as `application/yaml` (name in the query).",
+    openapi_extra=_BODY_DOC,
+)
+async def create_portfolio(
+    request: Request,
+    name: str | None = Query(
+        None, min_length=1, max_length=200, description="Name for a YAML body."
+    ),
+    who: Principal = Depends(planner),
+    state: ServiceState = Depends(service),
+) -> JSONResponse:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = _parse_body(await request.body(), content_type, name)
+    return await run_in_threadpool(_store, body, who, state)
 
 
 @router.get("", summary="List portfolios")
