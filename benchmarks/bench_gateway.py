@@ -250,7 +250,11 @@ def start_gateway(tmp: Path, procs: Procs) -> tuple[subprocess.Popen[bytes], int
 def start_litellm(cmd: list[str], tmp: Path, procs: Procs) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     env = dict(
-        os.environ, LITELLM_LOG="ERROR", LITELLM_TELEMETRY="False", DISABLE_SCHEMA_UPDATE="true"
+        os.environ,
+        LITELLM_LOG="ERROR",
+        LITELLM_TELEMETRY="False",
+        DISABLE_SCHEMA_UPDATE="true",
+        LITELLM_MASTER_KEY="sk-bench",
     )
     p = procs.start(
         [*cmd, "--config", str(tmp / "litellm.yaml"), "--port", str(port), "--num_workers", "1"],

@@ -58,6 +58,7 @@ class FakeUpstream:
         self._conns: set[ServerConnection] = set()
         self._cache: dict[tuple[bytes, str], bytes] = {}
         self._seq = 0
+        self.last_request: Request | None = None
 
     @property
     def url(self) -> str:
@@ -148,6 +149,7 @@ class FakeUpstream:
             conn.respond(404, b'{"error":{"message":"not found"}}')
             return
         self.completions += 1
+        self.last_request = req
         try:
             doc = orjson.loads(req.body)
             model = str(doc.get("model", "fake"))

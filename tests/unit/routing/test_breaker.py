@@ -1,0 +1,137 @@
+"""The circuit breaker state machine on an explicit clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from chipfolio.routing import BreakerPolicy, BreakerState, CircuitBreaker
+
+CLOSED, OPEN, HALF = BreakerState.CLOSED, BreakerState.OPEN, BreakerState.HALF_OPEN
+
+
+def breaker(**kw: float) -> CircuitBreaker:
+    base = {
+        "consecutive_failures": 3,
+        "error_rate": 0.5,
+        "window": 10,
+        "min_requests": 6,
+        "open_s": 2.0,
+        "max_open_s": 10.0,
+    }
+    base.update(kw)
+    return CircuitBreaker(BreakerPolicy(**base))  # type: ignore[arg-type]
+
+
+def test_trips_on_consecutive_failures() -> None:
+    b = breaker()
+    b.on_failure(0.0)
+    b.on_failure(0.0)
+    assert b.state(0.0) is CLOSED and b.can_accept(0.0)
+    b.on_failure(0.0)
+    assert b.state(0.0) is OPEN and not b.can_accept(0.5)
+    assert b.trips == 1 and b.open_until() == 2.0
+
+
+def test_a_success_resets_the_consecutive_count() -> None:
+    b = breaker(min_requests=100)
+    for _ in range(5):
+        b.on_failure(0.0)
+        b.on_failure(0.0)
+        b.on_success(0.0)
+    assert b.state(0.0) is CLOSED
+
+
+def test_trips_on_error_rate_over_the_window() -> None:
+    b = breaker(consecutive_failures=100)
+    for outcome in [True, False, True, False, True]:
+        (b.on_success if outcome else b.on_failure)(0.0)
+    assert b.state(0.0) is CLOSED  # 5 outcomes < min_requests
+    b.on_failure(0.0)  # 3 failures of 6 = 50%
+    assert b.state(0.0) is OPEN
+
+
+def test_old_outcomes_leave_the_window() -> None:
+    b = breaker(consecutive_failures=100, window=6, min_requests=6)
+    for _ in range(2):
+        b.on_failure(0.0)
+        b.on_success(0.0)
+    for _ in range(4):
+        b.on_success(0.0)
+    b.on_failure(0.0)  # window: S S S S S F -> 1/6
+    assert b.state(0.0) is CLOSED
+
+
+def test_half_open_after_the_open_time_lets_limited_probes_through() -> None:
+    b = breaker(half_open_probes=1)
+    for _ in range(3):
+        b.on_failure(0.0)
+    assert b.state(1.99) is OPEN
+    assert b.state(2.0) is HALF and b.can_accept(2.0)
+    b.on_start(2.0)
+    assert not b.can_accept(2.1)  # one probe in flight
+    b.on_abandon(2.1)
+    assert b.can_accept(2.1)
+
+
+def test_probe_success_closes_and_resets_the_open_time() -> None:
+    b = breaker()
+    for _ in range(3):
+        b.on_failure(0.0)
+    b.on_start(2.0)
+    b.on_success(2.1)
+    assert b.state(2.1) is CLOSED and b.can_accept(2.1)
+    for _ in range(3):
+        b.on_failure(3.0)
+    assert b.open_until() == 5.0  # back to open_s
+
+
+def test_probe_failure_reopens_for_twice_as_long_up_to_the_cap() -> None:
+    b = breaker(open_s=2.0, max_open_s=5.0)
+    for _ in range(3):
+        b.on_failure(0.0)
+    b.on_start(2.0)
+    b.on_failure(2.0)
+    assert b.state(2.0) is OPEN and b.open_until() == 6.0
+    b.on_start(6.0)
+    b.on_failure(6.0)
+    assert b.open_until() == 11.0  # capped at 5 s
+    assert b.trips == 3
+
+
+def test_several_probe_successes_may_be_required() -> None:
+    b = CircuitBreaker(
+        BreakerPolicy(consecutive_failures=1, open_s=1.0, half_open_probes=2, probe_successes=2)
+    )
+    b.on_failure(0.0)
+    b.on_start(1.0)
+    b.on_start(1.0)
+    assert not b.can_accept(1.0)
+    b.on_success(1.0)
+    assert b.state(1.0) is HALF
+    b.on_success(1.0)
+    assert b.state(1.0) is CLOSED
+
+
+def test_failures_while_open_change_nothing() -> None:
+    b = breaker()
+    for _ in range(3):
+        b.on_failure(0.0)
+    b.on_failure(1.0)
+    assert b.open_until() == 2.0 and b.trips == 1
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"consecutive_failures": 0},
+        {"error_rate": 0.0},
+        {"error_rate": 1.5},
+        {"open_s": 0.0},
+        {"open_s": 5.0, "max_open_s": 1.0},
+        {"half_open_probes": 0},
+        {"window": 0},
+    ],
+)
+def test_nonsense_policies_are_rejected(kw: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        BreakerPolicy(**kw)  # type: ignore[arg-type]
