@@ -56,8 +56,8 @@ def _first(result: Any, kind: str) -> dict[str, Any]:
 
 def _pod(doc: dict[str, Any]) -> dict[str, Any]:
     if doc["kind"] == "JobSet":
-        return doc["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]  # type: ignore[no-any-return]
-    return doc["spec"]["template"]["spec"]  # type: ignore[no-any-return]
+        return doc["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
+    return doc["spec"]["template"]["spec"]
 
 
 def test_validator_catches_a_misspelled_pod_field(result: Any) -> None:

@@ -1,0 +1,191 @@
+"""The exporters' input: plan JSON checking, names, peaks, offer details, launch sections."""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from export_cases import EXAMPLE, plan_data
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chipfolio.errors import InputError
+from chipfolio.export import (
+    catalog_offer_detail,
+    export_plan,
+    launch_infos,
+    offer_details,
+    read_plan,
+)
+from chipfolio.export.model import PlannedAllocation, dns_name, peak_chips
+from chipfolio.planner.plan import Allocation
+from chipfolio.workloads.spec import load_portfolio
+
+DNS = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+
+def _broken(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    data = copy.deepcopy(plan_data())
+    target: Any = data
+    for key in path[:-1]:
+        target = target[key]
+    if value is KeyError:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return data
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field", "message"),
+    [
+        (("allocations",), KeyError, "allocations", "expected a list"),
+        (("allocations",), {"a": 1}, "allocations", "expected a list"),
+        (("allocations", 0), "x", "allocations[0]", "expected an object"),
+        (("allocations", 0, "workload"), 3, "allocations[0].workload", "workload name"),
+        (("allocations", 0, "workload"), "ghost", "allocations[0].workload", "not listed"),
+        (("allocations", 1, "instances"), -1, "allocations[1].instances", "integer"),
+        (("allocations", 1, "instances"), True, "allocations[1].instances", "integer"),
+        (("allocations", 1, "instances"), 2.5, "allocations[1].instances", "integer"),
+        (("allocations", 1, "chips"), 10**12, "allocations[1].chips", "integer"),
+        (("allocations", 1, "from_hour"), math.nan, "allocations[1].from_hour", "finite"),
+        (("allocations", 1, "to_hour"), "soon", "allocations[1].to_hour", "number"),
+        (("allocations", 1, "to_hour"), 0.0, "allocations[1].to_hour", "after from_hour"),
+        (("allocations", 1, "provider"), "", "allocations[1].provider", "non-empty"),
+        (("allocations", 1, "chip"), "x" * 501, "allocations[1].chip", "non-empty"),
+        (("allocations", 1, "pricing"), "free", "allocations[1].pricing", "on_demand"),
+        (("allocations", 1, "chips_per_instance"), 0, "allocations[1].chips_per_instance", ""),
+        (("allocations", 1, "chips_per_instance"), 3, "allocations[1].chips", "instances x"),
+        (("workloads",), "chat", "workloads", "expected a list"),
+        (("workloads", 0, "kind"), "batch", "workloads[0].kind", "training"),
+    ],
+)
+def test_bad_plans_name_the_field(
+    path: tuple[Any, ...], value: Any, field: str, message: str
+) -> None:
+    with pytest.raises(InputError) as info:
+        read_plan(_broken(path, value), "plan.json")
+    text = str(info.value)
+    assert text.startswith(f"plan.json, field '{field}'"), text
+    assert message in text
+    assert "\n" not in text
+
+
+@pytest.mark.parametrize("data", [None, [], "plan", 3])
+def test_non_objects_are_refused(data: Any) -> None:
+    with pytest.raises(InputError, match="expected a plan object"):
+        read_plan(data, "plan.json")
+
+
+def test_old_plans_without_pricing_or_chips_per_instance_still_read() -> None:
+    data = plan_data()
+    for a in data["allocations"]:
+        a.pop("pricing")
+        a.pop("chips_per_instance")
+    plan = read_plan(data, "old.json")
+    catalog = [a for a in plan.allocations if a.offer.count(":") == 4]
+    assert catalog and all(a.pricing == "on_demand" for a in catalog)
+    assert all(a.pricing is None for a in plan.allocations if a.offer.count(":") != 4)
+    assert all(a.chips == a.instances * a.chips_per_instance for a in plan.allocations)
+    data["allocations"][0]["chips"] += 1
+    with pytest.raises(InputError, match="do not split evenly"):
+        read_plan(data, "old.json")
+
+
+def test_the_fixture_has_every_key_the_planner_writes_today() -> None:
+    keys = set(Allocation("w", "o", "p", "v", "c", "r", 1, 1, 0.0, 0.0, 0.0, 1.0).to_json())
+    for a in plan_data()["allocations"]:
+        assert set(a) == keys, "regenerate the fixture: chipfolio plan ... --json"
+
+
+@given(st.text(max_size=200), st.text(max_size=30))
+def test_dns_names_are_always_valid(a: str, b: str) -> None:
+    name = dns_name(a, b, limit=40)
+    assert DNS.match(name) and len(name) <= 40, name
+
+
+def test_long_names_sharing_a_prefix_stay_distinct() -> None:
+    long = "w" * 80
+    assert dns_name(long + "a") != dns_name(long + "b")
+    assert len(dns_name(long + "a")) == 63
+    assert dns_name("Chat_Model.v2") == "chat-model-v2"
+    assert dns_name("8b-tune") == "x-8b-tune"
+
+
+def _alloc(start: float, end: float, chips: int) -> PlannedAllocation:
+    return PlannedAllocation(0, "w", "training", "o", "p", "v", "c", "r", 1, chips, chips,
+                             None, start, end)  # fmt: skip
+
+
+def test_peak_chips_counts_overlaps_only() -> None:
+    assert peak_chips([_alloc(0, 10, 4), _alloc(10, 20, 6)]) == 6  # back to back
+    assert peak_chips([_alloc(0, 10, 4), _alloc(5, 20, 6), _alloc(6, 7, 1)]) == 11
+    assert peak_chips([]) == 0
+
+
+def test_catalog_offer_ids_give_instance_type_and_zone() -> None:
+    detail = catalog_offer_detail("aws:p5.48xlarge:us-east-1:us-east-1a:spot")
+    assert detail is not None and detail.instance_type == "p5.48xlarge"
+    assert detail.zone == "us-east-1a"
+    assert catalog_offer_detail("gcp:tpu-v6e-8:us-east5:-:on_demand").zone is None  # type: ignore[union-attr]
+    assert catalog_offer_detail("azure-maia200-lease") is None
+
+
+def _portfolio_with_launch(tmp_path: Path, extra: str) -> Path:
+    text = EXAMPLE.read_text(encoding="utf-8")
+    text = text.replace("data/Azure", str(EXAMPLE.parent / "data" / "Azure"))
+    text = text.replace(
+        "    frameworks: [pytorch, vllm]\n  - name: code",
+        f"    frameworks: [pytorch, vllm]\n{extra}  - name: code",
+    )
+    text = text.replace(
+        "    chips_per_instance: 16\n",
+        "    chips_per_instance: 16\n    instance_type: trn2.48xlarge\n",
+    )
+    path = tmp_path / "lab.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_launch_sections_and_private_instance_types_come_from_the_portfolio(
+    tmp_path: Path,
+) -> None:
+    extra = (
+        "    launch:\n      image: vllm/vllm-openai:v0.6.3\n      run: vllm serve x\n"
+        "      envs: {HF_TOKEN: ''}\n      port: 8080\n"
+    )
+    portfolio = load_portfolio(_portfolio_with_launch(tmp_path, extra))
+    launch = launch_infos(portfolio)
+    assert set(launch) == {"chat"}
+    assert launch["chat"].port == 8080 and launch["chat"].envs == {"HF_TOKEN": ""}
+    plan = read_plan(plan_data(), "p.json")
+    details = offer_details(plan, portfolio)
+    assert details["aws-trn2-reserved"].instance_type == "trn2.48xlarge"
+    assert "azure-maia200-lease" not in details
+    result = export_plan(plan, "skypilot", launch, details)
+    text = "".join(f.render() for f in result.files if "chat-trainium2" in f.path)
+    assert "instance_type: trn2.48xlarge" in text and "ports: 8080" in text
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ("    launch: {envs: {'1BAD': x}}\n", "workloads[2].launch.envs"),
+        ("    launch: {port: 70000}\n", "workloads[2].launch.port"),
+        ("    launch: {image: 'two words'}\n", "workloads[2].launch.image"),
+        ("    launch: {command: run}\n", "workloads[2].launch.command"),
+    ],
+)
+def test_bad_launch_sections_name_the_field(tmp_path: Path, extra: str, field: str) -> None:
+    with pytest.raises(InputError) as info:
+        load_portfolio(_portfolio_with_launch(tmp_path, extra))
+    assert field in str(info.value)
+
+
+def test_unknown_target_is_refused() -> None:
+    with pytest.raises(InputError, match="unknown target 'nomad'"):
+        export_plan(read_plan(plan_data(), "p.json"), "nomad")
