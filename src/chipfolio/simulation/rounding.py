@@ -5,20 +5,28 @@ least so much throughput, and rounding up only adds) and every vendor used by th
 used (min_vendors). Two things need repair: an offer whose capacity the rounded-up units
 exceed gets its columns rounded down instead (which can leave a sliver of demand short), and
 a gang job the LP spread over several offers is placed whole on the offer the LP leaned on
-most. Share caps can be overshot by the rounding: the answer says whether they hold (within
-a tolerance the caller chooses) and the caller solves the MILP when they do not. Otherwise
-the cost is at most one serving unit per allocation above the LP bound. Used when
-re-planning thousands of scenarios, where a MILP per re-plan (tens of milliseconds for tiny
-models, up to seconds for catalog-sized ones) would dominate.
+most. Otherwise the cost is at most one serving unit per allocation above the LP bound.
+
+Share caps can be overshot by the rounding, mostly when a gang job lands whole on one
+vendor. Then, before giving up, two cheap repairs are tried, each an LP solve: each gang job
+pinned in turn to each of the few offers the LP leaned on most (the rest of the portfolio
+re-balances around it; the cheapest rounding that keeps the caps wins), then the LP with
+slightly tighter caps so rounding up has room. Only when both fail does the caller solve
+the MILP. Used when re-planning thousands of scenarios, where a MILP per re-plan (tens of
+milliseconds for tiny models, seconds for a catalog-sized one with a gang job under caps)
+would dominate. Every step is a deterministic function of the problem.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from chipfolio.planner.heuristic import round_plan, tighten_shares
+from chipfolio.planner.model import Formulation
 from chipfolio.planner.problem import FloatArray, IntArray, Problem, WorkloadKind
 from chipfolio.planner.solve import Built, build
 from chipfolio.planner.solvers.base import SolveOptions, Solver
@@ -26,17 +34,40 @@ from chipfolio.planner.structure import Structure
 from chipfolio.simulation.model import Schedule
 
 ROUNDING_TOLERANCE = 1e-7
+GANG_CANDIDATES = 4
+TIGHTER_CAPS = (0.003, 0.01, 0.03)
 
 
 @dataclass(frozen=True, eq=False)
 class Rounded:
     """A rounded LP answer: a schedule (None if the LP is infeasible) and whether it is valid.
 
-    ``valid`` is False when rounding broke a share cap; the caller then solves exactly.
+    ``valid`` is False when rounding broke a share cap and no repair kept it; the caller then
+    solves exactly. ``cost`` is the rounded plan's objective and ``bound`` the LP optimum, a
+    lower bound on every whole plan; ``lps`` counts the LP solves it took.
     """
 
     schedule: Schedule | None
     valid: bool
+    cost: float = math.inf
+    bound: float = -math.inf
+    lps: int = 1
+
+    @property
+    def gap(self) -> float:
+        """How far above the LP bound the rounded plan costs, relative to its cost."""
+        if not (math.isfinite(self.cost) and math.isfinite(self.bound)):
+            return math.inf
+        return max(self.cost - self.bound, 0.0) / max(abs(self.cost), 1e-9)
+
+
+@dataclass(frozen=True, eq=False)
+class _Try:
+    """Units for the columns of ``built`` and what they cost (the LP's objective)."""
+
+    built: Built
+    units: FloatArray
+    cost: float
 
 
 def lp_rounded_schedule(
@@ -46,21 +77,149 @@ def lp_rounded_schedule(
     *,
     built: Built | None = None,
     cap_tolerance: float = 0.0,
+    repair: bool = True,
 ) -> Rounded:
     """A schedule from the rounded LP relaxation, checked against the share caps.
 
     ``built`` reuses a model already built for ``problem``; ``cap_tolerance`` is how far
-    (in share of total cost) a vendor may exceed the cap before the answer is invalid.
+    (in share of total cost) a vendor may exceed the cap before the answer is invalid;
+    ``repair`` tries the gang placements and tighter caps above when the first rounding
+    breaks a cap.
     """
     built = built or build(problem, prune_pairs=options.prune)
-    result = solver.solve(built.formulation, dataclasses.replace(options, relax=True))
-    if not result.status.has_solution:
+    lp_options = dataclasses.replace(options, relax=True)
+    first = _solve_lp(built, built.formulation, solver, lp_options)
+    if first is None:
         return Rounded(None, valid=True)
+    x, bound = first
+    attempt = _round(built, x)
+    lps = 1
+    valid = caps_hold(built.problem, built.structure, attempt.units, cap_tolerance)
+    if not valid and repair:
+        fixed, tries = _repair_caps(built, x, solver, lp_options, cap_tolerance)
+        lps += tries
+        if fixed is not None:
+            attempt, valid = fixed, True
+    schedule = schedule_from_units(
+        problem, attempt.built.problem, attempt.built.structure, attempt.units
+    )
+    return Rounded(schedule, valid, attempt.cost, bound, lps)
+
+
+def _solve_lp(
+    built: Built, form: Formulation, solver: Solver, lp_options: SolveOptions
+) -> tuple[FloatArray, float] | None:
+    """The LP optimum's allocation columns and objective, or None when infeasible."""
+    result = solver.solve(form, lp_options)
+    if not result.status.has_solution or result.objective is None:
+        return None
     block = built.formulation.var_blocks["x"]
     x = np.maximum(result.value()[block.offset : block.stop], 0.0)[: built.structure.n_cols]
-    units = round_units(built.structure, x)
-    valid = caps_hold(built.problem, built.structure, units, cap_tolerance)
-    return Rounded(schedule_from_units(problem, built.problem, built.structure, units), valid)
+    return x, float(result.objective)
+
+
+def _round(built: Built, x: FloatArray) -> _Try:
+    return _priced(built, round_units(built.structure, x))
+
+
+def _priced(built: Built, units: FloatArray) -> _Try:
+    form = built.formulation
+    block = form.var_blocks["x"]
+    cost = float(form.c[block.offset : block.offset + units.size] @ units)
+    return _Try(built, units, cost + form.objective_offset)
+
+
+def _cheapest_valid(built: Built, x: FloatArray, tolerance: float) -> _Try | None:
+    """The cheaper of two roundings of ``x`` that keeps the share caps, if any does.
+
+    Rounding every column up, and the planner's own rounding (round down, then fill each
+    demand at least cost, which buys one unit where rounding up bought one per column).
+    """
+    found = []
+    for units in (round_units(built.structure, x), _planner_rounding(built, x)):
+        if units is not None and caps_hold(built.problem, built.structure, units, tolerance):
+            found.append(_priced(built, units))
+    return min(found, key=lambda t: t.cost) if found else None
+
+
+def _planner_rounding(built: Built, x: FloatArray) -> FloatArray | None:
+    full = np.zeros(built.formulation.n_cols)
+    full[: x.size] = x
+    return round_plan(built.problem, built.structure, built.formulation, full)
+
+
+def _repair_caps(
+    built: Built, x: FloatArray, solver: Solver, lp_options: SolveOptions, tolerance: float
+) -> tuple[_Try | None, int]:
+    """A rounding that keeps the share caps, and how many LPs were solved to find it.
+
+    First each gang job pinned to each of its ``GANG_CANDIDATES`` likeliest offers (the
+    cheapest valid rounding among them), then the LP with caps tighter by each of
+    ``TIGHTER_CAPS`` in turn (the first valid rounding).
+    """
+    lps = 0
+    best: _Try | None = None
+    for pinned in _gang_pins(built, x):
+        lps += 1
+        solved = _solve_lp(pinned, pinned.formulation, solver, lp_options)
+        attempt = None if solved is None else _cheapest_valid(pinned, solved[0], tolerance)
+        if attempt is not None and (best is None or attempt.cost < best.cost):
+            best = attempt
+    if best is not None:
+        return best, lps
+    cap = built.problem.policy.max_share
+    for margin in (0.0, *TIGHTER_CAPS):
+        if cap - margin <= 0.0:
+            break
+        if margin > 0.0:
+            lps += 1
+            tight = tighten_shares(built.formulation, margin, cap)
+            solved = _solve_lp(built, tight, solver, lp_options)
+            if solved is None:
+                break
+            x = solved[0]
+        attempt = _cheapest_valid(built, x, tolerance)
+        if attempt is not None:
+            return attempt, lps
+    return None, lps
+
+
+def _gang_pins(built: Built, x: FloatArray) -> list[Built]:
+    """Models of ``built.problem`` with one gang job allowed on a single offer each.
+
+    Per gang job, its ``GANG_CANDIDATES`` offers with the largest LP share (ties: the
+    planner's pair order), so the choice is a function of the LP answer alone.
+    """
+    s = built.structure
+    problem = built.problem
+    gang_pair = s.pair_gang_units > 0
+    if not gang_pair.any():
+        return []
+    share = _pair_shares(s, x)
+    out: list[Built] = []
+    for w in np.unique(s.pair_workload[gang_pair]).tolist():
+        pairs = np.flatnonzero(gang_pair & (s.pair_workload == w))
+        order = pairs[np.lexsort((pairs, -share[pairs]))][:GANG_CANDIDATES]
+        for pair in order.tolist():
+            only = np.ones(problem.allowed.shape, dtype=bool)
+            only[w] = False
+            only[w, int(s.pair_offer[pair])] = True
+            out.append(build(problem.restrict(only), prune_pairs=False))
+    return out
+
+
+def _pair_shares(s: Structure, x: FloatArray) -> FloatArray:
+    """Per (workload, offer) pair, the share of its gang job the LP put there (0: no gang).
+
+    A whole-job column's x is the share of the job itself; other columns count units.
+    """
+    units_in_x = np.where(s.col_whole_job, s.pair_gang_units[s.col_pair], 1.0)
+    share = np.zeros(s.pair_workload.shape[0])
+    np.add.at(share, s.col_pair, x * units_in_x)
+    out: FloatArray = np.divide(
+        share, s.pair_gang_units, out=np.zeros_like(share), where=s.pair_gang_units > 0
+    )
+    return out
 
 
 def caps_hold(problem: Problem, s: Structure, units: FloatArray, tolerance: float = 0.0) -> bool:
@@ -92,13 +251,7 @@ def _place_gangs(
         return units
     out = units.copy()
     out[gang_col] = 0.0
-    # a whole-job column's x is the share of the job itself; other columns count units
-    units_in_x = np.where(s.col_whole_job, s.pair_gang_units[s.col_pair], 1.0)
-    share = np.zeros(s.pair_workload.shape[0])
-    np.add.at(share, s.col_pair[gang_col], (x * units_in_x)[gang_col])
-    share = np.divide(
-        share, s.pair_gang_units, out=np.zeros_like(share), where=s.pair_gang_units > 0
-    )
+    share = _pair_shares(s, x)
     for w in np.unique(s.col_workload[gang_col]).tolist():
         pairs = np.flatnonzero((s.pair_workload == w) & (s.pair_gang_units > 0))
         pairs = pairs[np.isin(pairs, s.col_pair[gang_col])]

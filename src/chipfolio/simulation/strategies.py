@@ -48,6 +48,7 @@ CANONICAL_HORIZON_HOURS = 720.0
 DEMAND_GRID = 0.01
 PRICE_GRID = 0.01
 EXACT_MAX_COLUMNS = 50
+SMALL_MODEL_GAP = 0.005
 SHARE_CAP_TOLERANCE = 0.01
 PHANTOM_PREFIX = "~kept:"
 SERVE_BUDGET_FACTOR = 4.0
@@ -162,10 +163,24 @@ def prepare_strategies(
 
 @dataclass(frozen=True, eq=False)
 class _SubProblem:
-    """A re-plan problem over the rows ``rows`` of the base problem."""
+    """A re-plan problem over the rows ``rows`` and the offers ``offers`` of the base problem.
+
+    Only offers the re-planned workloads can use (runnable, capacity left) or that carry a
+    commitment (it counts in vendor shares) enter; phantom offers may follow them.
+    """
 
     rows: np.ndarray
+    offers: np.ndarray
     problem: Problem
+
+    def expand(self, schedule: Schedule, n_offers: int) -> Schedule:
+        """``schedule`` over this sub-problem's offers as a schedule over all base offers."""
+        mats = []
+        for matrix in schedule.instances:
+            full = np.zeros((matrix.shape[0], n_offers))
+            full[:, self.offers] = matrix[:, : self.offers.size]
+            mats.append(full)
+        return Schedule(schedule.hours, tuple(mats))
 
 
 class PlannerReplanner:
@@ -218,6 +233,10 @@ class PlannerReplanner:
         if not keep.size:
             return None
         offers = _offers_now(base, request, target, rows)
+        runnable = (base.allowed[keep] & (base.tokens_per_s_per_chip[keep] > 0)).any(0)
+        usable = (runnable & (offers.capacity_chips > 0)) | (offers.take_or_pay_chips > 0)
+        cols = np.flatnonzero(usable)
+        offers = offers.take(cols)
         w = base.workloads
         horizon = max(base.horizon_hours - request.hour, 1e-6)
         deadline = np.minimum(request.hours_left[keep], horizon)
@@ -240,9 +259,10 @@ class PlannerReplanner:
             deadline_hours=deadline,
             weight=w.weight[keep],
         )
-        tput = base.tokens_per_s_per_chip[keep]
-        allowed = base.allowed[keep]
-        units = base.units[keep]
+        grid = np.ix_(keep, cols)
+        tput = base.tokens_per_s_per_chip[grid]
+        allowed = base.allowed[grid]
+        units = base.units[grid]
         if policy.caps_shares:
             spend = _kept_spend(base, request, target, rows, policy)
             policy = _cap_without_dilution(policy, spend)
@@ -263,7 +283,7 @@ class PlannerReplanner:
             catalog_snapshot=base.catalog_snapshot,
             instances_per_unit=units,
         )
-        return _SubProblem(keep, problem)
+        return _SubProblem(keep, cols, problem)
 
     def _solve_rows(
         self, request: ReplanRequest, rows: np.ndarray, target: FloatArray, policy: Policy
@@ -274,7 +294,7 @@ class PlannerReplanner:
         solved = self._solve(sub.problem)
         if solved is None:
             return None
-        return _merge(target, [(sub.rows, _without_phantoms(solved, target.shape[1]))])
+        return _merge(target, [(sub.rows, sub.expand(solved, target.shape[1]))])
 
     def _serve_what_remains(
         self, request: ReplanRequest, active: np.ndarray, target: FloatArray
@@ -300,6 +320,7 @@ class PlannerReplanner:
         if solved is None:
             solved = schedule_of(reduced, plan_only_servable(plan, reduced))
         gone = sub.rows[~servable]
+        solved = sub.expand(solved, target.shape[1])
         return _merge(target, [(sub.rows[servable], solved), (gone, nothing)])
 
     # ----- solving, with an exact-content cache ------------------------------------------
@@ -311,11 +332,10 @@ class PlannerReplanner:
             return self._cache[key]
         built = build(problem, prune_pairs=self.options.prune)
         answer: Schedule | None = None
-        exact = self.mode is ReplanMode.EXACT or (
-            problem.policy.caps_shares and built.formulation.n_cols <= EXACT_MAX_COLUMNS
-        )
-        rounded = None if exact else self._rounded(problem, built)
-        if rounded is not None and rounded.valid:
+        rounded = None if self.mode is ReplanMode.EXACT else self._rounded(problem, built)
+        if rounded is not None and rounded.schedule is None:
+            answer = None  # the LP is infeasible, so is every whole plan
+        elif rounded is not None and rounded.valid and self._close_enough(built, rounded):
             answer = rounded.schedule
         else:
             plan = self._plan_built(built)
@@ -325,11 +345,20 @@ class PlannerReplanner:
             self._cache.popitem(last=False)
         return answer
 
+    @staticmethod
+    def _close_enough(built: Built, rounded: Rounded) -> bool:
+        """A small model under share caps takes the rounding only within SMALL_MODEL_GAP."""
+        small = built.formulation.n_cols <= EXACT_MAX_COLUMNS
+        if not (built.problem.policy.caps_shares and small):
+            return True
+        return rounded.gap <= SMALL_MODEL_GAP
+
     def _rounded(self, problem: Problem, built: Built) -> Rounded:
-        self.solves += 1
-        return lp_rounded_schedule(
+        rounded = lp_rounded_schedule(
             problem, self.solver, self.options, built=built, cap_tolerance=SHARE_CAP_TOLERANCE
         )
+        self.solves += rounded.lps
+        return rounded
 
     def _plan(self, problem: Problem) -> Plan | None:
         """The plan, or None when infeasible or unsolved (no diagnosis: it is not shown)."""
@@ -431,10 +460,6 @@ def _with_phantoms(offers: OfferTable, spend: dict[str, float], policy: Policy) 
     )
 
 
-def _without_phantoms(schedule: Schedule, n_offers: int) -> Schedule:
-    return Schedule(schedule.hours, tuple(m[:, :n_offers] for m in schedule.instances))
-
-
 def _timeless(offers: OfferTable, deadline: FloatArray, horizon: float) -> bool:
     """True when no offer opens or closes and no workload falls due before ``horizon``."""
     usable = offers.capacity_chips > 0
@@ -518,7 +543,7 @@ def _full_service_usd(problem: Problem) -> float:
     runnable = problem.runnable
     price = problem.offers.usd_per_chip_hour[None, :]
     rate = np.where(runnable, problem.tokens_per_s_per_chip, np.inf)
-    usd_per_token_s = np.where(runnable, price / rate, 0.0).max(1)
+    usd_per_token_s = np.where(runnable, price / rate, 0.0).max(1, initial=0.0)
     hours = np.minimum(problem.workloads.deadline_hours, problem.horizon_hours)
     committed = float((problem.offers.take_or_pay_chips * problem.offers.usd_per_chip_hour).sum())
     total = float((problem.workloads.demand_tokens_per_s * usd_per_token_s * hours).sum())

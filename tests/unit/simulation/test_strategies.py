@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -296,3 +297,82 @@ def test_rounding_places_a_gang_job_whole_on_one_offer(take_or_pay: float) -> No
     x = rounded.schedule.first
     assert np.count_nonzero(x[0]) == 1  # one offer holds the whole job
     assert served(p, x)[0] >= 100_000.0
+
+
+def gang_under_caps() -> Problem:
+    """A gang job worth about half the portfolio and chat on small instances, cap 60%.
+
+    The LP splits the gang job between providers to meet the cap; placed whole where the LP
+    leaned most it pushes that provider to 64%, so the plain rounding breaks the cap.
+    """
+    offers = OfferTable(
+        ids=["train-p1", "train-p2", "chat-p1", "chat-p2"],
+        providers=["p1", "p2", "p1", "p2"],
+        vendors=["nvidia"] * 4,
+        chips=["h100-sxm"] * 4,
+        regions=["r"] * 4,
+        pricing=["on_demand"] * 4,
+        chips_per_instance=[8, 8, 1, 1],
+        usd_per_chip_hour=[2.0, 2.2, 2.0, 2.3],
+        capacity_chips=[math.inf] * 4,
+        take_or_pay_chips=[0.0] * 4,
+        available_from_hour=[0.0] * 4,
+        available_until_hour=[math.inf] * 4,
+    )
+    workloads = WorkloadTable(
+        names=["train", "chat"],
+        kinds=["training", "inference"],
+        demand_tokens_per_s=[64_000.0, 40_000.0],
+        critical=[False, False],
+        gang=[True, False],
+        deadline_hours=[100.0, math.inf],
+        weight=[1.0, 1.0],
+    )
+    tput = np.array([[1000.0, 1000.0, 0.0, 0.0], [0.0, 0.0, 1000.0, 1000.0]])
+    allowed = np.ones((2, 4), dtype=bool)
+    return Problem(offers, workloads, tput, allowed, Policy(max_share=0.6), 100.0)
+
+
+def shares(p: Problem, x: np.ndarray) -> dict[str, float]:
+    usd = (x * p.offers.chips_per_instance * p.offers.usd_per_chip_hour).sum(0)
+    total = float(usd.sum())
+    return {str(v): float(usd[p.offers.providers == v].sum()) / total for v in ("p1", "p2")}
+
+
+def test_a_cap_broken_by_a_whole_gang_job_is_repaired_without_the_milp() -> None:
+    from chipfolio.planner.solve import solve_problem
+    from chipfolio.simulation.strategies import instances_of
+
+    p = gang_under_caps()
+    plain = lp_rounded_schedule(p, get_solver(), OPTIONS, cap_tolerance=0.01, repair=False)
+    assert plain.schedule is not None and not plain.valid
+    assert max(shares(p, plain.schedule.first).values()) > 0.61
+
+    fixed = lp_rounded_schedule(p, get_solver(), OPTIONS, cap_tolerance=0.01)
+    assert fixed.valid and fixed.schedule is not None and fixed.lps > 1
+    x = fixed.schedule.first
+    assert np.count_nonzero(x[0]) == 1 and x[0].sum() == 8  # the gang job whole, on one offer
+    assert max(shares(p, x).values()) <= 0.61
+    assert (served(p, x) >= p.workloads.demand_tokens_per_s - 1e-6).all()
+    assert fixed.bound <= fixed.cost and 0.0 <= fixed.gap < 0.05
+    exact = instances_of(p, solve_problem(p, OPTIONS))
+    usd = p.offers.chips_per_instance * p.offers.usd_per_chip_hour
+    assert (x * usd).sum() <= 1.02 * (exact * usd).sum()
+
+
+def test_a_small_capped_model_takes_the_milp_when_rounding_costs_too_much() -> None:
+    # a 60% cap over 8-GPU instances: rounding up costs a whole instance per column, well
+    # above the LP bound on a model this small, so the exact answer is used
+    from chipfolio.simulation.strategies import SMALL_MODEL_GAP
+
+    p = gang_under_caps()
+    p = dataclasses.replace(p, offers=p.offers.replace(chips_per_instance=np.full(4, 8)))
+    rounded = lp_rounded_schedule(p, get_solver(), OPTIONS, cap_tolerance=0.01)
+    assert rounded.gap > SMALL_MODEL_GAP
+    (capped,) = prepare_strategies(p, (StrategyName.CAPPED,), OPTIONS)
+    target = np.zeros((2, 4))
+    answers = [
+        PlannerReplanner(capped, OPTIONS, mode).replan(request(p, target)) for mode in ReplanMode
+    ]
+    assert answers[0] is not None and answers[1] is not None
+    assert np.array_equal(answers[0].first, answers[1].first)
