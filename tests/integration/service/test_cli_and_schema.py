@@ -37,6 +37,7 @@ def test_db_upgrade_is_idempotent_and_tokens_are_created(
         (["serve", "--db", "mysql://x/y"], "expected sqlite:///PATH"),
         (["serve", "--port", "70000"], "--port"),
         (["serve", "--jobs", "0"], "--jobs"),
+        (["serve", "--processes", "-1"], "--processes"),
         (["serve", "--data-dir", "/nonexistent/dir"], "not a directory"),
         (["serve", "--admin-token-file", "/nonexistent/token"], "cannot read token"),
         (["db", "upgrade", "--db", "sqlite:///:memory:"], "in-memory"),

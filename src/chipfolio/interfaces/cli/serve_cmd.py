@@ -83,12 +83,20 @@ def _register_serve(app: typer.Typer) -> None:
             help="Folder that portfolios' trace files are read from (none by default).",
         ),
         workers: int = typer.Option(2, "--jobs", metavar="N", help="Background job threads."),
+        processes: int = typer.Option(
+            2,
+            "--processes",
+            metavar="P",
+            help="Worker processes for plan and leverage solves (0 = solve in the job threads).",
+        ),
         log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
     ) -> None:
         """The API, the database and the web dashboard (FastAPI + SQLAlchemy)."""
         _check_port(port)
         if not 1 <= workers <= 64:
             raise InputError(f"must be from 1 to 64, got {workers}", field="--jobs")
+        if not 0 <= processes <= 64:
+            raise InputError(f"must be from 0 to 64, got {processes}", field="--processes")
         url = db_url(db)
         from chipfolio.interfaces.service.app import run
         from chipfolio.interfaces.service.config import ServiceConfig
@@ -99,6 +107,7 @@ def _register_serve(app: typer.Typer) -> None:
             data_dir=_check_dir(data_dir, "--data-dir"),
             admin_token=_admin_token(admin_token_file),
             job_workers=workers,
+            job_processes=processes,
         )
         run(config, host, port, log_level=log_level)
 

@@ -63,11 +63,21 @@ def _add_health(app: FastAPI) -> None:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], summary="The database answers and is migrated")
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        summary="The database answers and is migrated, and the worker processes have started",
+    )
     def readyz(request: Request) -> JSONResponse:
         state: ServiceState = request.app.state.service
-        ok = state.db.ping() and state.db.migrated()
-        body = {"status": "ready" if ok else "not ready", "database": state.db.dialect}
+        database = state.db.ping() and state.db.migrated()
+        workers = state.runner.ready()
+        ok = database and workers
+        body = {
+            "status": "ready" if ok else "not ready",
+            "database": state.db.dialect if database else "unavailable",
+            "workers": "ready" if workers else "starting",
+        }
         return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics")

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from chipfolio.catalog import Catalog, load_catalog
+from chipfolio.errors import ChipfolioError, InfeasibleError
 from chipfolio.interfaces.service.inputs import parse_stored
 from chipfolio.planner import Plan, Problem, SolveOptions, build_problem, solve_problem
 from chipfolio.planner.build import catalog_choice
@@ -94,3 +95,78 @@ def run_simulation(inputs: Inputs, options: dict[str, Any], progress: Callable[[
         plan_options=SolveOptions(),
     )
     return json.dumps(sim.to_json(), indent=2)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a job produced, as plain picklable values (it may come from a worker process):
+    the columns to write, or the error and its details."""
+
+    updates: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    details: tuple[str, ...] = ()
+    plan_status: str | None = None
+    snapshot: str | None = None
+
+
+def _failed(exc: ChipfolioError) -> Outcome:
+    details = tuple(exc.conflicts) if isinstance(exc, InfeasibleError) else ()
+    return Outcome(error=str(exc), details=details)
+
+
+def plan_job(inputs: Inputs, options: dict[str, Any]) -> Outcome:
+    """A plan job, start to end (runs in a worker thread or process)."""
+    try:
+        plan, catalog = run_plan(inputs, options)
+    except ChipfolioError as exc:
+        return _failed(exc)
+    updates = {
+        "result_json": plan_json(plan),
+        "catalog_snapshot": plan.catalog_snapshot,
+        "solver": plan.solver.name,
+        "solver_status": plan.solver.status,
+        "plan_status": plan.status.value,
+        "total_cost_usd": plan.to_json()["total_cost_usd"],
+        "solve_seconds": plan.solver.seconds,
+    }
+    snapshot = catalog.snapshot_id if catalog is not None else None
+    return Outcome(updates, plan_status=plan.status.value, snapshot=snapshot)
+
+
+def leverage_job(inputs: Inputs, options: dict[str, Any]) -> Outcome:
+    """A leverage job, start to end (runs in a worker thread or process)."""
+    try:
+        return Outcome({"result_json": run_leverage(inputs, options)})
+    except ChipfolioError as exc:
+        return _failed(exc)
+
+
+def simulation_job(
+    inputs: Inputs, options: dict[str, Any], progress: Callable[[int], None]
+) -> Outcome:
+    """A simulation job (in a worker thread: its progress is written as it goes)."""
+    try:
+        return Outcome({"result_json": run_simulation(inputs, options, progress)})
+    except ChipfolioError as exc:
+        return _failed(exc)
+
+
+def watch_parent(parent_pid: int) -> None:
+    """Worker-process initializer: exit as soon as the service process is gone (even after
+    ``kill -9``, which gives it no chance to stop its workers)."""
+    import os
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.25)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="chipfolio-parent-watch", daemon=True).start()
+
+
+def warm_up() -> None:
+    """Import what jobs need, so a new worker process answers its first job sooner."""
+    import chipfolio.analysis.leverage
+    import chipfolio.planner.solvers.highs  # noqa: F401

@@ -39,6 +39,7 @@ class ServiceConfig:
     data_dir: Path | None = None
     admin_token: str | None = None
     job_workers: int = 2
+    job_processes: int = 0
     max_body_bytes: int = MAX_BODY_BYTES
     max_scenarios: int = MAX_SCENARIOS
     plan_time_limit_s: float = 60.0

@@ -3,22 +3,28 @@
 A job row is written ``queued`` in the request's transaction; a worker thread marks it
 ``running``, computes outside any transaction, then writes the result and ``succeeded`` (or
 the error and ``failed``) in one transaction. A job left ``queued`` or ``running`` by a stopped
-process is run again at the next start (its inputs are all in the database). The solvers
-release the GIL for most of their work; the event loop never waits for a job.
+process is run again at the next start (its inputs are all in the database).
+
+With ``job_processes`` > 0, plan and leverage computations run in a pool of worker processes
+(spawned, so nothing is inherited) while the thread waits for them: solves then neither hold
+the server's GIL nor share its memory. Simulations run in the thread, which writes their
+progress as batches finish. The event loop never waits for a job.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from sqlalchemy import select
 
 from chipfolio.catalog import list_snapshots
-from chipfolio.errors import ChipfolioError, InfeasibleError
 from chipfolio.interfaces.service import compute
 from chipfolio.interfaces.service.config import ServiceConfig
 from chipfolio.interfaces.service.db import Database
@@ -46,9 +52,34 @@ class JobRunner:
         self.config = config
         self.metrics = metrics
         self._pool = ThreadPoolExecutor(config.job_workers, thread_name_prefix="chipfolio-job")
+        self._warming: list[Future[None]] = []
+        self._processes = self._new_processes()
         self._futures: dict[tuple[JobKind, int], Future[None]] = {}
         self._lock = threading.Lock()
         self._closed = False
+
+    def _new_processes(self) -> ProcessPoolExecutor | None:
+        if self.config.job_processes < 1:
+            return None
+        context = multiprocessing.get_context("spawn")  # nothing inherited: no threads, no locks
+        pool = ProcessPoolExecutor(
+            self.config.job_processes,
+            mp_context=context,
+            initializer=compute.watch_parent,
+            initargs=(os.getpid(),),
+        )
+        self._warming = [pool.submit(compute.warm_up) for _ in range(self.config.job_processes)]
+        return pool
+
+    def ready(self) -> bool:
+        """Whether the worker processes (if any) have started and imported the solvers."""
+        return all(f.done() for f in self._warming)
+
+    def _renew_processes(self) -> None:
+        with self._lock:
+            old, self._processes = self._processes, self._new_processes()
+        if old is not None:
+            old.shutdown(wait=False, cancel_futures=True)
 
     def submit(self, kind: JobKind, job_id: int) -> None:
         with self._lock:
@@ -88,9 +119,20 @@ class JobRunner:
         return len(pending)
 
     def close(self) -> None:
+        """Stop taking jobs; running ones stay 'running' and are run again at the next start."""
         with self._lock:
             self._closed = True
+            busy = bool(self._futures)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._processes is None:
+            return
+        if not busy:
+            self._processes.shutdown(wait=True, cancel_futures=True)
+            return
+        workers = list(getattr(self._processes, "_processes", {}).values())
+        self._processes.shutdown(wait=False, cancel_futures=True)
+        for process in workers:  # a solve in progress would otherwise delay the exit
+            process.terminate()
 
     # -- one job -----------------------------------------------------------------------------
 
@@ -118,15 +160,19 @@ class JobRunner:
                 return
             inputs, options = begun
             try:
-                updates = self._compute(kind, job_id, inputs, options)
-                status = JobStatus.SUCCEEDED
-            except InfeasibleError as exc:
-                updates = {"error": str(exc), "error_details": list(exc.conflicts)}
-            except ChipfolioError as exc:
-                updates = {"error": str(exc), "error_details": []}
+                outcome = self._compute(kind, job_id, inputs, options)
             except Exception as exc:
                 log.exception("%s job %s failed", kind.value, job_id)
-                updates = {"error": f"internal error: {type(exc).__name__}", "error_details": []}
+                outcome = compute.Outcome(error=f"internal error: {type(exc).__name__}")
+            if outcome.error is None:
+                status = JobStatus.SUCCEEDED
+                updates = outcome.updates
+            else:
+                updates = {"error": outcome.error, "error_details": list(outcome.details)}
+            if kind is JobKind.PLAN:
+                self.metrics.plans_solved.labels(outcome.plan_status or "failed").inc()
+            if outcome.snapshot is not None:
+                self._record_catalog(outcome.snapshot)
             self._finish(kind, job_id, status, updates)
         except Exception:
             log.exception("%s job %s could not be recorded", kind.value, job_id)
@@ -138,28 +184,17 @@ class JobRunner:
 
     def _compute(
         self, kind: JobKind, job_id: int, inputs: compute.Inputs, options: dict[str, Any]
-    ) -> dict[str, Any]:
-        if kind is JobKind.PLAN:
-            try:
-                plan, catalog = compute.run_plan(inputs, options)
-            except ChipfolioError:
-                self.metrics.plans_solved.labels("failed").inc()
-                raise
-            self.metrics.plans_solved.labels(plan.status.value).inc()
-            if catalog is not None:
-                self._record_catalog(catalog.snapshot_id)
-            return {
-                "result_json": compute.plan_json(plan),
-                "catalog_snapshot": plan.catalog_snapshot,
-                "solver": plan.solver.name,
-                "solver_status": plan.solver.status,
-                "plan_status": plan.status.value,
-                "total_cost_usd": plan.to_json()["total_cost_usd"],
-                "solve_seconds": plan.solver.seconds,
-            }
-        if kind is JobKind.LEVERAGE:
-            return {"result_json": compute.run_leverage(inputs, options)}
-        return {"result_json": compute.run_simulation(inputs, options, self._progress(job_id))}
+    ) -> compute.Outcome:
+        if kind is JobKind.SIMULATION:
+            return compute.simulation_job(inputs, options, self._progress(job_id))
+        work = compute.plan_job if kind is JobKind.PLAN else compute.leverage_job
+        if self._processes is None:
+            return work(inputs, options)
+        try:
+            return self._processes.submit(work, inputs, options).result()
+        except BrokenProcessPool:
+            self._renew_processes()
+            return compute.Outcome(error="the worker process running this job died")
 
     def _progress(self, job_id: int) -> Any:
         state = {"done": 0, "written": 0.0}
