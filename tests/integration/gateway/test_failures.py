@@ -332,3 +332,17 @@ def test_client_leaving_mid_stream_releases_the_upstream(env: Env) -> None:
     wait_until(lambda: env.state()["gateway"]["in_flight"] == 0)
     assert env.pool_state("primary")["failures"] == {}
     assert chat(env)[0] == "primary"
+
+
+def test_stream_idle_after_commit_ends_with_an_error_event(env: Env) -> None:
+    a = env.upstream("a", token_delay_s=2.0, tokens=3)
+    b = env.upstream("b")
+    env.start(primary_fallback(a, b, stream_idle_timeout_s=0.2))
+    stream = env.client().chat.completions.create(model="chat", messages=MSG, stream=True)
+    got: list[str] = []
+    with pytest.raises(openai.APIError, match="stream idle timeout"):
+        for ch in stream:
+            got.append(ch.choices[0].delta.content or "")
+    assert got == ["tok0 "]
+    assert b.completions == 0
+    assert env.pool_state("primary")["failures"] == {"cut": 1}
