@@ -159,3 +159,17 @@ def test_admin_state_and_metrics_show_weights_breakers_and_counters(env: Env) ->
     for line in text.splitlines():  # every sample line parses as name{labels} value
         if not line.startswith("#"):
             float(line.rsplit(" ", 1)[1])
+
+
+def test_expect_100_continue_is_answered(env: Env) -> None:
+    a, b = env.upstream("a"), env.upstream("b")
+    env.start(two_pools(a, b))
+    body = b'{"model":"chat","messages":[]}'
+    with socket.create_connection(("127.0.0.1", env.port), timeout=5) as s:
+        s.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\n"
+            b"content-length: %d\r\n\r\n" % len(body)
+        )
+        assert s.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        s.sendall(body)
+        assert s.recv(65536).startswith(b"HTTP/1.1 200 OK")
