@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import sys
+import threading
 import time
 from typing import Any
 
@@ -18,6 +21,37 @@ from chipfolio.planner.solvers.base import (
     SolveStatus,
     relative_gap,
 )
+
+_BANNER_LOCK = threading.Lock()
+_banner_silenced = False
+
+
+def new_highs(highspy: Any) -> Any:
+    """A fresh ``Highs`` instance, with the copyright banner kept off standard output.
+
+    highspy 1.16 prints a banner to file descriptor 1 on the first construction in a process,
+    before any option can switch it off; it would corrupt ``--json -`` output and piped
+    tables. The first construction runs with fd 1 pointed at /dev/null (once, under a lock).
+    """
+    global _banner_silenced
+    if _banner_silenced:
+        return highspy.Highs()
+    with _BANNER_LOCK:
+        if _banner_silenced:
+            return highspy.Highs()
+        sys.stdout.flush()
+        saved = os.dup(1)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 1)
+            h = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            os.close(devnull)
+        _banner_silenced = True
+        return h
+
 
 FEASIBLE_SOLUTION = 2  # HiGHS's kSolutionStatusFeasible
 LIMIT_STATUSES = {
@@ -113,7 +147,7 @@ class HighsSolver:
         presolve: bool,
         started: float,
     ) -> SolveResult:
-        h = highspy.Highs()
+        h = new_highs(highspy)
         try:
             _configure(h, options, presolve)
             status = h.passModel(_lp(highspy, form, relax))
