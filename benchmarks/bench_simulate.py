@@ -10,13 +10,19 @@ all three give byte-identical JSON, and prints scenarios/s for each, plus:
   changes anything), i.e. what the event loop costs without the solver;
 * the done-when figures: p95 unserved of n1 against cheapest and the median cost premium.
 
+Wall-clock rates are what a user sees; on a shared machine they also depend on what else
+runs, so each local run also prints the CPU seconds it used (this process and its worker
+processes) and the load average around it.
+
     .venv/bin/python benchmarks/bench_simulate.py [FILE] [--scenarios 1000] [--seed 0]
+        [--json OUT]   # the 1-worker results document, as `chipfolio simulate --json` writes it
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -57,6 +63,7 @@ def load(path: Path) -> tuple[Any, Any]:
 def run(
     problem: Any, demand: Any, n: int, seed: int, executor: Executor, name: str, file: str
 ) -> Simulation:
+    before = os.times()
     sim = simulate(
         problem,
         scenarios=n,
@@ -66,10 +73,14 @@ def run(
         mean_demand_tokens_per_s=demand.mean_tokens_per_s,
         portfolio=file,
     )
+    after = os.times()
+    cpu = sum(after[:4]) - sum(before[:4])
     pairs = sim.events * len(sim.setup.strategies)
+    load = "/".join(f"{x:.1f}" for x in os.getloadavg())
     print(
         f"  {name:<22} {sim.seconds:7.1f} s  {n / sim.seconds:7.1f} scenarios/s  "
-        f"{pairs / sim.seconds:9.0f} events/s  {sim.replans / sim.seconds:7.0f} re-plans/s"
+        f"{pairs / sim.seconds:9.0f} events/s  {sim.replans / sim.seconds:7.0f} re-plans/s  "
+        f"(cpu {cpu:.0f} s for the call, initial plans included; load {load})"
     )
     return sim
 
@@ -104,6 +115,7 @@ def main() -> int:
     parser.add_argument("--scenarios", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-ray", action="store_true")
+    parser.add_argument("--json", type=Path, default=None, help="write the 1-worker results")
     args = parser.parse_args()
     if not args.file.exists():
         print(f"{args.file} not found", file=sys.stderr)
@@ -117,6 +129,8 @@ def main() -> int:
     docs: dict[str, str] = {}
     one = run(problem, demand, n, args.seed, LocalExecutor(1), "local, 1 worker", args.file.name)
     docs["local-1"] = json.dumps(one.to_json())
+    if args.json is not None:
+        args.json.write_text(json.dumps(one.to_json(), indent=2) + "\n", encoding="utf-8")
     two = run(problem, demand, n, args.seed, LocalExecutor(2), "local, 2 workers", args.file.name)
     docs["local-2"] = json.dumps(two.to_json())
     if not args.no_ray:
