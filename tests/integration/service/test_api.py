@@ -103,6 +103,20 @@ def test_portfolio_as_a_json_object(api: Api) -> None:
     assert r.json()["version"]["format"] == "json"
 
 
+def test_concurrent_versions_of_one_portfolio_are_numbered_without_gaps(api: Api) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def post(i: int) -> int:
+        text = MINIMAL_TEXT.replace("demand_tokens_per_s: 500000", f"demand_tokens_per_s: {i + 1}")
+        r = api.post("/api/v1/portfolios", {"name": "raced", "portfolio": text})
+        assert r.status_code == 201, r.text
+        return int(r.json()["version"]["version"])
+
+    with ThreadPoolExecutor(8) as pool:
+        versions = sorted(pool.map(post, range(16)))
+    assert versions == list(range(1, 17))
+
+
 def test_portfolio_as_a_yaml_body(api: Api) -> None:
     headers = {**api.headers("planner"), "Content-Type": "application/yaml"}
     r = api.client.post("/api/v1/portfolios?name=raw-yaml", content=MINIMAL_TEXT, headers=headers)
@@ -166,6 +180,10 @@ def test_trace_files_stay_inside_the_data_directory(api: Api) -> None:
 def test_body_size_limit_and_no_cors(api: Api) -> None:
     big = {"portfolio": "# " + "x" * (300 * 1024)}
     assert api.post("/api/v1/portfolios", big).status_code == 413
+    chunks = iter([b'{"portfolio": "', b"x" * 200_000, b"y" * 200_000, b'"}'])  # no length
+    headers = {**api.headers("planner"), "Content-Type": "application/json"}
+    streamed = api.client.post("/api/v1/portfolios", content=chunks, headers=headers)
+    assert streamed.status_code == 413
     preflight = api.client.options(
         "/api/v1/plans",
         headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},

@@ -77,3 +77,24 @@ def test_migrations_build_exactly_the_models(db_url: str, tmp_path: Path) -> Non
         assert current_revision(database.write_engine) == head_revision()
     finally:
         database.dispose()
+
+
+def test_sqlite_runs_in_wal_with_foreign_keys_and_full_sync(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    database = Database(f"sqlite:///{tmp_path / 'pragmas.db'}")
+    try:
+        migrate(database)
+        with database.write() as session:
+            pragmas = {
+                name: session.execute(text(f"PRAGMA {name}")).scalar()
+                for name in ("journal_mode", "foreign_keys", "synchronous", "busy_timeout")
+            }
+    finally:
+        database.dispose()
+    assert pragmas == {
+        "journal_mode": "wal",
+        "foreign_keys": 1,
+        "synchronous": 2,
+        "busy_timeout": 30_000,
+    }

@@ -43,9 +43,12 @@ def save_version(
     """Store ``given`` as the next version of portfolio ``name`` (created if new).
 
     The same text as the newest version is not stored twice: that version is returned with
-    ``False``.
+    ``False``. Two writers creating the same new name race on its unique constraint; the
+    loser's transaction fails with IntegrityError and is retried by the caller.
     """
-    row = session.scalar(select(PortfolioRow).where(PortfolioRow.name == name))
+    # the row lock queues concurrent writers of one portfolio (PostgreSQL; SQLite's writers
+    # are already serialized by BEGIN IMMEDIATE), so version numbers have no gaps or clashes
+    row = session.scalar(select(PortfolioRow).where(PortfolioRow.name == name).with_for_update())
     if row is None:
         row = PortfolioRow(name=name, created_by=actor)
         session.add(row)

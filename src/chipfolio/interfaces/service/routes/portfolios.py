@@ -27,7 +27,7 @@ from chipfolio.interfaces.service.store import (
 )
 
 router = APIRouter(prefix="/api/v1/portfolios", tags=["portfolios"])
-RETRIES = 3
+RETRIES = 5
 
 
 def store_portfolio(
