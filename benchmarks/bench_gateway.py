@@ -51,8 +51,7 @@ BODY = json.dumps(
         "max_tokens": 16,
     }
 )
-LUA = (
-    """
+LUA = """
 wrk.method = "POST"
 wrk.body = [[BODY]]
 wrk.headers["Content-Type"] = "application/json"
@@ -67,7 +66,18 @@ done = function(summary, latency, requests)
     latency:percentile(99), latency.mean, e.status, e.connect, e.read, e.write, e.timeout))
 end
 """
-).replace("[[BODY]]", f"[[{BODY}]]")
+
+
+def set_stream(stream: bool) -> None:
+    """Switch the request body (and the wrk script) to streaming or not."""
+    global BODY
+    doc = json.loads(BODY)
+    doc["stream"] = stream
+    BODY = json.dumps(doc)
+
+
+def lua() -> str:
+    return LUA.replace("[[BODY]]", f"[[{BODY}]]")
 
 
 def free_port() -> int:
@@ -363,7 +373,10 @@ def main() -> int:
     parser.add_argument("--kill-at", type=float, default=3.0)
     parser.add_argument("--litellm", default=None, help="path of LiteLLM's `litellm` command")
     parser.add_argument("--no-litellm", action="store_true")
+    parser.add_argument("--stream", action="store_true", help="streaming requests (SSE)")
+    parser.add_argument("--no-kill", action="store_true", help="skip the kill test")
     args = parser.parse_args()
+    set_stream(args.stream)
     try:
         import httptools  # noqa: F401
         import orjson  # noqa: F401
@@ -376,7 +389,8 @@ def main() -> int:
     litellm = None if args.no_litellm else litellm_command(args.litellm)
     print(
         f"gateway benchmark on {os.cpu_count()} CPUs: proxy on CPU 0, wrk + 2 upstreams on "
-        f"CPU 1; {args.connections} connections, {args.duration:g} s per run",
+        f"CPU 1; {args.connections} connections, {args.duration:g} s per run, "
+        f"{'streaming' if args.stream else 'non-streaming'} chat requests",
         flush=True,
     )
     procs = Procs()
@@ -385,7 +399,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as d, setup(Path(d), procs) as env:
             tmp = Path(d)
             script = tmp / "post.lua"
-            script.write_text(LUA)
+            script.write_text(lua())
             ports = env["ports"]
             rows.append(
                 measure("direct (upstream a)", f"http://127.0.0.1:{ports['a']}", None, script, args)
@@ -420,12 +434,14 @@ def main() -> int:
                 print(
                     f"  throughput ratio gateway / LiteLLM: {rows[1]['rps'] / rows[2]['rps']:.1f}x"
                 )
+        if args.no_kill:
+            return 0
         print("kill test: one of two upstreams SIGKILLed mid-load", flush=True)
         for proxy in ["gateway"] + (["litellm"] if litellm else []):
             with tempfile.TemporaryDirectory() as d, setup(Path(d), procs) as env:
                 tmp = Path(d)
                 script = tmp / "post.lua"
-                script.write_text(LUA)
+                script.write_text(lua())
                 if proxy == "gateway":
                     p, port = start_gateway(tmp, procs)
                     state = f"http://127.0.0.1:{port}/admin/state"

@@ -55,6 +55,8 @@ def run_gateway_command(
         raise InputError(f"expected a port in 0..65535, got {port}", field="--port")
     if workers < 1 or workers > 64:
         raise InputError(f"expected 1..64 workers, got {workers}", field="--workers")
+    if workers > 1 and port == 0:
+        raise InputError("several workers need a fixed port, not 0", field="--port")
     config = load_config(pools, plan, hour)
     console = Console(stderr=True, highlight=False)
     console.print(_weights_table(config))
