@@ -57,7 +57,7 @@ def place(
         )
         if target is None:
             reason = f"chip '{a.chip}' ({a.vendor}) has no known Kubernetes device-plugin resource"
-            skipped.append(Skip(a.label, reason))
+            skipped.append(Skip.of(a, reason))
             continue
         out.append(Placed(a, dns_name(a.provider, a.region), target, detail.instance_type))
     return out

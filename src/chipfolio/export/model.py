@@ -44,6 +44,10 @@ class PlannedAllocation:
     to_hour: float
 
     @property
+    def chip_hours(self) -> float:
+        return self.chips * (self.to_hour - self.from_hour)
+
+    @property
     def label(self) -> str:
         who = self.workload if self.workload is not None else "(unused commitment)"
         return f"{who} on {self.offer} h{self.from_hour:g}-{self.to_hour:g}"
@@ -84,6 +88,11 @@ class Skip:
 
     allocation: str
     reason: str
+    chip_hours: float = 0.0
+
+    @classmethod
+    def of(cls, a: PlannedAllocation, reason: str) -> Skip:
+        return cls(a.label, reason, a.chip_hours)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +130,12 @@ class ExportResult:
         for skip in self.skipped:
             counts[skip.reason] = counts.get(skip.reason, 0) + 1
         return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def exported_share(self, plan: PlanView) -> float:
+        """The share of the plan's workload chip-hours this export covers (1.0 = all)."""
+        total = sum(a.chip_hours for a in plan.allocations if a.workload is not None)
+        left = sum(s.chip_hours for s in self.skipped)
+        return 1.0 if total <= 0 else max(0.0, 1.0 - left / total)
 
     def fill_ins(self) -> tuple[str, ...]:
         seen: dict[str, None] = {}
@@ -334,9 +349,10 @@ def active(plan: PlanView, skipped: list[Skip]) -> list[PlannedAllocation]:
     out = []
     for a in plan.allocations:
         if a.workload is None:
+            # not workload chip-hours: no chip_hours, so it does not lower the exported share
             skipped.append(Skip(a.label, "unused commitment (no workload to launch)"))
         elif a.instances == 0:
-            skipped.append(Skip(a.label, "no instances"))
+            skipped.append(Skip.of(a, "no instances"))
         else:
             out.append(a)
     return sorted(out, key=lambda a: (a.workload or "", a.offer, a.from_hour, a.index))

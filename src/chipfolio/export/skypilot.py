@@ -113,11 +113,11 @@ def export_skypilot(
     used: set[str] = set()
     for a in active(plan, skipped):
         if a.provider not in SKYPILOT_CLOUDS:
-            skipped.append(Skip(a.label, f"provider '{a.provider}' is not a SkyPilot cloud"))
+            skipped.append(Skip.of(a, f"provider '{a.provider}' is not a SkyPilot cloud"))
             continue
         accelerator = skypilot_accelerator(a.chip, a.chips_per_instance)
         if accelerator is None:
-            skipped.append(Skip(a.label, f"chip '{a.chip}' has no SkyPilot accelerator name"))
+            skipped.append(Skip.of(a, f"chip '{a.chip}' has no SkyPilot accelerator name"))
             continue
         workload = a.workload or ""
         name = dns_name(workload, a.chip, a.provider, hours(a), limit=50)

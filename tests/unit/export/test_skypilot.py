@@ -177,3 +177,12 @@ def test_known_clouds_are_skypilots_clouds() -> None:
 
     assert set(constants.ALL_CLOUDS) >= SKYPILOT_CLOUDS
     assert "crusoe" not in SKYPILOT_CLOUDS
+
+
+def test_exported_share_is_the_exported_chip_hours() -> None:
+    plan = fixture_plan()
+    total = sum(a.chip_hours for a in plan.allocations if a.workload is not None)
+    exported = sum(a.chip_hours for a in _exportable())
+    share = _export().exported_share(plan)
+    assert 0 < share < 1
+    assert share == pytest.approx(exported / total)

@@ -67,9 +67,12 @@ def write_result(result: ExportResult, out: Path) -> list[Path]:
     return written
 
 
-def _summary(result: ExportResult, written: list[Path], out: Path, console: Console) -> None:
+def _summary(
+    plan: PlanView, result: ExportResult, written: list[Path], out: Path, console: Console
+) -> None:
     console.print(
-        f"[bold]{result.target}[/]: wrote {len(written)} file(s) under {out / result.target}"
+        f"[bold]{result.target}[/]: wrote {len(written)} file(s) under {out / result.target}, "
+        f"covering {result.exported_share(plan):.0%} of the plan's workload chip-hours"
     )
     if result.skipped:
         table = Table(title=f"{result.target}: allocations not exported")
@@ -107,7 +110,7 @@ def run_export(plan_file: Path, target: str, out: Path, portfolio_file: Path | N
         )
     for name in targets:
         result = export_plan(plan, name, launch, details)
-        _summary(result, write_result(result, out), out, console)
+        _summary(plan, result, write_result(result, out), out, console)
 
 
 def register(app: typer.Typer) -> None:
