@@ -114,7 +114,8 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait(10)
-    print(f"machine: {os.cpu_count()} CPUs, database {db.split(':')[0]}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"machine: {os.cpu_count()} CPUs, load average {load:.1f}, database {db.split(':')[0]}")
 
 
 if __name__ == "__main__":
