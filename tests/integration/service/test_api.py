@@ -57,6 +57,23 @@ def test_roles_limit_what_a_token_may_do(api: Api) -> None:
     assert api.get("/api/v1/audit", "admin").status_code == 200
 
 
+def test_a_revoked_token_is_refused(api: Api) -> None:
+    made = api.post("/api/v1/tokens", {"name": "short-lived", "role": "viewer"}, "admin").json()
+    temp = {"Authorization": f"Bearer {made['token']}"}
+    assert api.client.get("/api/v1/whoami", headers=temp).status_code == 200
+
+    def delete(name: str, role: str) -> int:
+        return api.client.delete(f"/api/v1/tokens/{name}", headers=api.headers(role)).status_code
+
+    assert delete("short-lived", "planner") == 403
+    assert delete("short-lived", "admin") == 204
+    assert api.client.get("/api/v1/whoami", headers=temp).status_code == 401
+    assert delete("nobody", "admin") == 404
+    assert delete("admin", "admin") == 409
+    listed = {t["name"]: t["revoked"] for t in api.get("/api/v1/tokens", "admin").json()["items"]}
+    assert listed["short-lived"] is True
+
+
 def test_tokens_are_stored_hashed(api: Api) -> None:
     from sqlalchemy import select
 

@@ -29,6 +29,10 @@ def test_db_upgrade_is_idempotent_and_tokens_are_created(
     assert "already exists" in capsys.readouterr().err
     assert main(["token", "create", "--name", "x", "--role", "root", "--db", url]) == 2
     assert "unknown role" in capsys.readouterr().err
+    assert main(["token", "revoke", "--name", "ci", "--db", url]) == 0
+    assert main(["token", "list", "--db", url]) == 0
+    assert capsys.readouterr().out.split()[-3:] == ["ci", "planner", "(revoked)"]
+    assert main(["token", "revoke", "--name", "nobody", "--db", url]) == 2
 
 
 @pytest.mark.parametrize(

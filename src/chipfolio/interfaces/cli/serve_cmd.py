@@ -1,4 +1,4 @@
-"""`chipfolio serve`, `chipfolio db upgrade` and `chipfolio token create|list`: the service."""
+"""`chipfolio serve`, `chipfolio db upgrade`, `chipfolio token create|list|revoke`: the service."""
 
 from __future__ import annotations
 
@@ -152,6 +152,23 @@ def _register_token(app: typer.Typer) -> None:
         finally:
             database.dispose()
         typer.echo(secret)
+
+    @group.command("revoke")
+    def revoke(
+        name: str = typer.Option(..., "--name", help="The token to revoke."),
+        db: str | None = DB_OPTION,
+    ) -> None:
+        """Revoke a token: it is refused from the next request on."""
+        from chipfolio.interfaces.service.auth import revoke_token
+        from chipfolio.interfaces.service.db import Database, migrate
+
+        database = Database(db_url(db))
+        try:
+            migrate(database)
+            revoke_token(database, name, "(cli)")
+        finally:
+            database.dispose()
+        typer.echo(f"revoked {name}")
 
     @group.command("list")
     def list_tokens(db: str | None = DB_OPTION) -> None:

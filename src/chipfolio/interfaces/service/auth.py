@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from chipfolio.errors import InputError
 from chipfolio.interfaces.service.db import Database
-from chipfolio.interfaces.service.models import ApiToken, AuditEntry, Role
+from chipfolio.interfaces.service.models import ApiToken, AuditEntry, Role, utcnow
 
 TOKEN_PREFIX = "cfp_"
 MIN_TOKEN_CHARS = 16
@@ -86,6 +86,21 @@ def create_token(db: Database, name: str, role: Role, actor: str, token: str | N
             )
         )
     return secret
+
+
+def revoke_token(db: Database, name: str, actor: str) -> None:
+    """Revoke the token named ``name`` (kept for the audit trail, refused from now on)."""
+    with db.write() as session:
+        row = session.scalar(select(ApiToken).where(ApiToken.name == name).with_for_update())
+        if row is None:
+            raise InputError(f"no token named {name!r}", field="--name")
+        if row.revoked_at is None:
+            row.revoked_at = utcnow()
+            session.add(
+                AuditEntry(
+                    token_name=actor, action="token.revoke", target=f"token:{name}", detail={}
+                )
+            )
 
 
 def seed_admin(db: Database, token: str) -> bool:

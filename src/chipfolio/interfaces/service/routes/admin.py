@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import func, select
 
-from chipfolio.interfaces.service.auth import Principal, create_token, parse_role
+from chipfolio.errors import InputError
+from chipfolio.interfaces.service.auth import Principal, create_token, parse_role, revoke_token
 from chipfolio.interfaces.service.models import ApiToken, AuditEntry
 from chipfolio.interfaces.service.routes.schemas import ID_MAX, TokenIn
 from chipfolio.interfaces.service.state import ServiceState, admin, service, viewer
@@ -47,6 +48,21 @@ def new_token(
     role = parse_role(body.role)
     secret = create_token(state.db, body.name, role, who.name)
     return JSONResponse({"name": body.name, "role": role.value, "token": secret}, 201)
+
+
+@router.delete("/tokens/{name}", status_code=204, summary="Revoke a token")
+def delete_token(
+    name: str = Path(min_length=1, max_length=120),
+    who: Principal = Depends(admin),
+    state: ServiceState = Depends(service),
+) -> Response:
+    if name == who.name:
+        raise HTTPException(409, "a token cannot revoke itself")
+    try:
+        revoke_token(state.db, name, who.name)
+    except InputError as exc:
+        raise HTTPException(404, exc.reason) from exc
+    return Response(status_code=204)
 
 
 @router.get("/audit", summary="The audit log, newest first")
