@@ -102,3 +102,36 @@ def test_sqlite_runs_in_wal_with_foreign_keys_and_full_sync(tmp_path: Path) -> N
         "synchronous": 2,
         "busy_timeout": 30_000,
     }
+
+
+def test_wheel_ships_the_dashboard_and_migrations(tmp_path: Path) -> None:
+    """An installed package finds its static files and Alembic scripts (no alembic.ini)."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    root = Path(__file__).resolve().parents[3]
+    source = tmp_path / "source"  # a copy, so the build leaves nothing in the work tree
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+    shutil.copytree(root / "src", source / "src", ignore=ignore)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, source / name)
+    pip = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation"]
+    subprocess.run(
+        [*pip, "--wheel-dir", str(tmp_path), str(source)],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
+    (wheel,) = tmp_path.glob("chipfolio-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    base = "chipfolio/interfaces/service/"
+    for name in (
+        "static/index.html",
+        "static/dashboard.js",
+        "static/dashboard.css",
+        "migrations/env.py",
+        "migrations/versions/0001_initial.py",
+    ):
+        assert base + name in names
