@@ -168,7 +168,10 @@ def node_target(
         if topology is not None:
             labels["cloud.google.com/gke-tpu-topology"] = topology
     elif provider == "gcp" and chip in GKE_GPU_LABELS:
-        labels["cloud.google.com/gke-accelerator"] = GKE_GPU_LABELS[chip]
+        mega = chip == "h100-sxm" and (instance_type or "").startswith("a3-megagpu")
+        labels["cloud.google.com/gke-accelerator"] = (
+            "nvidia-h100-mega-80gb" if mega else GKE_GPU_LABELS[chip]
+        )
     elif provider in ("aws", "azure") and instance_type is not None:
         labels[INSTANCE_TYPE_LABEL] = instance_type
     else:

@@ -183,3 +183,15 @@ def test_a_fresh_plan_of_the_example_exports_with_the_goldens_structure(tmp_path
     for key, paths in fresh.items():
         if key in golden:
             assert paths - golden[key] <= optional, (key, paths - golden[key])
+
+
+def test_json_summary_on_stdout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["export", str(PLAN_FILE), "--to", "skypilot", "--out", str(tmp_path), "--json", "-"]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    (export,) = summary["exports"]
+    assert export["target"] == "skypilot"
+    assert len(export["files"]) == len(list((tmp_path / "skypilot").iterdir()))
+    assert sum(export["skip_counts"].values()) == len(export["skipped"])
+    assert 0 < export["exported_chip_hours_share"] < 1
+    assert any("credentials" in item for item in export["fill_in"])

@@ -189,3 +189,23 @@ def test_bad_launch_sections_name_the_field(tmp_path: Path, extra: str, field: s
 def test_unknown_target_is_refused() -> None:
     with pytest.raises(InputError, match="unknown target 'nomad'"):
         export_plan(read_plan(plan_data(), "p.json"), "nomad")
+
+
+def test_gke_and_fallback_node_labels() -> None:
+    from chipfolio.export.accelerators import node_target
+
+    mega = node_target("gcp", "nvidia", "h100-sxm", "us-east4", 8, "a3-megagpu-8g")
+    plain = node_target("gcp", "nvidia", "h100-sxm", "us-east4", 8, "a3-highgpu-8g")
+    assert mega is not None and plain is not None
+    assert mega.labels["cloud.google.com/gke-accelerator"] == "nvidia-h100-mega-80gb"
+    assert plain.labels["cloud.google.com/gke-accelerator"] == "nvidia-h100-80gb"
+    gb200 = node_target("gcp", "nvidia", "gb200", "us-east4", 4, None)
+    assert gb200 is not None
+    assert gb200.labels == {
+        "chipfolio.dev/accelerator": "gb200",
+        "topology.kubernetes.io/region": "us-east4",  # GKE sets it on every node
+    }
+    assert gb200.operator_labels == ("chipfolio.dev/accelerator=gb200",)
+    neo = node_target("lambda", "nvidia", "h100-sxm", "us-east-1", 8, "gpu_8x_h100_sxm5")
+    assert neo is not None and "topology.kubernetes.io/region" not in neo.labels
+    assert node_target("azure", "microsoft", "maia-200", "eastus", 4, None) is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -88,7 +89,40 @@ def _summary(
             console.print(f"  - {item}")
 
 
-def run_export(plan_file: Path, target: str, out: Path, portfolio_file: Path | None) -> None:
+def summary_json(plan: PlanView, result: ExportResult, written: list[Path]) -> dict[str, Any]:
+    return {
+        "target": result.target,
+        "files": [str(p) for p in written],
+        "exported_chip_hours_share": round(result.exported_share(plan), 6),
+        "skipped": [
+            {"allocation": s.allocation, "reason": s.reason, "chip_hours": s.chip_hours}
+            for s in result.skipped
+        ],
+        "skip_counts": result.skip_counts(),
+        "fill_in": list(result.fill_ins()),
+    }
+
+
+def _write_json(data: dict[str, Any], json_out: str) -> None:
+    text = json.dumps(data, indent=2)
+    if json_out == "-":
+        typer.echo(text)
+        return
+    try:
+        Path(json_out).write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(
+            f"cannot write summary: {exc.strerror or exc}", file=json_out, field="--json"
+        ) from exc
+
+
+def run_export(
+    plan_file: Path,
+    target: str,
+    out: Path,
+    portfolio_file: Path | None,
+    json_out: str | None = None,
+) -> None:
     targets = TARGETS if target == "all" else (target,)
     if target != "all" and target not in TARGETS:
         raise InputError(
@@ -104,13 +138,20 @@ def run_export(plan_file: Path, target: str, out: Path, portfolio_file: Path | N
     details = offer_details(plan, portfolio)
     console = Console()
     console = console if console.is_terminal else Console(width=200)
-    if portfolio is None:
+    quiet = json_out == "-"
+    if portfolio is None and not quiet:
         console.print(
             "[yellow]no --portfolio: run commands and images are placeholders to fill in[/]"
         )
+    summaries = []
     for name in targets:
         result = export_plan(plan, name, launch, details)
-        _summary(plan, result, write_result(result, out), out, console)
+        written = write_result(result, out)
+        summaries.append(summary_json(plan, result, written))
+        if not quiet:
+            _summary(plan, result, written, out, console)
+    if json_out is not None:
+        _write_json({"plan": str(plan_file), "exports": summaries}, json_out)
 
 
 def register(app: typer.Typer) -> None:
@@ -127,6 +168,9 @@ def register(app: typer.Typer) -> None:
             metavar="FILE",
             help="The plan's portfolio: workloads' launch sections, offers' instance types.",
         ),
+        json_out: str | None = typer.Option(
+            None, "--json", metavar="OUT", help="Write a JSON summary to OUT ('-' = stdout)."
+        ),
     ) -> None:
         """Write launch specs for a plan (SkyPilot tasks, Kueue queues and jobs, KubeRay)."""
-        run_export(plan_file, to, out, portfolio)
+        run_export(plan_file, to, out, portfolio, json_out)
