@@ -346,3 +346,21 @@ def test_stream_idle_after_commit_ends_with_an_error_event(env: Env) -> None:
     assert got == ["tok0 "]
     assert b.completions == 0
     assert env.pool_state("primary")["failures"] == {"cut": 1}
+
+
+def test_file_watch_reloads_a_changed_plan(env: Env) -> None:
+    a, b = env.upstream("a"), env.upstream("b")
+    gw = env.start(two_pools(a, b))
+    env.lt.run(gw.stop())
+    port = env.lt.run(gw.start("127.0.0.1", 0, health=False, watch_s=0.05))
+    env.port = port
+    plan = json.loads(json.dumps(PLAN))
+    plan["allocations"][1]["tokens_per_s"] = 3000.0  # trn2 now as big as maia
+    time.sleep(0.1)
+    (env.tmp / "plan.json").write_text(json.dumps(plan))
+    wait_until(lambda: env.pool_state("trn2")["weight"] == 0.5)
+    assert env.state()["reloads"] == 1
+    (env.tmp / "plan.json").write_text("{broken")  # a bad edit keeps the last good plan
+    wait_until(lambda: env.state()["gateway"]["reload_errors"] == 1)
+    assert env.pool_state("trn2")["weight"] == 0.5
+    assert chat(env)[0] in ("maia", "trn2")

@@ -173,3 +173,16 @@ def test_expect_100_continue_is_answered(env: Env) -> None:
         assert s.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
         s.sendall(body)
         assert s.recv(65536).startswith(b"HTTP/1.1 200 OK")
+
+
+def test_oversized_url_and_too_many_headers_are_refused(env: Env) -> None:
+    a, b = env.upstream("a"), env.upstream("b")
+    env.start(two_pools(a, b))
+    long_url = b"GET /v1/models?" + b"x" * 70_000 + b" HTTP/1.1\r\nhost: x\r\n\r\n"
+    many = (
+        b"GET /v1/models HTTP/1.1\r\n" + b"".join(b"x-h%d: 1\r\n" % i for i in range(300)) + b"\r\n"
+    )
+    for raw, status in ((long_url, b"414"), (many, b"431")):
+        with socket.create_connection(("127.0.0.1", env.port), timeout=5) as s:
+            s.sendall(raw)
+            assert s.recv(1000).startswith(b"HTTP/1.1 " + status)

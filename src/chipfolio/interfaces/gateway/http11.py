@@ -19,6 +19,9 @@ from typing import Any, cast
 
 import httptools
 
+MAX_URL_BYTES = 64 * 1024
+MAX_HEADERS = 200
+
 _STATUS_LINES: dict[int, bytes] = {
     s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus
 }
@@ -96,6 +99,8 @@ class ServerConnection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
 
     def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -120,9 +125,13 @@ class ServerConnection(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        if len(self._url) > MAX_URL_BYTES:
+            self._reject(414, b"request URL too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers[name.lower()] = value
+        if len(self._headers) > MAX_HEADERS:
+            self._reject(431, b"too many request headers")
 
     def on_headers_complete(self) -> None:
         if self._headers.get(b"expect", b"").lower() == b"100-continue" and self.transport:

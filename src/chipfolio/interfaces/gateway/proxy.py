@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import time
 from collections.abc import Callable
@@ -175,13 +176,16 @@ class Gateway:
         bound: int = sock.getsockname()[1]
         return bound
 
-    async def stop(self) -> None:
+    async def stop(self, drain_s: float = 0.0) -> None:
+        """Stop accepting connections, let requests in flight finish for up to ``drain_s``."""
         for task in (self._health_task, self._watch_task):
             if task is not None:
                 task.cancel()
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
+        deadline = self.loop.time() + drain_s
+        while self.in_flight > 0 and self.loop.time() < deadline:
+            await asyncio.sleep(0.01)
         for up in self._upstreams.values():
             up.close()
 
@@ -197,22 +201,19 @@ class Gateway:
         return {pool.name: round(cfg.table.weight_of(pool.name), 6) for pool in cfg.table.pools()}
 
     async def _watch_loop(self, interval: float) -> None:
-        def stamp() -> tuple[float, float]:
-            import os
-
+        def stamp() -> tuple[int, ...]:
             try:
-                return (
-                    os.stat(self.config.pools_file).st_mtime,
-                    os.stat(self.config.plan_file).st_mtime,
-                )
+                a = os.stat(self.config.pools_file)
+                b = os.stat(self.config.plan_file)
             except OSError:
-                return (0.0, 0.0)
+                return ()
+            return (a.st_mtime_ns, a.st_size, b.st_mtime_ns, b.st_size)
 
         last = stamp()
         while True:
             await asyncio.sleep(interval)
             now = stamp()
-            if now != last and now != (0.0, 0.0):
+            if now != last and now:
                 last = now
                 try:
                     self.reload()

@@ -16,6 +16,9 @@ from chipfolio.interfaces.gateway.proxy import Gateway
 
 log = logging.getLogger("chipfolio.gateway")
 
+# On SIGTERM/SIGINT, requests in flight get this long to finish before the process exits.
+DRAIN_S = 30.0
+
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
     try:
@@ -43,7 +46,7 @@ async def _serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    await gateway.stop()
+    await gateway.stop(drain_s=DRAIN_S)
 
 
 def run_gateway(
