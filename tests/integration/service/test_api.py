@@ -306,6 +306,27 @@ def test_catalog_offers_filter_and_paginate(api: Api) -> None:
     assert snaps and snaps[0]["bundled"]
 
 
+def test_snapshots_are_kept_in_the_database(api: Api) -> None:
+    from chipfolio.catalog import load_catalog
+    from chipfolio.interfaces.service.store import record_snapshot, stored_catalog
+
+    db = api.client.app.state.service.db  # type: ignore[attr-defined]
+    bundled = load_catalog()
+    with db.read() as session:  # the bundled snapshot was stored at start-up
+        kept = stored_catalog(session, bundled.snapshot_id)
+    assert kept is not None and kept.offers == bundled.offers
+    only_here = type(bundled)("kept-only-in-db", bundled.offers[:7])
+    info = {"created": "2026-01-01", "sources": ["test"], "bundled": False}
+    with db.write() as session:
+        record_snapshot(session, only_here, info)
+    page = api.get("/api/v1/catalog/offers?snapshot=kept-only-in-db&limit=500").json()
+    assert page["snapshot"] == "kept-only-in-db" and page["total"] == 7
+    listed = api.get("/api/v1/catalog/snapshots").json()["items"]
+    assert {"id": "kept-only-in-db", "location": "database:kept-only-in-db"}.items() <= next(
+        s for s in listed if s["id"] == "kept-only-in-db"
+    ).items()
+
+
 def test_chips(api: Api) -> None:
     chips = api.get("/api/v1/chips").json()["items"]
     assert {"h100-sxm", "tpu-v6e", "trainium2", "maia-200", "mi300x"} <= {c["id"] for c in chips}

@@ -135,3 +135,34 @@ def test_wheel_ships_the_dashboard_and_migrations(tmp_path: Path) -> None:
         "migrations/versions/0001_initial.py",
     ):
         assert base + name in names
+
+
+def test_upgrade_from_the_first_revision_keeps_the_data(tmp_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from chipfolio.interfaces.service.db import _alembic_config
+
+    database = Database(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        config = _alembic_config(database.write_engine)
+        with database.write_engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0001")
+        with database.write_engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO catalog_snapshots (id, created, offers, sources, bundled, "
+                    "recorded_at) VALUES ('old', '2026-01-01', 3, '[]', 0, '2026-01-01')"
+                )
+            )
+        assert current_revision(database.write_engine) == "0001"
+        migrate(database)
+        with database.read() as session:
+            row = session.execute(
+                text("SELECT id, offers, offers_csv FROM catalog_snapshots WHERE id = 'old'")
+            ).one()
+        assert tuple(row) == ("old", 3, None)
+        assert current_revision(database.write_engine) == head_revision() == "0002"
+    finally:
+        database.dispose()

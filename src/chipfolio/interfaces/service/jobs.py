@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from chipfolio.catalog import list_snapshots
+from chipfolio.catalog import list_snapshots, load_catalog
 from chipfolio.interfaces.service import compute
 from chipfolio.interfaces.service.config import ServiceConfig
 from chipfolio.interfaces.service.db import Database
@@ -215,8 +215,9 @@ class JobRunner:
     def _record_catalog(self, snapshot_id: str) -> None:
         for info in list_snapshots(self.config.catalog_home):
             if info.id == snapshot_id:
+                catalog = load_catalog(snapshot_id, home=self.config.catalog_home)
                 with self.db.write() as session:
-                    record_snapshot(session, info.to_dict())
+                    record_snapshot(session, catalog, info.to_dict())
                 return
 
     def _finish(

@@ -75,6 +75,8 @@ class CatalogSnapshot(Base):
     sources: Mapped[list[str]] = mapped_column(JSON)
     bundled: Mapped[bool]
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    offers_csv: Mapped[str | None] = mapped_column(Text, nullable=True)
+    offers_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class PortfolioRow(Base):

@@ -12,12 +12,14 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from chipfolio.catalog import Catalog, load_catalog
+from chipfolio.errors import UnknownNameError
 from chipfolio.interfaces.service.auth import MAX_TOKEN_CHARS, Principal, authenticate
 from chipfolio.interfaces.service.config import ServiceConfig
 from chipfolio.interfaces.service.db import Database
 from chipfolio.interfaces.service.jobs import JobRunner
 from chipfolio.interfaces.service.metrics import Metrics
 from chipfolio.interfaces.service.models import Role
+from chipfolio.interfaces.service.store import stored_catalog
 
 LATEST = "latest"
 
@@ -30,10 +32,20 @@ class ServiceState:
     metrics: Metrics
 
     def catalog(self, snapshot: str | None) -> Catalog:
-        """A catalog snapshot (cached: snapshots are immutable, except what 'latest' means)."""
+        """A catalog snapshot from disk, else from the database (cached: snapshots are
+        immutable, except what 'latest' means)."""
         if snapshot == LATEST:
             return load_catalog(snapshot, home=self.config.catalog_home)
-        return _cached_catalog(snapshot, self.config.catalog_home)
+        try:
+            return _cached_catalog(snapshot, self.config.catalog_home)
+        except UnknownNameError:
+            if snapshot is None:
+                raise
+            with self.db.read() as session:
+                kept = stored_catalog(session, snapshot)
+            if kept is None:
+                raise
+            return kept
 
 
 @functools.lru_cache(maxsize=8)

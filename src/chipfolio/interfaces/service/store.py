@@ -3,12 +3,16 @@ transaction, so a record and the log line saying who made it commit together or 
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from chipfolio.catalog import Catalog
+from chipfolio.catalog.snapshots import offers_csv_text, parse_offers_csv
+from chipfolio.errors import CatalogError
 from chipfolio.interfaces.service.inputs import PortfolioInput
 from chipfolio.interfaces.service.models import (
     JOB_TABLES,
@@ -168,16 +172,48 @@ def job_record(kind: JobKind, row: Any, version: PortfolioVersion | None) -> dic
     return out
 
 
-def record_snapshot(session: Session, info: dict[str, Any]) -> None:
-    """Remember a catalog snapshot the service has used or offered (once per id)."""
-    if session.get(CatalogSnapshot, info["id"]) is not None:
+def record_snapshot(session: Session, catalog: Catalog, info: dict[str, Any]) -> None:
+    """Keep a catalog snapshot and its offers in the database (once per id), so a plan's
+    snapshot can be read back even where its folder is gone."""
+    row = session.get(CatalogSnapshot, catalog.snapshot_id)
+    if row is not None and row.offers_csv is not None:
         return
-    session.add(
-        CatalogSnapshot(
-            id=info["id"],
+    text = offers_csv_text(catalog.offers)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if row is None:
+        row = CatalogSnapshot(
+            id=catalog.snapshot_id,
             created=info["created"],
-            offers=info["offers"],
+            offers=len(catalog.offers),
             sources=list(info["sources"]),
             bundled=bool(info["bundled"]),
         )
-    )
+        session.add(row)
+    row.offers_csv, row.offers_sha256 = text, digest
+
+
+def stored_catalog(session: Session, snapshot_id: str) -> Catalog | None:
+    """A snapshot kept in the database (checked against its recorded hash), if there is one."""
+    row = session.get(CatalogSnapshot, snapshot_id)
+    if row is None or row.offers_csv is None:
+        return None
+    if hashlib.sha256(row.offers_csv.encode("utf-8")).hexdigest() != row.offers_sha256:
+        raise CatalogError(f"database snapshot {snapshot_id}: offers do not match their hash")
+    where = f"database:{snapshot_id}"
+    return Catalog(snapshot_id, parse_offers_csv(row.offers_csv, snapshot_id, where))
+
+
+def stored_snapshots(session: Session) -> list[dict[str, Any]]:
+    rows = session.scalars(select(CatalogSnapshot).order_by(CatalogSnapshot.recorded_at))
+    return [
+        {
+            "id": r.id,
+            "created": r.created,
+            "offers": r.offers,
+            "sources": list(r.sources),
+            "bundled": r.bundled,
+            "location": f"database:{r.id}",
+        }
+        for r in rows
+        if r.offers_csv is not None
+    ]

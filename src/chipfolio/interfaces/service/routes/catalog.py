@@ -6,12 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from chipfolio.catalog import chip_record, list_snapshots, offer_record, registry
+from chipfolio.catalog import chip_record, list_snapshots, load_catalog, offer_record, registry
 from chipfolio.catalog.offers import parse_vendor
 from chipfolio.interfaces.service.auth import Principal
 from chipfolio.interfaces.service.routes.schemas import ID_MAX
 from chipfolio.interfaces.service.state import ServiceState, service, viewer
-from chipfolio.interfaces.service.store import record_snapshot
+from chipfolio.interfaces.service.store import record_snapshot, stored_catalog, stored_snapshots
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"])
 
@@ -20,12 +20,18 @@ def _filter(description: str) -> Any:
     return Query(None, min_length=1, max_length=200, description=description)
 
 
-@router.get("/catalog/snapshots", summary="Catalog snapshots: bundled, then the user's")
+@router.get(
+    "/catalog/snapshots",
+    summary="Catalog snapshots: bundled, the user's, then those only kept in the database",
+)
 def snapshots(
     _: Principal = Depends(viewer), state: ServiceState = Depends(service)
 ) -> dict[str, Any]:
     infos = [s.to_dict() for s in list_snapshots(state.config.catalog_home)]
-    return {"items": infos}
+    on_disk = {i["id"] for i in infos}
+    with state.db.read() as session:
+        kept = [s for s in stored_snapshots(session) if s["id"] not in on_disk]
+    return {"items": infos + kept}
 
 
 @router.get("/catalog/offers", summary="Offers of one snapshot, cheapest per chip-hour first")
@@ -80,8 +86,12 @@ def chip(name: str, _: Principal = Depends(viewer)) -> dict[str, Any]:
 
 
 def record_bundled(state: ServiceState) -> None:
-    """Write the snapshots this service can offer into the database (once each)."""
-    infos = list_snapshots(state.config.catalog_home)
-    with state.db.write() as session:
-        for info in infos:
-            record_snapshot(session, info.to_dict())
+    """Keep the bundled snapshots in the database (once each; user snapshots are kept when a
+    plan uses them)."""
+    for info in list_snapshots(None):
+        with state.db.read() as session:
+            if stored_catalog(session, info.id) is not None:
+                continue
+        catalog = load_catalog(info.id)
+        with state.db.write() as session:
+            record_snapshot(session, catalog, info.to_dict())
