@@ -42,7 +42,7 @@ def chat(env: Env, stream: bool = False, **kw: Any) -> tuple[str, str]:
     return pool, text
 
 
-def wait_until(cond: Any, timeout: float = 5.0) -> None:
+def wait_until(cond: Any, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while not cond():
         assert time.monotonic() < deadline, "condition not reached"
@@ -139,17 +139,17 @@ def test_every_pool_throttled_returns_429_with_retry_after(env: Env) -> None:
 
 def test_slow_first_token_times_out_and_the_stream_comes_from_another_pool(env: Env) -> None:
     a, b = env.upstream("a"), env.upstream("b")
-    env.start(primary_fallback(a, b, first_token_timeout_s=0.2))
-    a.set_fault("slow_first_token", count=1, delay_s=5.0)
+    env.start(primary_fallback(a, b, first_token_timeout_s=1.0))
+    a.set_fault("slow_first_token", count=1, delay_s=30.0)
     t0 = time.monotonic()
     assert chat(env, stream=True) == ("spare", "tok0 tok1 tok2 tok3 ")
-    assert time.monotonic() - t0 < 4.0
+    assert time.monotonic() - t0 < 10.0
     assert env.pool_state("primary")["failures"] == {"first_token_timeout": 1}
 
 
 def test_stalled_non_streaming_request_times_out_and_is_retried(env: Env) -> None:
     a, b = env.upstream("a"), env.upstream("b")
-    env.start(primary_fallback(a, b, request_timeout_s=0.2))
+    env.start(primary_fallback(a, b, request_timeout_s=1.0))
     a.set_fault("stall", count=1)
     assert chat(env) == ("spare", "tok0 tok1 tok2 tok3 ")
     assert env.pool_state("primary")["failures"] == {"timeout": 1}
@@ -234,7 +234,7 @@ def test_breaker_trips_on_error_rate(env: Env) -> None:
 def test_active_health_checks_cost_no_tokens_and_mark_pools_down_and_up(env: Env) -> None:
     a, b = env.upstream("a"), env.upstream("b")
     env.start(
-        primary_fallback(a, b, health_interval_s=0.05, health_timeout_s=0.5, unhealthy_after=2),
+        primary_fallback(a, b, health_interval_s=0.05, health_timeout_s=2.0, unhealthy_after=2),
         health=True,
     )
     wait_until(lambda: a.models_requests >= 2 and b.models_requests >= 2)
@@ -280,7 +280,7 @@ def test_pool_killed_under_load_fails_no_client_request(env: Env) -> None:
     for t in threads:
         t.join(10)
     assert errors == []
-    assert env.pool_state("maia")["breaker"] == "open"
+    assert env.pool_state("maia")["breaker_trips"] >= 1
 
 
 def test_reload_swaps_weights_without_dropping_requests_in_flight(env: Env) -> None:
@@ -335,9 +335,9 @@ def test_client_leaving_mid_stream_releases_the_upstream(env: Env) -> None:
 
 
 def test_stream_idle_after_commit_ends_with_an_error_event(env: Env) -> None:
-    a = env.upstream("a", token_delay_s=2.0, tokens=3)
+    a = env.upstream("a", token_delay_s=5.0, tokens=3)
     b = env.upstream("b")
-    env.start(primary_fallback(a, b, stream_idle_timeout_s=0.2))
+    env.start(primary_fallback(a, b, stream_idle_timeout_s=0.5))
     stream = env.client().chat.completions.create(model="chat", messages=MSG, stream=True)
     got: list[str] = []
     with pytest.raises(openai.APIError, match="stream idle timeout"):
