@@ -17,8 +17,11 @@ Every table here is a statement about another project's naming, kept in one plac
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+from chipfolio.export.model import dns_name
 
 # Clouds SkyPilot 0.14 launches on by name (sky.skylet.constants.ALL_CLOUDS, less kubernetes,
 # ssh and slurm, which are not providers a plan names).
@@ -121,6 +124,7 @@ AWS_INSTANCE_TYPES: Mapping[tuple[str, int], str] = {
     ("a100-80gb", 8): "p4de.24xlarge",
 }
 
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 REGION_LABEL = "topology.kubernetes.io/region"
 FALLBACK_LABEL = "chipfolio.dev/accelerator"
@@ -162,6 +166,8 @@ def node_target(
     operator: list[str] = []
     if provider == "aws" and instance_type is None:
         instance_type = AWS_INSTANCE_TYPES.get((chip, chips_per_instance))
+    if instance_type is not None and not _LABEL_VALUE.match(instance_type):
+        instance_type = None  # not a label value: it cannot be a Kubernetes node's type
     if provider == "gcp" and chip in GKE_TPU_LABELS:
         labels["cloud.google.com/gke-tpu-accelerator"] = GKE_TPU_LABELS[chip]
         topology = GKE_TPU_TOPOLOGIES.get(chip, {}).get(chips_per_instance)
@@ -175,9 +181,10 @@ def node_target(
     elif provider in ("aws", "azure") and instance_type is not None:
         labels[INSTANCE_TYPE_LABEL] = instance_type
     else:
-        labels[FALLBACK_LABEL] = chip
-        operator.append(f"{FALLBACK_LABEL}={chip}")
-    if provider in ("aws", "gcp", "azure"):
+        value = chip if _LABEL_VALUE.match(chip) else dns_name(chip)
+        labels[FALLBACK_LABEL] = value
+        operator.append(f"{FALLBACK_LABEL}={value}")
+    if provider in ("aws", "gcp", "azure") and _LABEL_VALUE.match(region):
         labels[REGION_LABEL] = region  # set by the cloud's own node controller
     toleration = {"key": resource, "operator": "Exists", "effect": "NoSchedule"}
     return NodeTarget(resource, labels, (toleration,), tuple(operator))

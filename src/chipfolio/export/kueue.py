@@ -10,7 +10,8 @@ a Deployment (inference replicas), labelled with its LocalQueue.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import hashlib
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from typing import Any
 
@@ -100,7 +101,21 @@ def _local_queue(queue: str) -> dict[str, Any]:
     }
 
 
-def _queues_file(cluster: str, placed: list[k8s.Placed]) -> ExportFile:
+def queue_names(workloads: set[str]) -> dict[str, str]:
+    """A queue name per workload; names that would collide (``Chat``, ``chat``) get a hash."""
+    plain = {w: dns_name(w) for w in workloads}
+    clashes = Counter(plain.values())
+    return {
+        w: name if clashes[name] == 1 else dns_name(name, _digest(w), limit=63)
+        for w, name in plain.items()
+    }
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:6]
+
+
+def _queues_file(cluster: str, placed: list[k8s.Placed], queues: Mapping[str, str]) -> ExportFile:
     names = _flavor_names(placed)
     flavors: dict[str, dict[str, Any]] = {}
     by_queue: dict[str, dict[tuple[str, str], list[k8s.Placed]]] = defaultdict(
@@ -109,7 +124,7 @@ def _queues_file(cluster: str, placed: list[k8s.Placed]) -> ExportFile:
     for p in placed:
         flavor = names[_flavor_key(p)]
         flavors.setdefault(flavor, _flavor(flavor, p))
-        queue = dns_name(p.allocation.workload or "")
+        queue = queues[p.allocation.workload or ""]
         by_queue[queue][(p.target.resource, flavor)].append(p)
     docs: list[dict[str, Any]] = [
         {
@@ -134,9 +149,8 @@ def _queues_file(cluster: str, placed: list[k8s.Placed]) -> ExportFile:
     return ExportFile(f"kueue/{cluster}/00-queues.yaml", header, tuple(docs))
 
 
-def _training(name: str, p: k8s.Placed, launch: LaunchInfo) -> dict[str, Any]:
+def _training(name: str, p: k8s.Placed, launch: LaunchInfo, queue: str) -> dict[str, Any]:
     a = p.allocation
-    queue = dns_name(a.workload or "")
     pod = {
         "metadata": {"labels": {k8s.NAME_LABEL: name}},
         "spec": k8s.pod_spec(
@@ -170,9 +184,8 @@ def _training(name: str, p: k8s.Placed, launch: LaunchInfo) -> dict[str, Any]:
     }
 
 
-def _inference(name: str, p: k8s.Placed, launch: LaunchInfo) -> dict[str, Any]:
+def _inference(name: str, p: k8s.Placed, launch: LaunchInfo, queue: str) -> dict[str, Any]:
     a = p.allocation
-    queue = dns_name(a.workload or "")
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -200,9 +213,10 @@ def export_kueue(
     clusters: dict[str, list[k8s.Placed]] = defaultdict(list)
     for p in placed:
         clusters[p.cluster].append(p)
+    queues = queue_names({p.allocation.workload or "" for p in placed})
     files: list[ExportFile] = []
     for cluster in sorted(clusters):
-        files.append(_queues_file(cluster, clusters[cluster]))
+        files.append(_queues_file(cluster, clusters[cluster], queues))
         used: set[str] = set()
         for p in clusters[cluster]:
             a = p.allocation
@@ -213,7 +227,7 @@ def export_kueue(
             used.add(name)
             info = launch.get(a.workload or "", LaunchInfo())
             build = _inference if a.kind == "inference" else _training
-            doc = build(name, p, info)
+            doc = build(name, p, info, queues[a.workload or ""])
             header = (
                 f"chipfolio export: {a.workload} ({a.kind}) on offer {a.offer}",
                 f"{a.provider} {a.chip} in {a.region}, plan hours {a.from_hour:g}-"

@@ -106,9 +106,9 @@ class ExportFile:
     fill_in: tuple[str, ...] = ()
 
     def render(self) -> str:
+        flat = [" ".join(line.splitlines()) for line in self.header]  # one comment line each
         lines = [
-            f"#{line}" if line.startswith("!") else (f"# {line}" if line else "#")
-            for line in self.header
+            f"#{line}" if line.startswith("!") else (f"# {line}" if line else "#") for line in flat
         ]
         head = "\n".join(lines) + ("\n" if lines else "")
         if self.text is not None:
@@ -201,10 +201,15 @@ def _fail(source: str, where: str, message: str) -> InputError:
     return InputError(message, file=source, field=where)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _text(item: Mapping[str, Any], key: str, where: str, source: str) -> str:
     value = item.get(key)
     if not isinstance(value, str) or not value or len(value) > 500:
         raise _fail(source, f"{where}.{key}", "expected a non-empty string")
+    if _CONTROL.search(value):
+        raise _fail(source, f"{where}.{key}", "control characters are not allowed")
     return value
 
 
@@ -265,8 +270,8 @@ def _allocation(i: int, item: object, kinds: Mapping[str, str], source: str) -> 
     if not isinstance(item, dict):
         raise _fail(source, where, "expected an object")
     workload = item.get("workload")
-    if workload is not None and (not isinstance(workload, str) or not workload):
-        raise _fail(source, f"{where}.workload", "expected a workload name or null")
+    if workload is not None:
+        workload = _text(item, "workload", where, source)
     instances = _count(item, "instances", where, source)
     chips = _count(item, "chips", where, source)
     start, end = _hour(item, "from_hour", where, source), _hour(item, "to_hour", where, source)

@@ -36,7 +36,7 @@ def entrypoint(workload: str, launch: LaunchInfo) -> str:
     script = "\n".join(part.strip("\n") for part in (launch.setup, launch.run) if part)
     if not launch.run:
         script = (script + "\n" if script else "") + (
-            f"echo 'chipfolio: no launch.run for workload {workload}' >&2; exit 1"
+            f"echo {shlex.quote(f'chipfolio: no launch.run for workload {workload}')} >&2; exit 1"
         )
     if "\n" not in script:
         return script

@@ -31,10 +31,8 @@ READINESS_PATH = "/health"
 
 
 def placeholder_run(workload: str) -> str:
-    return (
-        f"echo 'chipfolio: no launch.run for workload {workload} in the portfolio;"
-        " write the command here' >&2\nexit 1\n"
-    )
+    message = f"chipfolio: no launch.run for workload {workload} in the portfolio; write it here"
+    return f"echo {shlex.quote(message)} >&2\nexit 1\n"
 
 
 def _resources(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from export_cases import EXAMPLE, plan_data
 from hypothesis import given
 from hypothesis import strategies as st
@@ -46,7 +47,7 @@ def _broken(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
         (("allocations",), KeyError, "allocations", "expected a list"),
         (("allocations",), {"a": 1}, "allocations", "expected a list"),
         (("allocations", 0), "x", "allocations[0]", "expected an object"),
-        (("allocations", 0, "workload"), 3, "allocations[0].workload", "workload name"),
+        (("allocations", 0, "workload"), 3, "allocations[0].workload", "non-empty string"),
         (("allocations", 0, "workload"), "ghost", "allocations[0].workload", "not listed"),
         (("allocations", 1, "instances"), -1, "allocations[1].instances", "integer"),
         (("allocations", 1, "instances"), True, "allocations[1].instances", "integer"),
@@ -209,3 +210,55 @@ def test_gke_and_fallback_node_labels() -> None:
     neo = node_target("lambda", "nvidia", "h100-sxm", "us-east-1", 8, "gpu_8x_h100_sxm5")
     assert neo is not None and "topology.kubernetes.io/region" not in neo.labels
     assert node_target("azure", "microsoft", "maia-200", "eastus", 4, None) is None
+
+
+def _one_workload_plan(names: list[str], **changes: Any) -> dict[str, Any]:
+    """The fixture's chat allocation on Trainium2, once per name, with ``changes`` applied."""
+    data = plan_data()
+    chat = next(a for a in data["allocations"] if a["chip"] == "trainium2")
+    data["allocations"] = [{**chat, "workload": n, **changes} for n in names]
+    data["workloads"] = [{"name": n, "kind": "inference"} for n in names]
+    return data
+
+
+@pytest.mark.parametrize("name", ["a\nb", "tab\there", "nul\x00"])
+def test_control_characters_are_refused(name: str) -> None:
+    with pytest.raises(InputError, match="control characters"):
+        read_plan(_one_workload_plan([name]), "p.json")
+
+
+def test_hostile_names_stay_inert_in_the_generated_shell() -> None:
+    import subprocess
+
+    name = "it's $(touch pwned); `id`"
+    plan = read_plan(_one_workload_plan([name]), "p.json")
+    task = yaml.safe_load(export_plan(plan, "skypilot").files[0].render())
+    run = subprocess.run(["bash", "-c", task["run"]], capture_output=True, text=True, check=False)
+    assert run.returncode == 1 and name in run.stderr
+    ray = export_plan(plan, "ray").files[0]
+    assert ray.path.startswith("ray/aws-us-east-1/")
+    doc = yaml.safe_load(ray.render())
+    assert doc["metadata"]["name"].startswith("it-s-touch-pwned-id")
+
+
+def test_queue_names_that_would_collide_are_kept_apart() -> None:
+    plan = read_plan(_one_workload_plan(["Chat", "chat"]), "p.json")
+    result = export_plan(plan, "kueue")
+    queues = [
+        d["metadata"]["name"]
+        for f in result.files
+        for d in yaml.safe_load_all(f.render())
+        if d["kind"] == "ClusterQueue"
+    ]
+    assert len(queues) == len(set(queues)) == 2
+
+
+def test_odd_regions_get_no_region_label() -> None:
+    plan = read_plan(_one_workload_plan(["chat"], region="US East (N. Virginia)"), "p.json")
+    result = export_plan(plan, "kueue")
+    flavor = next(
+        d for f in result.files for d in yaml.safe_load_all(f.render())
+        if d["kind"] == "ResourceFlavor"
+    )  # fmt: skip
+    assert "topology.kubernetes.io/region" not in flavor["spec"]["nodeLabels"]
+    assert result.files[0].path == "kueue/aws-us-east-n-virginia/00-queues.yaml"
