@@ -134,5 +134,15 @@ def test_kill_9_during_plan_writes_loses_nothing_acknowledged(tmp_path: Path) ->
     finally:
         server.stop()
     with sqlite3.connect(db_file) as conn:
-        rows = conn.execute("SELECT status, result_json FROM plans").fetchall()
-    assert rows and all(s == "succeeded" and json.loads(text) for s, text in rows)
+        rows = conn.execute("SELECT id, status, result_json FROM plans").fetchall()
+        audited = conn.execute(
+            "SELECT target FROM audit_log WHERE action = 'plan.create'"
+        ).fetchall()
+        versions = conn.execute("SELECT count(*) FROM portfolio_versions").fetchone()[0]
+        version_entries = conn.execute(
+            "SELECT count(*) FROM audit_log WHERE action = 'portfolio.version'"
+        ).fetchone()[0]
+    assert rows and all(s == "succeeded" and json.loads(text) for _, s, text in rows)
+    # each record and its audit entry were committed together: none without the other
+    assert sorted(t for (t,) in audited) == sorted(f"plan:{i}" for i, _, _ in rows)
+    assert versions == version_entries

@@ -109,6 +109,11 @@ def _register_serve(app: typer.Typer) -> None:
             job_workers=workers,
             job_processes=processes,
         )
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            typer.echo(
+                f"warning: listening on {host} over plain HTTP; put a TLS proxy in front",
+                err=True,
+            )
         run(config, host, port, log_level=log_level)
 
 
