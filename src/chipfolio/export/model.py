@@ -148,7 +148,11 @@ class ExportResult:
 # ----- YAML ---------------------------------------------------------------------------------
 
 
-class _Dumper(yaml.SafeDumper):
+# libyaml's emitter when PyYAML was built with it (about 10x faster), else the Python one.
+_BaseDumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Dumper(_BaseDumper):  # type: ignore[valid-type,misc]
     """Block style, insertion order, multi-line strings as literal blocks."""
 
 

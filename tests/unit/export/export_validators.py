@@ -9,8 +9,12 @@ deserializer (which enforces required fields).
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import re
+import tempfile
+import warnings
 from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import Path
@@ -20,6 +24,7 @@ import jsonschema
 import yaml
 
 SCHEMAS = Path(__file__).parent / "schemas"
+HAVE_SKY = importlib.util.find_spec("sky") is not None
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?([KMGTPE]i|[mkMGTPE]|[eE][0-9]+)?$")
@@ -41,9 +46,21 @@ _PRIMITIVES: Mapping[str, tuple[type, ...]] = {
 
 @cache
 def _sky() -> Any:
-    import sky  # noqa: F401  (the package sets up what its schema module needs)
-    from sky.utils import common_utils, schemas
-
+    """SkyPilot's schema helpers, imported with HOME pointed at a scratch directory so that
+    whatever the package writes under ``~/.sky`` on import stays out of the real home."""
+    saved = os.environ.get("HOME")
+    with tempfile.TemporaryDirectory(prefix="chipfolio-sky-") as home:
+        os.environ["HOME"] = home
+        try:
+            with warnings.catch_warnings():  # the package's own deprecation noise on import
+                warnings.simplefilter("ignore")
+                import sky  # noqa: F401  (sets up what its schema module needs)
+                from sky.utils import common_utils, schemas
+        finally:
+            if saved is None:
+                os.environ.pop("HOME", None)
+            else:
+                os.environ["HOME"] = saved
     return common_utils, schemas
 
 

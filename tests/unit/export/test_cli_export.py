@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 import yaml
 from export_cases import EXAMPLE, GOLDEN, LAUNCH, PLAN_FILE
-from export_validators import document_errors, skypilot_errors
+from export_validators import HAVE_SKY, document_errors, skypilot_errors
 
 from chipfolio.catalog import registry
 from chipfolio.export import TARGETS, export_plan, read_plan
 from chipfolio.interfaces.cli.app import main
 
-pytest.importorskip("sky", reason="the export extra (skypilot) is not installed")
+pytestmark = pytest.mark.skipif(not HAVE_SKY, reason="the export extra (skypilot) is not installed")
 pytest.importorskip("kubernetes", reason="the export extra (kubernetes) is not installed")
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 from export_cases import LAUNCH, check_golden, fixture_plan, plan_data
-from export_validators import skypilot_errors
+from export_validators import HAVE_SKY, skypilot_errors
 
 from chipfolio.catalog import registry
 from chipfolio.export import export_plan, read_plan
@@ -20,7 +20,7 @@ from chipfolio.export.accelerators import (
     skypilot_accelerator,
 )
 
-pytest.importorskip("sky", reason="the export extra (skypilot) is not installed")
+pytestmark = pytest.mark.skipif(not HAVE_SKY, reason="the export extra (skypilot) is not installed")
 
 
 def _export(data: dict[str, Any] | None = None, **launch: Any) -> Any:
