@@ -153,10 +153,11 @@ class JobRunner:
 
     def _run(self, kind: JobKind, job_id: int) -> None:
         started = time.perf_counter()
-        status = JobStatus.FAILED
+        status: JobStatus | None = JobStatus.FAILED
         try:
             begun = self._start(kind, job_id)
-            if begun is None:
+            if begun is None:  # already finished (e.g. submitted twice): nothing to count
+                status = None
                 return
             inputs, options = begun
             try:
@@ -164,8 +165,8 @@ class JobRunner:
             except Exception as exc:
                 log.exception("%s job %s failed", kind.value, job_id)
                 outcome = compute.Outcome(error=f"internal error: {type(exc).__name__}")
+            final = JobStatus.SUCCEEDED if outcome.error is None else JobStatus.FAILED
             if outcome.error is None:
-                status = JobStatus.SUCCEEDED
                 updates = outcome.updates
             else:
                 updates = {"error": outcome.error, "error_details": list(outcome.details)}
@@ -173,14 +174,16 @@ class JobRunner:
                 self.metrics.plans_solved.labels(outcome.plan_status or "failed").inc()
             if outcome.snapshot is not None:
                 self._record_catalog(outcome.snapshot)
-            self._finish(kind, job_id, status, updates)
+            self._finish(kind, job_id, final, updates)
+            status = final
         except Exception:
             log.exception("%s job %s could not be recorded", kind.value, job_id)
         finally:
             self.metrics.jobs_in_flight.labels(kind.value).dec()
-            self.metrics.jobs.labels(kind.value, status.value).inc()
-            if kind is JobKind.PLAN:
-                self.metrics.solve_seconds.observe(time.perf_counter() - started)
+            if status is not None:
+                self.metrics.jobs.labels(kind.value, status.value).inc()
+                if kind is JobKind.PLAN:
+                    self.metrics.solve_seconds.observe(time.perf_counter() - started)
 
     def _compute(
         self, kind: JobKind, job_id: int, inputs: compute.Inputs, options: dict[str, Any]
