@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -23,6 +24,19 @@ def http(env: Env, method: str, path: str, body: bytes | None = None) -> tuple[i
             return r.status, r.read(), r.headers
     except urllib.error.HTTPError as e:
         return e.code, e.read(), e.headers
+
+
+def dechunk(raw: bytes) -> bytes:
+    """The body of a chunked HTTP/1.1 response."""
+    pos = raw.index(b"\r\n\r\n") + 4
+    out = bytearray()
+    while True:
+        eol = raw.index(b"\r\n", pos)
+        size = int(raw[pos:eol], 16)
+        if size == 0:
+            return bytes(out)
+        out += raw[eol + 2 : eol + 2 + size]
+        pos = eol + 2 + size + 2
 
 
 def test_chat_and_text_completions_streaming_and_not(env: Env) -> None:
@@ -186,3 +200,44 @@ def test_oversized_url_and_too_many_headers_are_refused(env: Env) -> None:
         with socket.create_connection(("127.0.0.1", env.port), timeout=5) as s:
             s.sendall(raw)
             assert s.recv(1000).startswith(b"HTTP/1.1 " + status)
+
+
+def test_a_slow_reader_holds_back_the_upstream_and_still_gets_every_byte(env: Env) -> None:
+    a = env.upstream("a", tokens=200_000)  # about 30 MB of SSE events, written at once
+    env.start(
+        {
+            "models": {"chat": "chat"},
+            "pools": [{"name": "maia", "workload": "chat", "offer": "az-maia", "url": a.url}],
+        }
+    )
+    body = b'{"model":"chat","stream":true,"messages":[]}'
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: small window
+        s.settimeout(10)
+        s.connect(("127.0.0.1", env.port))
+        s.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n"
+            % len(body)
+            + body
+        )
+        data = s.recv(4096)
+        time.sleep(0.5)  # not reading: the gateway must stop reading the upstream
+
+        def upstream_backlog() -> int:
+            return sum(
+                c.transport.get_write_buffer_size()
+                for c in a._conns
+                if c.transport is not None and not c.closed
+            )
+
+        assert env.lt.call(upstream_backlog) > 1_000_000
+        buf = bytearray(data)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        while not buf.endswith(b"0\r\n\r\n"):
+            chunk = s.recv(1 << 20)
+            assert chunk
+            buf += chunk
+    events = dechunk(bytes(buf)).split(b"\n\n")
+    assert sum(e.startswith(b"data: {") for e in events) == 200_001
+    assert events[-2] == b"data: [DONE]" and b"tok199999 " in events[-4]
+    assert env.pool_state("maia")["successes"] == 1

@@ -64,6 +64,7 @@ class ServerConnection(asyncio.Protocol):
         "_body",
         "_body_size",
         "_current",
+        "_flow",
         "_handler",
         "_headers",
         "_loop",
@@ -75,6 +76,7 @@ class ServerConnection(asyncio.Protocol):
         "closed",
         "response_started",
         "transport",
+        "write_paused",
     )
 
     def __init__(self, handler: Handler, max_body: int, loop: asyncio.AbstractEventLoop) -> None:
@@ -92,6 +94,8 @@ class ServerConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.response_started = False
+        self.write_paused = False
+        self._flow: UpstreamConnection | None = None
 
     # --- asyncio.Protocol ---------------------------------------------------------------
 
@@ -107,6 +111,25 @@ class ServerConnection(asyncio.Protocol):
             self._reject(400, b"protocol upgrades are not supported")
         except httptools.HttpParserError:
             self._reject(400, b"malformed HTTP request")
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        if self._flow is not None:
+            self._flow.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self._flow is not None:
+            self._flow.resume_reading()
+
+    def follow(self, upstream: UpstreamConnection | None) -> None:
+        """Back-pressure: while the client's buffer is full, stop reading ``upstream``.
+
+        ``None`` detaches without resuming: an upstream connection resumes reading itself
+        before it goes back to its pool, and an aborted one never reads again."""
+        self._flow = upstream
+        if upstream is not None and self.write_paused:
+            upstream.pause_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -340,7 +363,7 @@ class Exchange:
 class UpstreamConnection(asyncio.Protocol):
     """A keep-alive connection to one upstream; carries one exchange at a time."""
 
-    __slots__ = ("_parser", "closed", "exchange", "pool", "transport")
+    __slots__ = ("_parser", "closed", "exchange", "pool", "reading_paused", "transport")
 
     def __init__(self, pool: UpstreamPool) -> None:
         self.pool = pool
@@ -348,9 +371,20 @@ class UpstreamConnection(asyncio.Protocol):
         self.exchange: Exchange | None = None
         self.transport: asyncio.Transport | None = None
         self.closed = False
+        self.reading_paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
+
+    def pause_reading(self) -> None:
+        if not self.closed and not self.reading_paused and self.transport is not None:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if not self.closed and self.reading_paused and self.transport is not None:
+            self.reading_paused = False
+            self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -405,6 +439,7 @@ class UpstreamConnection(asyncio.Protocol):
         if ex is not None:
             ex.on_complete()
         if keep and ex is not None:
+            self.resume_reading()
             self.pool.release(self)
         else:
             self.abort()

@@ -35,6 +35,7 @@ from chipfolio.interfaces.gateway.http11 import (
     Exchange,
     Request,
     ServerConnection,
+    UpstreamConnection,
     UpstreamPool,
     serve_factory,
 )
@@ -514,7 +515,7 @@ class Gateway:
     async def _relay_stream(
         self,
         target: _Target,
-        up: Any,
+        up: UpstreamConnection,
         ex: Exchange,
         conn: ServerConnection,
         route: str,
@@ -537,11 +538,14 @@ class Gateway:
                 conn.write_chunk(data)
 
             ex.sink = write
+            conn.follow(up)
             idle = self.settings.stream_idle_timeout_s
             ex.last_body_at = loop.time()
 
             def check() -> None:
                 nonlocal timer
+                if conn.write_paused:  # the client is slow to read, not the pool to write
+                    ex.last_body_at = loop.time()
                 left = ex.last_body_at + idle - loop.time()
                 if left <= 0:
                     ex.fail("stream idle timeout")
@@ -553,10 +557,12 @@ class Gateway:
                 await ex.done
             except asyncio.CancelledError:
                 timer.cancel()
+                conn.follow(None)
                 up.abort()
                 router.on_abandon(name, self.clock())
                 raise
             timer.cancel()
+            conn.follow(None)
         if ex.error is not None:
             up.abort()
             self.stream_cuts += 1
