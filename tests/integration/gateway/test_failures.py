@@ -364,3 +364,28 @@ def test_file_watch_reloads_a_changed_plan(env: Env) -> None:
     wait_until(lambda: env.state()["gateway"]["reload_errors"] == 1)
     assert env.pool_state("trn2")["weight"] == 0.5
     assert chat(env)[0] in ("maia", "trn2")
+
+
+def test_a_4xx_from_the_pool_is_the_requests_fault_and_is_not_retried(env: Env) -> None:
+    a, b = env.upstream("a"), env.upstream("b")
+    env.start(primary_fallback(a, b, breaker_consecutive_failures=1))
+    a.set_fault("error400", count=1)
+    with pytest.raises(openai.BadRequestError, match="injected 400"):
+        chat(env)
+    assert b.completions == 0
+    assert env.pool_state("primary")["breaker"] == "closed"
+    assert chat(env)[0] == "primary"
+
+
+def test_no_pool_left_gives_503_without_touching_upstreams(env: Env) -> None:
+    a, b = env.upstream("a"), env.upstream("b")
+    env.start(two_pools(a, b, breaker_consecutive_failures=1, breaker_open_s=30), fake_clock=True)
+    a.set_fault("error500")
+    b.set_fault("error500")
+    with pytest.raises(openai.InternalServerError) as first:
+        chat(env)
+    assert first.value.status_code == 500  # both tried; the last upstream answer is passed on
+    with pytest.raises(openai.InternalServerError) as second:
+        chat(env)
+    assert second.value.status_code == 503 and "no pool" in str(second.value)
+    assert a.completions + b.completions == 2

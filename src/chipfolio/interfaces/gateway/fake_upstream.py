@@ -5,7 +5,8 @@ It answers ``GET /v1/models``, ``POST /v1/chat/completions`` and ``POST /v1/comp
 HTTP/1.1 stack as the gateway so it costs little CPU in a benchmark. Faults (``set_fault`` in
 process, or ``POST /_fault`` with a JSON body from another process):
 
-- ``error500``: answer 500; ``throttle``: answer 429 with ``Retry-After``;
+- ``error400``: answer 400 (the request's fault); ``error500``: answer 500;
+- ``throttle``: answer 429 with ``Retry-After``;
 - ``stall``: never answer; ``slow_first_token``: wait ``delay_s`` before the first token;
 - ``cut``: send ``cut_after`` stream events (or half a JSON body) and drop the connection;
 - ``reset``: drop the connection without answering;
@@ -27,7 +28,16 @@ import orjson
 
 from chipfolio.interfaces.gateway.http11 import Request, ServerConnection, serve_factory
 
-FAULTS = ("none", "error500", "throttle", "stall", "slow_first_token", "cut", "reset")
+FAULTS = (
+    "none",
+    "error400",
+    "error500",
+    "throttle",
+    "stall",
+    "slow_first_token",
+    "cut",
+    "reset",
+)
 
 
 @dataclass(slots=True)
@@ -160,6 +170,9 @@ class FakeUpstream:
         chat = req.path == b"/v1/chat/completions"
         fault = self._take_fault()
         if fault is not None:
+            if fault.mode == "error400":
+                conn.respond(400, b'{"error":{"message":"injected 400","type":"invalid_request"}}')
+                return
             if fault.mode == "error500":
                 conn.respond(500, b'{"error":{"message":"injected 500","type":"server_error"}}')
                 return
