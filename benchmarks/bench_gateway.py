@@ -18,7 +18,7 @@ the proxy's core. Figures:
    from /admin/state). The same kill run through LiteLLM when it is installed.
 
 LiteLLM is optional and never a dependency: point ``--litellm`` at its ``litellm`` executable
-(default: /work/bench-venv/bin/litellm or ``litellm`` on PATH); it is skipped with a message
+(default: ``$LITELLM_BIN``, else ``litellm`` on PATH); it is skipped with a message
 when absent.
 
     .venv/bin/python benchmarks/bench_gateway.py [--duration 10] [--connections 64]
@@ -175,7 +175,7 @@ def wrk(
 
 
 def litellm_command(arg: str | None) -> list[str] | None:
-    candidates = [arg] if arg else ["/work/bench-venv/bin/litellm", shutil.which("litellm")]
+    candidates = [arg] if arg else [os.environ.get("LITELLM_BIN"), shutil.which("litellm")]
     for c in candidates:
         if c and Path(c).exists():
             return [c]
