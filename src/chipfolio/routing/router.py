@@ -120,6 +120,12 @@ class Router:
         name = balancer.pick(candidate)
         return None if name is None else self._specs[name]
 
+    def has_candidate(self, workload: str, now: float, tried: Collection[str] = ()) -> bool:
+        """Whether ``pick`` would find a pool (without moving the selection state)."""
+        return any(
+            name not in tried and self.available(name, now) for name in self.pools_of(workload)
+        )
+
     def pools_of(self, workload: str) -> tuple[str, ...]:
         b = self._balancers.get(workload)
         return () if b is None else b.names

@@ -49,6 +49,8 @@ def test_picks_follow_plan_weights_and_skip_tried_pools() -> None:
     assert names(r, 10, tried=("m",)) == {"t": 10}
     assert names(r, 2, tried=("m", "t")) == {"f": 2}
     assert names(r, 1, tried=("m", "t", "f")) == {"-": 1}
+    assert r.has_candidate("chat", 0.0, ("m", "t")) and not r.has_candidate("chat", 0.0, "mtf")
+    assert not r.has_candidate("nope", 0.0)
 
 
 def test_throttled_pool_cools_down_for_retry_after_then_returns() -> None:

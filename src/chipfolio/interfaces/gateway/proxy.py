@@ -370,17 +370,19 @@ class Gateway:
         attempt = 0
         while True:
             now = clock()
-            pool = router.pick(workload, now, tried)
-            if pool is None:
-                break
             if attempt > 0:
+                if not router.has_candidate(workload, now, tried):
+                    break
                 if not router.may_retry(attempt, now):
                     break
                 self.retries += 1
                 delay = router.backoff(attempt)
                 if delay > 0:
-                    await asyncio.sleep(delay)
+                    await asyncio.sleep(delay)  # pools and the table may change meanwhile
                     now = clock()
+            pool = router.pick(workload, now, tried)
+            if pool is None:
+                break
             attempt += 1
             tried.append(pool.name)
             target = self._targets[pool.name]
