@@ -146,3 +146,48 @@ def test_kill_9_during_plan_writes_loses_nothing_acknowledged(tmp_path: Path) ->
     # each record and its audit entry were committed together: none without the other
     assert sorted(t for (t,) in audited) == sorted(f"plan:{i}" for i, _, _ in rows)
     assert versions == version_entries
+
+
+def _spawned_workers(parent: int) -> list[int]:
+    """Pids of the multiprocessing workers whose parent is ``parent`` (Linux /proc)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and b"spawn_main" in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_a_killed_worker_process_fails_its_job_and_the_next_one_runs(tmp_path: Path) -> None:
+    examples = MINIMAL.parent
+    server = start_server(
+        f"sqlite:///{tmp_path / 'w.db'}", tmp_path, "--processes", "1", "--data-dir", str(examples)
+    )
+    try:
+        with httpx.Client(base_url=server.url, headers=AUTH, timeout=60) as client:
+            lab = (examples / "frontier-lab.yaml").read_text()  # solves in seconds, not ms
+            r = client.post("/api/v1/plans", json={"name": "lab", "portfolio": lab})
+            assert r.status_code == 201
+            status = f"/api/v1/plans/{r.json()['id']}/status"
+            deadline = time.monotonic() + 30
+            while client.get(status).json()["status"] != "running":
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            time.sleep(0.5)
+            (worker,) = _spawned_workers(server.process.pid)
+            os.kill(worker, signal.SIGKILL)
+            failed = _wait_all(server.url, [r.json()["id"]], timeout_s=60)[r.json()["id"]]
+            assert failed["status"] == "failed"
+            assert "worker process" in failed["error"]
+            again = client.post("/api/v1/plans?wait_s=30", json={"portfolio": MINIMAL_TEXT})
+            done = _wait_all(server.url, [again.json()["id"]], timeout_s=60)
+            assert done[again.json()["id"]]["status"] == "succeeded"
+    finally:
+        server.stop()
