@@ -26,7 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from chipfolio.analysis.counterfactual import Outcome, solve_outcome, vendor_cost_usd
+from chipfolio.analysis.counterfactual import Outcome, Units, solve_outcome, vendor_cost_usd
 from chipfolio.analysis.frontier import Frontier, FrontierPoint, PointStatus, trace_frontier
 from chipfolio.analysis.risk import Concentration, concentration
 from chipfolio.analysis.shadow import ShadowPrice, shadow_prices
@@ -45,6 +45,8 @@ from chipfolio.planner.solve import solve_problem
 from chipfolio.planner.solvers.base import SolveOptions, SolveStatus
 from chipfolio.planner.structure import build_structure
 
+START_PLANS = 3  # known plans tried as warm starts per solve (each costs a small solve)
+
 
 class WalkAwayReason(StrEnum):
     """Why a vendor has no walk-away multiplier."""
@@ -54,27 +56,40 @@ class WalkAwayReason(StrEnum):
     NOT_WORTH_BUYING = "not_worth_buying"
     NO_COST_DIFFERENCE = "no_cost_difference"
     NO_CONVERGENCE = "search_did_not_converge"
+    LOWER_BOUND = "lower_bound"  # the multiplier is a certified lower bound, not the breakpoint
 
 
 @dataclass(frozen=True, slots=True)
 class LeverageOptions:
     """Settings of the analysis.
 
-    ``solve`` is used for every counterfactual; its ``mip_gap`` defaults to 1e-6 because
-    the walk-away search compares costs to within ``cost_rel_tol``. ``workers`` > 1 runs the
-    per-vendor searches and the frontier in a process pool (0 = decide from the base solve's
-    time). Frontier points are solved with at most ``frontier_time_limit_s`` each; a point
-    that runs out of time is reported as ``unknown``. ``floor_multiplier`` is the lowest price
-    multiplier tried for a vendor the plan does not buy today.
+    ``solve`` is used for the base plan and the solves that define the reference costs (cost
+    without each vendor, without the policy); its ``mip_gap``, 0.1% by default like
+    ``chipfolio plan``, sets how finely costs are compared (``cost_rel_tol`` about twice it).
+    A vendor's walk-away search makes at most ``search_solves`` solves
+    (``unbought_search_solves`` for a vendor the plan does not buy) of at most
+    ``search_time_limit_s`` each at ``search_mip_gap``: its steps only need good cost lines
+    and cutoff proofs; when the budget runs out it reports the certified lower bound it
+    reached ("at least"). Frontier points get ``frontier_time_limit_s`` and
+    ``frontier_mip_gap`` each (a point that runs out without a plan is ``unknown``), and the
+    tightest cap is pinned to ``frontier_cap_tol``. ``workers`` > 1 runs the vendor searches
+    and the frontier in a process pool (0 = decide from the base solve's time).
+    ``floor_multiplier`` is the lowest price multiplier tried for a vendor not worth buying
+    today.
     """
 
-    solve: SolveOptions = field(default_factory=lambda: SolveOptions(mip_gap=1e-6))
-    cost_rel_tol: float = 1e-5
+    solve: SolveOptions = field(default_factory=lambda: SolveOptions(mip_gap=1e-3))
+    cost_rel_tol: float = 2e-3
     multiplier_rel_tol: float = 1e-3
     floor_multiplier: float = 1e-3
     frontier_step: float = 0.05
-    frontier_cap_tol: float = 1e-3
-    frontier_time_limit_s: float = 10.0
+    frontier_cap_tol: float = 5e-3
+    frontier_time_limit_s: float = 5.0
+    search_time_limit_s: float = 5.0
+    search_mip_gap: float = 1e-2
+    search_solves: int = 6
+    unbought_search_solves: int = 2
+    frontier_mip_gap: float = 1e-2
     workers: int = 1
 
 
@@ -115,6 +130,8 @@ class VendorLeverage:
             "leverage_usd": r(self.leverage_usd, 2),
             "usd_per_chip_hour": r(self.usd_per_chip_hour, 6),
             "walk_away_usd_per_chip_hour": r(self.walk_away_usd_per_chip_hour, 6),
+            "walk_away_exact": self.walk_away_multiplier is not None
+            and self.search_method != SearchMethod.AT_LEAST.value,
             "search": {"method": self.search_method, "solves": self.solves},
         }
 
@@ -202,9 +219,18 @@ class _VendorTask:
     vendor_cost_usd: float
     share: float
     usd_per_chip_hour: float | None
+    known: tuple[Units, ...] = ()  # plans of related variants, for warm starts
+    top_other_usd: float = 0.0  # the plan's largest spend on another vendor
 
     @classmethod
-    def of(cls, problem: Problem, plan: Plan, label: str, opts: LeverageOptions) -> _VendorTask:
+    def of(
+        cls,
+        problem: Problem,
+        plan: Plan,
+        label: str,
+        opts: LeverageOptions,
+        known: tuple[Units, ...] = (),
+    ) -> _VendorTask:
         return cls(
             problem=problem,
             label=label,
@@ -214,6 +240,8 @@ class _VendorTask:
             vendor_cost_usd=vendor_cost_usd(plan, label),
             share=float(plan.vendor_shares.get(label, 0.0)),
             usd_per_chip_hour=_avg_price(plan, label, plan.share_by),
+            known=known,
+            top_other_usd=_top_other(plan, label),
         )
 
 
@@ -251,13 +279,41 @@ def valid_until(max_share: float, m: float, total_usd: float, vendor_usd: float)
     return max_share * other / ((1.0 - max_share) * (vendor_usd / m))
 
 
+def valid_from(
+    max_share: float, m: float, total_usd: float, vendor_usd: float, top_other: float
+) -> float:
+    """Smallest multiplier down to which a plan solved at ``m`` keeps the other vendors' caps.
+
+    Lowering the vendor's prices shrinks the total, so another vendor u with cost ``O_u``
+    keeps ``O_u <= s (O + x V)`` only while ``x >= (O_u / s - O) / V``; the largest other
+    vendor (``top_other``) decides.
+    """
+    if max_share >= 1.0:
+        return 0.0
+    if vendor_usd <= 0.0 or m <= 0.0:
+        return math.inf
+    other = total_usd - vendor_usd
+    return max(0.0, (top_other / max_share - other) / (vendor_usd / m))
+
+
+def _top_other(plan: Plan, label: str) -> float:
+    return max((c for v, c in plan.cost_by_vendor_usd.items() if v != label), default=0.0)
+
+
 def _evaluator(
-    task: _VendorTask, counter: list[int], without_usd: float
+    task: _VendorTask, counter: list[int], without_usd: float, known: list[Units]
 ) -> Callable[[float], PricedSolve]:
+    """``evaluate(m)`` for the search; ``known`` (plans met so far) seeds warm starts."""
     problem, label, opts = task.problem, task.label, task.options
     mask = problem.vendor_of_offers() == label
     fixed_v = float(build_structure(problem).fixed_usd_by_offer[mask].sum())
     share = problem.policy.max_share
+    limit = min(opts.solve.time_limit_s, opts.search_time_limit_s)
+    # the search's solves only need good lines and cutoff proofs, not tight optima
+    gap = max(opts.solve.mip_gap, opts.search_mip_gap)
+    search_opts = dataclasses.replace(opts.solve, time_limit_s=limit, mip_gap=gap)
+    # only plans cheaper than W (beyond the tolerance) tell the search anything
+    cutoff = without_usd - opts.cost_rel_tol * max(abs(without_usd), 1.0)
 
     def bound(m: float) -> float | None:
         """Cost of the plan without v at multiplier m, when that plan is feasible.
@@ -273,12 +329,14 @@ def _evaluator(
     def evaluate(m: float) -> PricedSolve:
         counter[0] += 1
         scaled = problem.scale_prices(mask, m)
-        outcome = solve_outcome(scaled, opts.solve, cost_bound_usd=bound(m))
+        starts = known[-START_PLANS:]
+        outcome = solve_outcome(scaled, search_opts, None, bound(m), starts, cutoff)
         if outcome.plan is None:
-            raise SolverError(
-                f"no plan with {label}'s prices x{m:.4g} ({outcome.status.value}); "
-                "raise the time limit"
-            )
+            # nothing below the cutoff: proven when the solver says infeasible
+            proven = outcome.status is SolveStatus.INFEASIBLE
+            lower = cutoff if proven else None
+            return PricedSolve(m, without_usd, 0.0, proven, bound_usd=lower)
+        known.append(outcome.units)
         v_cost = vendor_cost_usd(outcome.plan, label)
         total = outcome.plan.total_cost_usd
         return PricedSolve(
@@ -287,6 +345,10 @@ def _evaluator(
             vendor_unit_cost_usd=v_cost / m if m > 0 else 0.0,
             exact=outcome.exact(opts.cost_rel_tol),
             valid_until=valid_until(problem.policy.max_share, m, total, v_cost),
+            bound_usd=outcome.plan.solver.dual_bound,
+            valid_from=valid_from(
+                problem.policy.max_share, m, total, v_cost, _top_other(outcome.plan, label)
+            ),
         )
 
     return evaluate
@@ -299,7 +361,7 @@ def analyze_vendor(task: _VendorTask) -> VendorLeverage:
     solves = 0
     if cost_v > 0.0:
         mask = problem.vendor_of_offers() == label
-        without = solve_outcome(problem.drop_offers(mask), opts.solve)
+        without = solve_outcome(problem.drop_offers(mask), opts.solve, None, None, task.known)
         solves += 1
         if without.status is not SolveStatus.INFEASIBLE and without.plan is None:
             raise SolverError(
@@ -312,17 +374,28 @@ def analyze_vendor(task: _VendorTask) -> VendorLeverage:
                 label, share, cost_v, None, text, code, None, None, avg, "none", solves + extra
             )
         w = without.plan.total_cost_usd
+        known = [*task.known, without.units]
     else:
         w = task.plan_cost_usd  # the plan does not use v, so removing v changes nothing
+        known = list(task.known)
     counter = [0]
-    limit = valid_until(problem.policy.max_share, 1.0, task.plan_cost_usd, cost_v)
-    at_one = PricedSolve(1.0, task.plan_cost_usd, cost_v, task.plan_exact, limit)
+    cap = problem.policy.max_share
+    at_one = PricedSolve(
+        1.0,
+        task.plan_cost_usd,
+        cost_v,
+        task.plan_exact,
+        valid_until(cap, 1.0, task.plan_cost_usd, cost_v),
+        valid_from=valid_from(cap, 1.0, task.plan_cost_usd, cost_v, task.top_other_usd),
+    )
     settings = SearchSettings(
+        # a vendor the plan does not buy only gets a certified estimate of the discount
+        max_solves=opts.search_solves if cost_v > 0 else opts.unbought_search_solves,
         cost_rel_tol=opts.cost_rel_tol,
         multiplier_rel_tol=opts.multiplier_rel_tol,
         floor_multiplier=opts.floor_multiplier,
     )
-    search = search_walk_away(_evaluator(task, counter, w), w, at_one, settings)
+    search = search_walk_away(_evaluator(task, counter, w, known), w, at_one, settings)
     reason_code, reason_text = _search_reason(search, label, opts.floor_multiplier, cost_v > 0)
     return VendorLeverage(
         vendor=label,
@@ -358,6 +431,12 @@ def _search_reason(
             WalkAwayReason.NOT_WORTH_BUYING,
             f"{label} is not worth buying even at {floor:g}x its prices",
         )
+    if search.method is SearchMethod.AT_LEAST:
+        return (
+            WalkAwayReason.LOWER_BOUND,
+            f"at least this multiplier: the search stopped at its solve or time budget, and "
+            f"{label} is proven worth buying up to it",
+        )
     if search.method is SearchMethod.NO_CONVERGENCE:
         return WalkAwayReason.NO_CONVERGENCE, "the search ran out of solves before a bracket"
     return None, None
@@ -376,19 +455,25 @@ class _FrontierTask:
     n_vendors: int
     plan_share: float  # the base plan's largest vendor share
     plan_cost_usd: float
+    plan_units: Units
 
 
 def _frontier(task: _FrontierTask) -> Frontier:
     problem, opts = task.problem, task.options
     # plans met so far, as (largest vendor share, cost): each is feasible at any looser cap
     known: list[tuple[float, float]] = [(task.plan_share, task.plan_cost_usd)]
+    plans: list[Units] = [task.plan_units]
     limit = min(opts.solve.time_limit_s, opts.frontier_time_limit_s)
-    solve_opts = dataclasses.replace(opts.solve, time_limit_s=limit)
+    gap = max(opts.solve.mip_gap, opts.frontier_mip_gap)
+    solve_opts = dataclasses.replace(opts.solve, time_limit_s=limit, mip_gap=gap)
 
     def evaluate(cap: float) -> FrontierPoint:
         policy = dataclasses.replace(problem.policy, max_share=cap)
         bound = min((cost for used, cost in known if used <= cap + 1e-12), default=None)
-        outcome: Outcome = solve_outcome(problem.with_policy(policy), solve_opts, None, bound)
+        variant = problem.with_policy(policy)
+        outcome: Outcome = solve_outcome(variant, solve_opts, None, bound, plans[-START_PLANS:])
+        if outcome.units:
+            plans.append(outcome.units)
         status = {
             SolveStatus.OPTIMAL: PointStatus.OPTIMAL,
             SolveStatus.FEASIBLE: PointStatus.FEASIBLE,
@@ -436,41 +521,39 @@ class _Clock:
         self._last = now
 
 
-def _cost_without_policy(problem: Problem, plan: Plan, opts: LeverageOptions) -> tuple[float, int]:
+def _cost_without_policy(
+    problem: Problem, plan: Plan, units: Units, opts: LeverageOptions
+) -> tuple[float, int]:
     if problem.policy.is_trivial:
         return plan.total_cost_usd, 0
     relaxed = problem.with_policy(Policy(share_by=problem.policy.share_by))
-    outcome = solve_outcome(relaxed, opts.solve, cost_bound_usd=plan.total_cost_usd)
+    outcome = solve_outcome(relaxed, opts.solve, None, plan.total_cost_usd, [units])
     if outcome.plan is None:
         raise InfeasibleError("no plan even without the diversification policy")
     return outcome.plan.total_cost_usd, 1
 
 
-def analyze_leverage(
-    problem: Problem, options: LeverageOptions | None = None, plan: Plan | None = None
-) -> LeverageReport:
-    """The full leverage analysis of ``problem`` (raises InfeasibleError if it has no plan).
-
-    ``plan`` may be passed when already solved with ``options.solve``; otherwise it is solved
-    here.
-    """
+def analyze_leverage(problem: Problem, options: LeverageOptions | None = None) -> LeverageReport:
+    """The full leverage analysis of ``problem`` (raises InfeasibleError if it has no plan)."""
     opts = options or LeverageOptions()
     clock = _Clock()
-    solves = 0
-    if plan is None:
-        plan = solve_problem(problem, opts.solve)
-        solves += 1
+    base = solve_outcome(problem, opts.solve)
+    if base.plan is None:
+        solve_problem(problem, opts.solve)  # raises the diagnosed InfeasibleError or SolverError
+        raise SolverError(f"no plan for the portfolio ({base.status.value})")
+    plan, units, solves = base.plan, base.units, 1
     clock.lap("plan")
     labels = candidate_vendors(problem)
-    tasks = [_VendorTask.of(problem, plan, label, opts) for label in labels]
-    front = _FrontierTask(problem, opts, len(labels), _largest_share(plan), plan.total_cost_usd)
+    tasks = [_VendorTask.of(problem, plan, label, opts, (units,)) for label in labels]
+    share, cost = _largest_share(plan), plan.total_cost_usd
+    front = _FrontierTask(problem, opts, len(labels), share, cost, units)
     workers = _auto_workers(plan, opts.workers)
     if workers > 1:
         with _pool(workers) as pool:
             pending = pool.submit(_frontier, front)  # the longest job goes first
             searches = pool.map(analyze_vendor, tasks)
             prices = shadow_prices(problem, plan, opts.solve)
-            free, extra = _cost_without_policy(problem, plan, opts)
+            free, extra = _cost_without_policy(problem, plan, units, opts)
             clock.lap("shadow_prices_and_policy_cost")
             vendors = list(searches)
             frontier = pending.result()
@@ -480,7 +563,7 @@ def analyze_leverage(
         clock.lap("vendors")
         prices = shadow_prices(problem, plan, opts.solve)
         clock.lap("shadow_prices")
-        free, extra = _cost_without_policy(problem, plan, opts)
+        free, extra = _cost_without_policy(problem, plan, units, opts)
         clock.lap("policy_cost")
         frontier = _frontier(front)
         clock.lap("frontier")

@@ -50,6 +50,14 @@ class PricedSolve:
     vendor_unit_cost_usd: float
     exact: bool = True
     valid_until: float = math.inf  # largest multiplier at which this plan stays feasible
+    valid_from: float = math.inf  # smallest such multiplier below ``multiplier`` (inf: unknown)
+    bound_usd: float | None = None  # proven lower bound on C(m) (None: cost if exact)
+
+    @property
+    def proven_lower_usd(self) -> float:
+        if self.bound_usd is not None:
+            return self.bound_usd
+        return self.cost_usd if self.exact else -math.inf
 
     @property
     def other_cost_usd(self) -> float:
@@ -68,7 +76,8 @@ class SearchMethod(StrEnum):
     NEWTON_CHECKED = "newton_checked"  # Newton candidate confirmed by a probe just below it
     BISECTION = "bisection"  # bracketed to the tolerance
     NOT_WORTH_BUYING = "not_worth_buying"  # not worth buying even at zero price
-    NO_CONVERGENCE = "no_convergence"  # solve budget spent without a bracket
+    AT_LEAST = "at_least"  # a certified lower bound: the budget or a time limit ended the search
+    NO_CONVERGENCE = "no_convergence"  # no bound at all
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +103,7 @@ class SearchSettings:
 
     cost_rel_tol: float = 1e-6
     multiplier_rel_tol: float = 1e-3
-    max_solves: int = 40
+    max_solves: int = 40  # beyond it the search reports its certified lower bound
     newton_is_exact: bool = True
     floor_multiplier: float = 0.0
 
@@ -113,9 +122,16 @@ class _Search:
         self.solves += 1
         return self.evaluate(m)
 
+    def tol(self) -> float:
+        return self.settings.cost_rel_tol * max(abs(self.without_usd), 1.0)
+
     def worth(self, solve: PricedSolve) -> bool:
-        tol = self.settings.cost_rel_tol * max(abs(self.without_usd), 1.0)
-        return solve.cost_usd < self.without_usd - tol
+        """A plan cheaper than W was found (certain: it is feasible)."""
+        return solve.cost_usd < self.without_usd - self.tol()
+
+    def proven_not_worth(self, solve: PricedSolve) -> bool:
+        """The solver proved no plan is cheaper than W (beyond the tolerance)."""
+        return solve.proven_lower_usd >= self.without_usd - self.tol()
 
     def left(self) -> int:
         return self.settings.max_solves - self.solves
@@ -141,16 +157,53 @@ def search_walk_away(
     search = _Search(evaluate, cost_without_usd, settings or SearchSettings())
     start = at_current
     if not search.worth(start):
-        start = search.run(search.settings.floor_multiplier)
-        if not search.worth(start):
-            return search.result(None, SearchMethod.NOT_WORTH_BUYING, None, 0.0)
+        below = _from_above(search, start)
+        if isinstance(below, WalkAwaySearch):
+            return below
+        start = below
     lo, hi, exact_step = _newton(search, start)
     if hi is None:
-        return search.result(None, SearchMethod.NO_CONVERGENCE, lo.multiplier, None)
-    exact = search.settings.newton_is_exact and exact_step and lo.exact and hi.exact
-    if exact:
+        certain = _certified(search, lo)
+        return search.result(certain, SearchMethod.AT_LEAST, certain, None)
+    # lo's line bounds C from above whether or not lo was solved to optimality, so a proof
+    # that hi is not worth buying pins the breakpoint at hi
+    exact = search.settings.newton_is_exact and exact_step
+    if exact and search.proven_not_worth(hi):
         return search.result(hi.multiplier, SearchMethod.NEWTON, lo.multiplier, hi.multiplier)
+    if exact_step and not search.proven_not_worth(hi):
+        # a time limit left the last step open: lo's line still certifies everything below it
+        return search.result(hi.multiplier, SearchMethod.AT_LEAST, hi.multiplier, None)
     return _confirm_or_bisect(search, lo, hi)
+
+
+def _from_above(search: _Search, above: PricedSolve) -> PricedSolve | WalkAwaySearch:
+    """A worth-buying starting point below a multiplier where the vendor is not worth it.
+
+    If today's plan buys from the vendor, its own cost line meets W at ``m_b < 1``; where the
+    plan stays feasible (``valid_from`` up), ``C <= line < W`` below ``m_b``, so the vendor is
+    worth buying there and ``m* >= m_b``. One solve at ``m_b`` then either proves
+    ``m* = m_b`` or gives the next Newton step. Otherwise the search starts from the floor.
+    """
+    if above.vendor_unit_cost_usd > 0.0 and search.left() > 0:
+        m_b = above.line_meets(search.without_usd)
+        if above.valid_from <= m_b < above.multiplier and m_b > search.settings.floor_multiplier:
+            probe = search.run(m_b)
+            if search.worth(probe):
+                return probe
+            if search.proven_not_worth(probe) and search.settings.newton_is_exact:
+                return search.result(m_b, SearchMethod.NEWTON, m_b, m_b)
+    floor = search.run(search.settings.floor_multiplier)
+    if not search.worth(floor):
+        return search.result(None, SearchMethod.NOT_WORTH_BUYING, None, 0.0)
+    return floor
+
+
+def _certified(search: _Search, lo: PricedSolve) -> float:
+    """Largest multiplier up to which ``lo``'s cost line proves the vendor worth buying."""
+    if lo.vendor_unit_cost_usd <= 0.0:
+        return lo.multiplier
+    reach = min(lo.line_meets(search.without_usd), lo.valid_until)
+    return max(lo.multiplier, reach) if math.isfinite(reach) else lo.multiplier
 
 
 def _newton(search: _Search, start: PricedSolve) -> tuple[PricedSolve, PricedSolve | None, bool]:

@@ -21,15 +21,18 @@ Line = tuple[float, float]  # (other cost O, vendor cost at unit prices V)
 class Oracle:
     """evaluate(m) = the cheapest of the plans ``lines`` at multiplier m; records the calls."""
 
-    def __init__(self, lines: list[Line], exact: bool = True) -> None:
+    def __init__(self, lines: list[Line], exact: bool = True, proven: bool = True) -> None:
         self.lines = lines
         self.exact = exact
+        self.proven = proven  # inexact solves still carry a proven bound (a MIP gap)
         self.calls: list[float] = []
 
     def __call__(self, m: float) -> PricedSolve:
         self.calls.append(m)
         o, v = min(self.lines, key=lambda line: (line[0] + m * line[1], line[1]))
-        return PricedSolve(m, o + m * v, v, self.exact)
+        cost = o + m * v
+        bound = cost if self.proven else None
+        return PricedSolve(m, cost, v, self.exact, bound_usd=bound)
 
 
 def true_breakpoint(lines: list[Line], w: float) -> float:
@@ -72,15 +75,16 @@ def test_vendor_useless_even_free_has_no_multiplier() -> None:
     assert result.method is SearchMethod.NOT_WORTH_BUYING
 
 
-def test_inexact_solves_fall_back_to_a_checked_bracket() -> None:
+def test_inexact_solves_with_proven_bounds_stay_exact() -> None:
+    """Lines of non-optimal plans still bound C, and the cutoff proof pins the breakpoint."""
     lines = [(10.0, 60.0), (40.0, 30.0), (100.0, 0.0)]
     evaluate = Oracle(lines, exact=False)
     tol = 1e-4
     result = search_walk_away(
         evaluate, 100.0, evaluate(1.0), SearchSettings(multiplier_rel_tol=tol)
     )
-    assert result.method is SearchMethod.NEWTON_CHECKED
-    assert result.multiplier == pytest.approx(2.0, rel=tol)
+    assert result.method is SearchMethod.NEWTON
+    assert result.multiplier == pytest.approx(2.0)
 
 
 def test_bisection_when_the_newton_candidate_is_wrong() -> None:
@@ -94,7 +98,7 @@ def test_bisection_when_the_newton_candidate_is_wrong() -> None:
             cost, v = min((0.0 + 4.0 * m, 4.0), (6.0 + m, 1.0), (w, 0.0))
         else:
             cost, v = min((6.0 + m, 1.0), (w, 0.0))
-        return PricedSolve(m, cost, v, exact=False)
+        return PricedSolve(m, cost, v, exact=False, bound_usd=cost)
 
     result = search_walk_away(evaluate, w, evaluate(1.0), SearchSettings(multiplier_rel_tol=1e-4))
     assert result.multiplier == pytest.approx(4.0, rel=1e-3)
@@ -102,12 +106,28 @@ def test_bisection_when_the_newton_candidate_is_wrong() -> None:
     assert result.lower <= 4.0 + 1e-9 <= result.upper + 1e-3
 
 
-def test_solve_budget_is_respected() -> None:
-    lines = [(float(i), 50.0 - i) for i in range(50)] + [(100.0, 0.0)]
+def test_solve_budget_is_respected_and_gives_a_certified_lower_bound() -> None:
+    # tangents of 20 sqrt(m): many pieces, so Newton needs several steps to reach m* = 25
+    ts = [1.0 + 0.5 * i for i in range(120)]
+    lines = [(10.0 * t**0.5, 10.0 / t**0.5) for t in ts] + [(100.0, 0.0)]
     evaluate = Oracle(lines)
     result = search_walk_away(evaluate, 100.0, evaluate(1.0), SearchSettings(max_solves=3))
     assert result.solves <= 3
     assert len(evaluate.calls) <= 4
+    assert result.method is SearchMethod.AT_LEAST
+    truth = true_breakpoint(lines, 100.0)
+    assert result.multiplier is not None and 1.0 < result.multiplier <= truth + 1e-9
+    # below the reported multiplier the vendor is really worth buying
+    o, v = min(lines, key=lambda line: line[0] + result.multiplier * 0.999 * line[1])
+    assert o + result.multiplier * 0.999 * v < 100.0
+
+
+def test_unproven_last_step_reports_at_least() -> None:
+    """A time limit left the final solve without a proof: the line bound still certifies."""
+    evaluate = Oracle([(0.0, 2.0), (3.0, 0.0)], exact=False, proven=False)
+    result = search_walk_away(evaluate, 3.0, evaluate(1.0))
+    assert result.method is SearchMethod.AT_LEAST
+    assert result.multiplier == pytest.approx(1.5)
 
 
 @settings(max_examples=200, deadline=None)

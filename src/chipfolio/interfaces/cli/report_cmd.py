@@ -122,7 +122,7 @@ def register(app: typer.Typer) -> None:
             60.0, "--time-limit", metavar="S", help="Time limit per solve, in seconds."
         ),
         gap: float = typer.Option(
-            1e-6, "--gap", metavar="G", help="Relative MIP gap of every solve (default 1e-6)."
+            1e-3, "--gap", metavar="G", help="Relative MIP gap of every solve (0.001 = 0.1%)."
         ),
         workers: int = typer.Option(
             0,
