@@ -310,7 +310,8 @@ def measure(
         f"  {name:<22} {row['rps']:>9,.0f} req/s  "
         + (f"{row['cpu_ms_per_req']:.3f} ms CPU/req  " if pid else "")
         + f"c=1 p50 {row['p50_ms']:.3f} ms p99 {row['p99_ms']:.3f} ms  "
-        f"(c={args.connections}: p50 {row['load_p50_ms']:.2f} ms, failed {load['failed']})",
+        f"(c={args.connections}: p50 {row['load_p50_ms']:.2f} ms, failed {load['failed']}; "
+        f"machine load average {os.getloadavg()[0]:.1f})",
         flush=True,
     )
     return row
