@@ -320,7 +320,10 @@ _Loader.add_implicit_resolver(
 
 def parse_yaml(text: str, file: str) -> tuple[object, LineIndex]:
     """Parse YAML safely (no tags, bounded size after alias expansion) with a line index."""
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)
+    except yaml.YAMLError as exc:  # the reader rejects control characters up front
+        raise InputError(f"invalid YAML: {exc}", file=file) from exc
     try:
         node = loader.get_single_node()
         if node is None:

@@ -158,6 +158,8 @@ def test_hostile_yaml() -> None:
     for name, prev in zip("bcdefgh", "abcdefg", strict=True):
         bomb += f"{name}: &{name} [{', '.join([f'*{prev}'] * 10)}]\n"
     assert "expands to more than" in str(error(bomb))
+    # control characters are refused by YAML's reader before parsing starts
+    assert "invalid YAML" in str(error("a: b\x1f\n"))
 
 
 def test_huge_files_are_refused(tmp_path: Path) -> None:
