@@ -389,3 +389,29 @@ def test_no_pool_left_gives_503_without_touching_upstreams(env: Env) -> None:
         chat(env)
     assert second.value.status_code == 503 and "no pool" in str(second.value)
     assert a.completions + b.completions == 2
+
+
+def test_a_kept_alive_connection_dropped_under_a_request_is_retried_on_the_same_pool(
+    env: Env,
+) -> None:
+    a, b = env.upstream("a"), env.upstream("b")
+    env.start(primary_fallback(a, b, breaker_consecutive_failures=1))
+    assert chat(env)[0] == "primary"  # leaves a kept-alive connection
+    a.set_fault("reset", count=1)  # it is closed as the next request arrives on it
+    assert chat(env)[0] == "primary"
+    state = env.state()
+    assert state["gateway"]["stale_connection_retries"] == 1
+    assert env.pool_state("primary")["failures"] == {}
+    assert env.pool_state("primary")["breaker"] == "closed" and b.completions == 0
+
+
+def test_idle_upstream_connections_are_not_reused_after_the_keepalive_time(env: Env) -> None:
+    a, b = env.upstream("a"), env.upstream("b")
+    gw = env.start(primary_fallback(a, b, upstream_keepalive_s=1.0))
+    chat(env)
+    chat(env)  # at once: the same connection
+    opened = lambda: sum(u.opened for u in gw._upstreams.values())  # noqa: E731
+    assert env.lt.call(opened) == 1
+    time.sleep(1.2)
+    chat(env)
+    assert env.lt.call(opened) == 2

@@ -93,6 +93,7 @@ class GatewaySettings(BaseModel):
     unhealthy_after: int = Field(2, ge=1, le=1000)
     default_retry_after_s: float = Field(1.0, ge=0, le=3600, allow_inf_nan=False)
     max_retry_after_s: float = Field(60.0, ge=0, le=86400, allow_inf_nan=False)
+    upstream_keepalive_s: float = Field(4.0, ge=0, le=3600, allow_inf_nan=False)
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, le=1 << 30)
     seed: int = 0
 

@@ -363,7 +363,16 @@ class Exchange:
 class UpstreamConnection(asyncio.Protocol):
     """A keep-alive connection to one upstream; carries one exchange at a time."""
 
-    __slots__ = ("_parser", "closed", "exchange", "pool", "reading_paused", "transport")
+    __slots__ = (
+        "_parser",
+        "closed",
+        "exchange",
+        "idle_since",
+        "pool",
+        "reading_paused",
+        "transport",
+        "uses",
+    )
 
     def __init__(self, pool: UpstreamPool) -> None:
         self.pool = pool
@@ -372,6 +381,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.reading_paused = False
+        self.uses = 0
+        self.idle_since = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
@@ -406,6 +417,7 @@ class UpstreamConnection(asyncio.Protocol):
     def send(self, data: bytes, exchange: Exchange) -> None:
         assert self.transport is not None
         self.exchange = exchange
+        self.uses += 1
         self.transport.write(data)
 
     def abort(self) -> None:
@@ -446,9 +458,22 @@ class UpstreamConnection(asyncio.Protocol):
 
 
 class UpstreamPool:
-    """Idle keep-alive connections to one ``host:port``; opens more on demand."""
+    """Idle keep-alive connections to one ``host:port``; opens more on demand.
 
-    __slots__ = ("_idle", "_loop", "connect_timeout", "host", "max_idle", "opened", "port")
+    An idle connection is not reused after ``keepalive_s`` seconds, before a typical server's
+    own keep-alive timeout (uvicorn's is 5 s) can close it under a request.
+    """
+
+    __slots__ = (
+        "_idle",
+        "_loop",
+        "connect_timeout",
+        "host",
+        "keepalive_s",
+        "max_idle",
+        "opened",
+        "port",
+    )
 
     def __init__(
         self,
@@ -457,21 +482,29 @@ class UpstreamPool:
         loop: asyncio.AbstractEventLoop,
         connect_timeout: float = 1.0,
         max_idle: int = 1024,
+        keepalive_s: float = 4.0,
     ) -> None:
         self.host = host
         self.port = port
         self._loop = loop
         self.connect_timeout = connect_timeout
         self.max_idle = max_idle
+        self.keepalive_s = keepalive_s
         self._idle: list[UpstreamConnection] = []
         self.opened = 0
 
-    async def acquire(self) -> UpstreamConnection:
+    async def acquire(self, fresh: bool = False) -> UpstreamConnection:
+        """A kept-alive connection, or a new one (always new with ``fresh``)."""
         idle = self._idle
-        while idle:
-            conn = idle.pop()
-            if not conn.closed:
-                return conn
+        if idle and not fresh:
+            oldest = self._loop.time() - self.keepalive_s
+            while idle:
+                conn = idle.pop()
+                if conn.closed:
+                    continue
+                if conn.idle_since >= oldest:
+                    return conn
+                conn.abort()
         _, proto = await asyncio.wait_for(
             self._loop.create_connection(lambda: UpstreamConnection(self), self.host, self.port),
             self.connect_timeout,
@@ -483,6 +516,7 @@ class UpstreamPool:
         if conn.closed:
             return
         if len(self._idle) < self.max_idle:
+            conn.idle_since = self._loop.time()
             self._idle.append(conn)
         else:
             conn.abort()

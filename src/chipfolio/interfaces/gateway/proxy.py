@@ -112,6 +112,7 @@ class Gateway:
         self.requests: dict[tuple[str, int], int] = {}
         self.retries = 0
         self.stream_cuts = 0
+        self.stale_retries = 0
         self.in_flight = 0
         self.reload_errors = 0
         self.last_reload_error: str | None = None
@@ -139,6 +140,7 @@ class Gateway:
                 up = UpstreamPool(host, port, self.loop, self.settings.connect_timeout_s)
                 self._upstreams[key] = up
             up.connect_timeout = self.settings.connect_timeout_s
+            up.keepalive_s = self.settings.upstream_keepalive_s
             base = parts.path.rstrip("/")
             if base.endswith("/v1"):
                 base = base[:-3]
@@ -461,25 +463,42 @@ class Gateway:
         name = target.spec.name
         loop = self.loop
         settings = self.settings
-        try:
-            up = await target.upstream.acquire()
-        except (OSError, TimeoutError):
-            router.on_failure(name, Failure.CONNECT, self.clock())
-            return _Failed(name, Failure.CONNECT)
-        ex = Exchange(loop)
-        up.send(self._request_bytes(target, req, stream), ex)
         timeout = settings.first_token_timeout_s if stream else settings.request_timeout_s
-        timer = loop.call_later(timeout, ex.fail, "timeout")
+        payload = self._request_bytes(target, req, stream)
+        fresh = False
+        up: UpstreamConnection | None = None
+        timer: asyncio.TimerHandle | None = None
         try:
-            await ex.head
+            while True:
+                try:
+                    up = await target.upstream.acquire(fresh)
+                except (OSError, TimeoutError):
+                    router.on_failure(name, Failure.CONNECT, self.clock())
+                    return _Failed(name, Failure.CONNECT)
+                ex = Exchange(loop)
+                up.send(payload, ex)
+                timer = loop.call_later(timeout, ex.fail, "timeout")
+                await ex.head
+                if ex.error is None or ex.got_head or ex.error == "timeout" or up.uses < 2:
+                    break
+                # A kept-alive connection the pool closed as it was reused: the request never
+                # reached it. Once, on a new connection, with no charge to the pool.
+                timer.cancel()
+                up.abort()
+                self.stale_retries += 1
+                if fresh:
+                    break
+                fresh = True
             if ex.error is None and (ex.status != 200 or not stream):
                 await ex.done
             elif ex.error is None and not ex.got_body and not ex.done.done():
                 ex.first = loop.create_future()
                 await ex.first
         except asyncio.CancelledError:
-            timer.cancel()
-            up.abort()
+            if timer is not None:
+                timer.cancel()
+            if up is not None:
+                up.abort()
             router.on_abandon(name, self.clock())
             raise
         timer.cancel()
@@ -600,6 +619,7 @@ class Gateway:
             "in_flight": self.in_flight,
             "retries": self.retries,
             "stream_cuts": self.stream_cuts,
+            "stale_connection_retries": self.stale_retries,
             "reload_errors": self.reload_errors,
             "last_reload_error": self.last_reload_error,
             "requests": [
