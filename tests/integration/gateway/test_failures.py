@@ -415,3 +415,31 @@ def test_idle_upstream_connections_are_not_reused_after_the_keepalive_time(env: 
     time.sleep(1.2)
     chat(env)
     assert env.lt.call(opened) == 2
+
+
+def test_a_cut_in_the_middle_of_an_event_never_reaches_the_client_half_sent(env: Env) -> None:
+    a, b = env.upstream("a"), env.upstream("b")
+    env.start(primary_fallback(a, b))
+    a.set_fault("cut", count=1, cut_after=3, partial=1)
+    stream = env.client().chat.completions.create(model="chat", messages=MSG, stream=True)
+    got: list[str] = []
+    with pytest.raises(openai.APIError) as exc:  # the error event, not a JSON decode error
+        for ch in stream:
+            got.append(ch.choices[0].delta.content or "")
+    assert got == ["tok0 ", "tok1 ", "tok2 "]
+    assert isinstance(exc.value.body, dict) and exc.value.body["code"] == "stream_cut"
+
+
+def test_events_split_across_reads_are_forwarded_whole(env: Env) -> None:
+    a = env.upstream("a", tokens=300)
+    env.start(
+        {
+            "models": {"chat": "chat"},
+            "pools": [{"name": "maia", "workload": "chat", "offer": "az-maia", "url": a.url}],
+        }
+    )
+    for _ in range(3):
+        chunks = list(env.client().chat.completions.create(model="chat", messages=MSG, stream=True))
+        assert "".join(c.choices[0].delta.content or "" for c in chunks) == "".join(
+            f"tok{i} " for i in range(300)
+        )

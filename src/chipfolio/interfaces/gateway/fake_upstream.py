@@ -9,6 +9,7 @@ process, or ``POST /_fault`` with a JSON body from another process):
 - ``throttle``: answer 429 with ``Retry-After``;
 - ``stall``: never answer; ``slow_first_token``: wait ``delay_s`` before the first token;
 - ``cut``: send ``cut_after`` stream events (or half a JSON body) and drop the connection;
+  with ``partial=1``, also half of the next event;
 - ``reset``: drop the connection without answering;
 - ``kill()`` stops listening and drops every connection; ``restart()`` listens again.
 
@@ -49,6 +50,7 @@ class Fault:
     retry_after: float = 1.0
     delay_s: float = 0.0
     cut_after: int = 2
+    partial: bool = False
 
 
 class FakeUpstream:
@@ -83,6 +85,7 @@ class FakeUpstream:
             float(kw.get("retry_after", 1.0)),
             float(kw.get("delay_s", 0.0)),
             int(kw.get("cut_after", 2)),
+            bool(kw.get("partial", 0)),
         )
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeUpstream:
@@ -278,6 +281,9 @@ class FakeUpstream:
         cut_after = fault.cut_after if fault is not None and fault.mode == "cut" else -1
         for i in range(self.tokens + 1):
             if i == cut_after:
+                if fault is not None and fault.partial:
+                    event = self._event(chat, model, seq, i, i == self.tokens)
+                    conn.write_chunk(event[: len(event) // 2])
                 if conn.transport is not None:
                     conn.transport.abort()
                 return

@@ -546,7 +546,21 @@ class Gateway:
         router = self.router
         name = target.spec.name
         loop = self.loop
-        first = ex.body_bytes()
+        sse = content_type.startswith(b"text/event-stream")
+        pending = b""  # SSE: bytes after the last complete event, held back
+
+        def whole_events(data: bytes) -> bytes:
+            nonlocal pending
+            if not sse:
+                return data
+            if pending:
+                data = pending + data
+            lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
+            end = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+            pending = data[end:]
+            return data[:end]
+
+        first = whole_events(ex.body_bytes())
         ex.body.clear()
         conn.start_stream(200, content_type, b"x-chipfolio-pool: " + name.encode() + b"\r\n", first)
         sent = len(first)
@@ -555,8 +569,9 @@ class Gateway:
 
             def write(data: bytes) -> None:
                 nonlocal sent
-                sent += len(data)
-                conn.write_chunk(data)
+                out = whole_events(data)
+                sent += len(out)
+                conn.write_chunk(out)
 
             ex.sink = write
             conn.follow(up)
@@ -584,7 +599,7 @@ class Gateway:
                 raise
             timer.cancel()
             conn.follow(None)
-        if ex.error is not None:
+        if ex.error is not None:  # the client has whole events only: end it with one more
             up.abort()
             self.stream_cuts += 1
             router.on_failure(name, Failure.CUT, self.clock())
@@ -605,6 +620,7 @@ class Gateway:
             self._count(route, 599)
             return None
         router.on_success(name, self.clock())
+        conn.write_chunk(pending)
         conn.end_stream()
         self._count(route, 200)
         return None
