@@ -5,7 +5,9 @@ namespace, a ResourceFlavor per (provider, chip) with the nodes' labels and the 
 toleration, a ClusterQueue per workload in one Cohort whose nominal quota is the most chips the
 plan gives that workload there at once, and a LocalQueue per workload. Each allocation then
 gets its own file: a batch/v1 Job (one instance), a JobSet (several instances, one pod each) or
-a Deployment (inference replicas), labelled with its LocalQueue.
+a Deployment (inference replicas), labelled with its LocalQueue. Pods carry their flavor's node
+labels as a node selector, so Kueue can only admit them to that flavor (two chips behind the
+same device resource, such as H100 and H200 behind ``nvidia.com/gpu``, stay apart).
 """
 
 from __future__ import annotations
@@ -154,7 +156,7 @@ def _training(name: str, p: k8s.Placed, launch: LaunchInfo, queue: str) -> dict[
     pod = {
         "metadata": {"labels": {k8s.NAME_LABEL: name}},
         "spec": k8s.pod_spec(
-            [k8s.container("main", a, launch, p.target.resource)], "Never", target=None
+            [k8s.container("main", a, launch, p.target.resource)], "Never", p.target
         ),
     }
     labels = {k8s.QUEUE_LABEL: queue, k8s.NAME_LABEL: name}
@@ -196,7 +198,7 @@ def _inference(name: str, p: k8s.Placed, launch: LaunchInfo, queue: str) -> dict
             "template": {
                 "metadata": {"labels": {k8s.NAME_LABEL: name}},
                 "spec": k8s.pod_spec(
-                    [k8s.container("server", a, launch, p.target.resource)], "Always", None
+                    [k8s.container("server", a, launch, p.target.resource)], "Always", p.target
                 ),
             },
         },

@@ -192,6 +192,19 @@ def test_device_resources_and_platform_labels(result: Any) -> None:
         assert pods == a.instances
 
 
+def test_pods_select_the_nodes_of_their_flavor(result: Any) -> None:
+    docs = _docs(result)
+    flavors: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for path, ds in docs.items():
+        for d in ds:
+            if d["kind"] == "ResourceFlavor":
+                flavors[path.split("/")[1]].append(d["spec"]["nodeLabels"])
+    workloads = [(p, ds[0]) for p, ds in docs.items() if not p.endswith("00-queues.yaml")]
+    assert workloads
+    for path, doc in workloads:
+        assert _pod(doc)["nodeSelector"] in flavors[path.split("/")[1]], path
+
+
 def test_maia_is_skipped_with_a_reason(result: Any) -> None:
     counts = result.skip_counts()
     maia = sum(a.chip == "maia-200" for a in fixture_plan().allocations if a.workload)
