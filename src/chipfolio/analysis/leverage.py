@@ -483,6 +483,13 @@ def _frontier(task: _FrontierTask) -> Frontier:
         used = _largest_share(found) if found is not None else None
         if found is not None and used is not None:
             known.append((used, found.total_cost_usd))
+        elif status is PointStatus.UNKNOWN:
+            # the solve ran out of time, but a plan met earlier already fits under this cap:
+            # the point is feasible and that plan's cost bounds it from above
+            fits = [(cost, u) for u, cost in known if u <= cap + 1e-12]
+            if fits:
+                cost, used = min(fits)
+                return FrontierPoint(cap, cost, PointStatus.FEASIBLE, max_share_used=used)
         return FrontierPoint(cap, outcome.cost_usd, status, max_share_used=used)
 
     return trace_frontier(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from problems import Q, problem
 
-from chipfolio.analysis.counterfactual import solve_outcome
+from chipfolio.analysis.counterfactual import Outcome, solve_outcome
 from chipfolio.analysis.leverage import (
     LeverageOptions,
     WalkAwayReason,
@@ -17,6 +17,7 @@ from chipfolio.analysis.leverage import (
 )
 from chipfolio.errors import InfeasibleError
 from chipfolio.planner.problem import Policy, Problem
+from chipfolio.planner.solvers.base import SolveStatus
 
 OPTS = LeverageOptions()
 
@@ -174,6 +175,35 @@ def test_policy_cost_hhi_and_frontier() -> None:
     tight = report.frontier.tightest_feasible_max_share
     assert tight is not None and tight == pytest.approx(1 / 3, abs=1e-3)
     assert cost(p.with_policy(dataclasses.replace(policy, max_share=tight))) is not None
+
+
+def test_frontier_points_out_of_time_keep_the_plans_already_known(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A frontier solve that times out is still feasible where a known plan fits its cap."""
+    import chipfolio.analysis.leverage as leverage_module
+
+    policy = Policy(max_share=0.5, min_vendors=2, n_minus_1=0.5)
+    p = problem([Q("A", 2.0), Q("B", 3.0), Q("C", 2.5)], policy=policy)
+    real = leverage_module.solve_outcome
+
+    def out_of_time(variant: Problem, *args: object, **kwargs: object) -> Outcome:
+        frontier_point = (
+            variant.policy.max_share != policy.max_share
+            and variant.policy.n_minus_1 == policy.n_minus_1
+        )
+        if frontier_point:  # no plan in time
+            return Outcome(SolveStatus.NO_SOLUTION, None, 0.0)
+        return real(variant, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(leverage_module, "solve_outcome", out_of_time)
+    report = analyze_leverage(p, OPTS)
+    plan_share = max(v.share for v in report.vendors)
+    for pt in report.frontier.points:
+        if pt.max_share >= plan_share + 1e-9:
+            assert pt.status.has_plan, pt
+            assert pt.cost_usd is not None
+            assert pt.cost_usd <= report.plan_cost_usd * (1 + 1e-9), pt
 
 
 def test_json_has_the_issue_keys() -> None:

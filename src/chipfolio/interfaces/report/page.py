@@ -144,13 +144,22 @@ def _takeaway(v: VendorLeverage, plan_cost_usd: float) -> str:
         m = v.walk_away_multiplier
         price = v.walk_away_usd_per_chip_hour
         at = f" (about ${price:,.2f} per chip-hour)" if price is not None else ""
-        if v.cost_usd <= 0:
-            verb = "would win business below"
-        elif m < 1.0:
-            verb = "costs more than it saves today; worth it only below"
+        bound_only = v.search_method == "at_least"
+        if bound_only and v.cost_usd > 0 and m <= 1.0 + 1e-6:
+            walk = (
+                "; walk-away price not pinned down: the search's solve budget ended "
+                "before it could prove a rise worth paying"
+            )
         else:
-            verb = "still worth buying up to"
-        walk = f"; {verb} ×{m:.2f} of today's prices{_esc(at)}"
+            if v.cost_usd <= 0:
+                verb = "would win business below" if not bound_only else "would win business at"
+            elif m < 1.0:
+                verb = "costs more than it saves today; worth it only below"
+            else:
+                verb = (
+                    "still worth buying up to" if not bound_only else "worth buying at least up to"
+                )
+            walk = f"; {verb} ×{m:.2f} of today's prices{_esc(at)}"
     else:
         walk = f"; no walk-away price — {_esc(v.reason or 'needed at any price')}"
     if v.leverage_usd is not None and v.cost_usd > 0:
