@@ -32,7 +32,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
-from chipfolio.catalog.offers import Catalog
+from chipfolio.catalog.offers import OFFER_FIELDS, Catalog
 from chipfolio.catalog.sources.report import ImportReport, SourceReport
 from chipfolio.domain import Offer, PricingModel, SiliconVendor
 from chipfolio.errors import CatalogError, InputError, UnknownNameError
@@ -43,25 +43,8 @@ META_FILE = "meta.json"
 DEFAULT_FILE = "default.json"
 LATEST = "latest"
 BUNDLED = "bundled"
-STORED_COLUMNS = (
-    "id",
-    "provider",
-    "vendor",
-    "chip",
-    "instance_type",
-    "chips_per_instance",
-    "region",
-    "zone",
-    "pricing",
-    "usd_per_instance_hour",
-    "usd_per_chip_hour",
-    "capacity_chips",
-    "term_start",
-    "term_end",
-    "take_or_pay_chips",
-    "flags",
-    "source",
-)
+# every offer field but the snapshot id, which the snapshot itself supplies
+STORED_COLUMNS = tuple(f for f in OFFER_FIELDS if f != "snapshot_id")
 
 
 @dataclass(frozen=True, slots=True)
