@@ -42,13 +42,7 @@ def build_app() -> typer.Typer:
         pretty_exceptions_enable=False,
     )
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"chipfolio.interfaces.cli.{name}")
-        except ModuleNotFoundError as exc:  # command group not built yet
-            if exc.name == f"chipfolio.interfaces.cli.{name}":
-                continue
-            raise
-        module.register(app)
+        importlib.import_module(f"chipfolio.interfaces.cli.{name}").register(app)
     return app
 
 
