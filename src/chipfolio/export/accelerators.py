@@ -125,6 +125,12 @@ AWS_INSTANCE_TYPES: Mapping[tuple[str, int], str] = {
 }
 
 _LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+# Node labels (and, on AKS, the taint) that mark spot capacity on each managed platform.
+SPOT_LABELS: Mapping[str, tuple[str, str]] = {
+    "gcp": ("cloud.google.com/gke-spot", "true"),
+    "aws": ("eks.amazonaws.com/capacityType", "SPOT"),
+    "azure": ("kubernetes.azure.com/scalesetpriority", "spot"),
+}
 INSTANCE_TYPE_LABEL = "node.kubernetes.io/instance-type"
 REGION_LABEL = "topology.kubernetes.io/region"
 FALLBACK_LABEL = "chipfolio.dev/accelerator"
@@ -157,8 +163,12 @@ def node_target(
     region: str,
     chips_per_instance: int,
     instance_type: str | None,
+    spot: bool = False,
 ) -> NodeTarget | None:
-    """Device resource, node labels and tolerations; None when no device plugin is known."""
+    """Device resource, node labels and tolerations; None when no device plugin is known.
+
+    ``spot``: the plan priced spot capacity, so the pods go to the platform's spot nodes.
+    """
     resource = DEVICE_RESOURCES.get(vendor)
     if resource is None:
         return None
@@ -186,5 +196,14 @@ def node_target(
         operator.append(f"{FALLBACK_LABEL}={value}")
     if provider in ("aws", "gcp", "azure") and _LABEL_VALUE.match(region):
         labels[REGION_LABEL] = region  # set by the cloud's own node controller
-    toleration = {"key": resource, "operator": "Exists", "effect": "NoSchedule"}
-    return NodeTarget(resource, labels, (toleration,), tuple(operator))
+    tolerations = [{"key": resource, "operator": "Exists", "effect": "NoSchedule"}]
+    if spot and provider in SPOT_LABELS:
+        key, value = SPOT_LABELS[provider]
+        labels[key] = value
+        if provider == "azure":  # AKS taints spot node pools
+            tolerations.append(
+                {"key": key, "operator": "Equal", "value": value, "effect": "NoSchedule"}
+            )
+    elif spot:
+        operator.append("your spot nodes' label (the plan priced spot capacity)")
+    return NodeTarget(resource, labels, tuple(tolerations), tuple(operator))

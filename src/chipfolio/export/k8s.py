@@ -53,7 +53,13 @@ def place(
     for a in allocations:
         detail = details.get(a.offer, OfferDetail())
         target = node_target(
-            a.provider, a.vendor, a.chip, a.region, a.chips_per_instance, detail.instance_type
+            a.provider,
+            a.vendor,
+            a.chip,
+            a.region,
+            a.chips_per_instance,
+            detail.instance_type,
+            spot=a.pricing == "spot",
         )
         if target is None:
             reason = f"chip '{a.chip}' ({a.vendor}) has no known Kubernetes device-plugin resource"
@@ -128,5 +134,8 @@ def fill_ins(p: Placed, launch: LaunchInfo) -> list[str]:
         out.append(f"container image of workload '{a.workload}' (launch.image)")
     if not launch.run:
         out.append(f"command of workload '{a.workload}' (launch.run; else the image's own)")
-    out.extend(f"node label {label} on {a.chip} nodes" for label in p.target.operator_labels)
+    out.extend(
+        f"node label {label} on {a.chip} nodes" if "=" in label else label
+        for label in p.target.operator_labels
+    )
     return out

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chipfolio.export import k8s
+from chipfolio.export.accelerators import SPOT_LABELS
 from chipfolio.export.model import (
     ExportFile,
     ExportResult,
@@ -41,17 +42,22 @@ def _flavor_key(p: k8s.Placed) -> tuple[str, str, tuple[tuple[str, str], ...]]:
 
 
 def _flavor_names(placed: list[k8s.Placed]) -> dict[tuple[Any, ...], str]:
+    """``<provider>-<chip>`` (``-spot`` on spot nodes), numbered where labels still differ."""
+    spot_keys = {key for key, _ in SPOT_LABELS.values()}
     keys = sorted({_flavor_key(p) for p in placed})
-    by_chip: dict[tuple[str, str], int] = defaultdict(int)
-    for provider, chip, _ in keys:
-        by_chip[(provider, chip)] += 1
+
+    def base(key: tuple[str, str, tuple[tuple[str, str], ...]]) -> str:
+        provider, chip, labels = key
+        spot = any(name in spot_keys for name, _ in labels)
+        return dns_name(provider, chip, "spot" if spot else "")
+
+    counts = Counter(base(k) for k in keys)
+    seen: Counter[str] = Counter()
     names: dict[tuple[Any, ...], str] = {}
-    seen: dict[tuple[str, str], int] = defaultdict(int)
     for key in keys:
-        provider, chip, _ = key
-        seen[(provider, chip)] += 1
-        variant = str(seen[(provider, chip)]) if by_chip[(provider, chip)] > 1 else ""
-        names[key] = dns_name(provider, chip, variant)
+        name = base(key)
+        seen[name] += 1
+        names[key] = dns_name(name, str(seen[name])) if counts[name] > 1 else name
     return names
 
 

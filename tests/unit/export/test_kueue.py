@@ -224,3 +224,38 @@ def test_single_instance_training_is_a_plain_job() -> None:
     assert jobs[0]["spec"]["template"]["spec"]["containers"][0]["image"].startswith(
         "fill-in.invalid/"
     )
+
+
+def test_spot_allocations_get_their_own_flavor_on_spot_nodes() -> None:
+    data = plan_data()
+    tune = next(x for x in data["allocations"] if x["workload"] == "finetune-8b")
+    data["allocations"] = [
+        {**tune, "pricing": "spot"},
+        {**tune, "from_hour": 336.0, "to_hour": 672.0},
+    ]
+    result = export_plan(read_plan(data, "t.json"), "kueue", {})
+    docs = [d for f in result.files for d in yaml.safe_load_all(f.render())]
+    flavors = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "ResourceFlavor"}
+    assert set(flavors) == {"gcp-tpu-v6e", "gcp-tpu-v6e-spot"}
+    assert flavors["gcp-tpu-v6e-spot"]["nodeLabels"]["cloud.google.com/gke-spot"] == "true"
+    assert "cloud.google.com/gke-spot" not in flavors["gcp-tpu-v6e"]["nodeLabels"]
+    for doc in docs:
+        assert document_errors(doc) == [], doc["kind"]
+    (queue,) = [d for d in docs if d["kind"] == "ClusterQueue"]
+    (group,) = queue["spec"]["resourceGroups"]
+    assert [f["name"] for f in group["flavors"]] == ["gcp-tpu-v6e", "gcp-tpu-v6e-spot"]
+
+
+def test_spot_on_aks_tolerates_the_spot_taint_and_neoclouds_ask_for_a_label() -> None:
+    from chipfolio.export.accelerators import node_target
+
+    aks = node_target("azure", "nvidia", "h100-sxm", "eastus", 8, "Standard_ND96isr_H100_v5", True)
+    assert aks is not None
+    assert aks.labels["kubernetes.azure.com/scalesetpriority"] == "spot"
+    assert {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Equal",
+            "value": "spot", "effect": "NoSchedule"} in aks.tolerations  # fmt: skip
+    eks = node_target("aws", "nvidia", "h100-sxm", "us-east-1", 8, None, spot=True)
+    assert eks is not None and eks.labels["eks.amazonaws.com/capacityType"] == "SPOT"
+    assert eks.labels["node.kubernetes.io/instance-type"] == "p5.48xlarge"
+    neo = node_target("lambda", "nvidia", "h100-sxm", "us-east-1", 8, None, spot=True)
+    assert neo is not None and any("spot" in label for label in neo.operator_labels)
