@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chipfolio.routing import BreakerPolicy, BreakerState, CircuitBreaker
 
@@ -135,3 +137,53 @@ def test_failures_while_open_change_nothing() -> None:
 def test_nonsense_policies_are_rejected(kw: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         BreakerPolicy(**kw)  # type: ignore[arg-type]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["start", "ok", "fail", "abandon"]),
+            st.floats(min_value=0.0, max_value=3.0),
+        ),
+        max_size=60,
+    )
+)
+def test_invariants_hold_for_any_sequence_of_events(events: list[tuple[str, float]]) -> None:
+    policy = BreakerPolicy(
+        consecutive_failures=3,
+        error_rate=0.5,
+        window=8,
+        min_requests=4,
+        open_s=1.0,
+        max_open_s=4.0,
+        half_open_probes=2,
+    )
+    b = CircuitBreaker(policy)
+    now = 0.0
+    in_flight_probes = 0
+    for kind, dt in events:
+        now += dt
+        state = b.state(now)
+        if state is OPEN:
+            until = b.open_until()
+            assert until is not None and now < until <= now + policy.max_open_s
+            assert not b.can_accept(now)
+        if kind == "start":
+            if not b.can_accept(now):
+                continue
+            b.on_start(now)
+            in_flight_probes = in_flight_probes + 1 if state is HALF else 0
+            assert in_flight_probes <= policy.half_open_probes
+        elif kind == "ok":
+            b.on_success(now)
+            in_flight_probes = max(0, in_flight_probes - 1)
+        elif kind == "fail":
+            before = b.trips
+            b.on_failure(now)
+            if state is HALF:
+                assert b.state(now) is OPEN and b.trips == before + 1
+            in_flight_probes = 0 if b.state(now) is OPEN else max(0, in_flight_probes - 1)
+        else:
+            b.on_abandon(now)
+            in_flight_probes = max(0, in_flight_probes - 1)
