@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import PLAN
+from gateway_harness import PLAN
 
 from chipfolio.errors import InputError, SchemaError
 from chipfolio.interfaces.cli.app import main

@@ -13,7 +13,7 @@ from typing import Any
 
 import openai
 import pytest
-from conftest import PLAN, Env, FakeUpstream, two_pools
+from gateway_harness import PLAN, Env, FakeUpstream, two_pools
 
 MSG = [{"role": "user", "content": "hi"}]
 

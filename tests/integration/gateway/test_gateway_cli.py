@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import yaml
-from conftest import Env
+from gateway_harness import Env
 
 ROOT = Path(__file__).resolve().parents[3]
 PLAN = {  # the shape of `chipfolio plan examples/minimal.yaml --json`

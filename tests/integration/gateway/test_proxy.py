@@ -12,7 +12,7 @@ from typing import Any
 
 import openai
 import pytest
-from conftest import Env, two_pools
+from gateway_harness import Env, two_pools
 
 MSG = [{"role": "user", "content": "hi"}]
 
