@@ -149,14 +149,14 @@ def _apply(fn: Callable[[T], R], item: T) -> R:
     return fn(item)
 
 
-def batches(n_items: int, workers: int, per_worker: int = 16, min_size: int = 8) -> list[range]:
+def batches(n_items: int, workers: int, per_worker: int = 16, min_size: int = 4) -> list[range]:
     """Split ``range(n_items)`` into contiguous batches: about ``per_worker`` per worker.
 
     Many batches per worker keep the load balanced (no worker idles long at the end while
     another finishes a big batch) and the progress bar moving; every batch holds at least
     ``min_size`` items (unless there are fewer items than that) so the scheduling overhead,
-    milliseconds per batch, stays small against the work, a second or more per batch of
-    scenarios. Sizes differ by at most one.
+    milliseconds per batch, stays small against the work (a scenario of a catalog-sized
+    portfolio takes about 0.2 s). Sizes differ by at most one.
     """
     if n_items <= 0:
         return []

@@ -41,13 +41,13 @@ def test_batches_cover_every_item_once_in_order(n: int, workers: int) -> None:
     if n:
         sizes = [len(p) for p in parts]
         assert len(parts) <= workers * 16
-        assert min(sizes) >= min(8, n) and max(sizes) - min(sizes) <= 1
+        assert min(sizes) >= min(4, n) and max(sizes) - min(sizes) <= 1
 
 
 def test_batches_are_large_for_big_runs() -> None:
     parts = batches(1000, 2)
     assert len(parts) == 32 and {len(p) for p in parts} == {31, 32}
-    assert len(batches(40, 2)) == 5  # small runs: fewer batches, none under 8 scenarios
+    assert len(batches(40, 2)) == 10  # small runs: fewer batches, none under 4 scenarios
 
 
 def _ray_available() -> bool:

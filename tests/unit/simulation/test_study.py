@@ -151,3 +151,17 @@ def test_on_a_lab_portfolio_n1_protects_the_tail_and_says_what_it_costs() -> Non
         doc["strategies"]["n1"]["slo_attainment"]["mean"]
         > (doc["strategies"]["cheapest"]["slo_attainment"]["mean"])
     )
+
+
+def test_a_workers_caches_never_change_a_result() -> None:
+    """Scenarios run forwards or backwards in one worker (other cache contents): same results."""
+    from chipfolio.simulation.scenario import _replanners, run_batch
+
+    stormy = EventAssumptions(provider_outages_per_month=2.0, provider_outage_median_hours=24.0)
+    setup = make_setup(tiny_problem(), seed=3, events=stormy)
+    forward = run_batch(setup, list(range(8)))
+    hits = sum(r.cache_hits for r in _replanners(setup))
+    fresh = dataclasses.replace(setup, token="fresh caches")
+    backward = run_batch(fresh, list(reversed(range(8))))
+    assert forward == list(reversed(backward))
+    assert hits > 0 and sum(o.replans for r in forward for o in r.outcomes) > hits
