@@ -91,7 +91,11 @@ class RayExecutor:
 
     @property
     def workers(self) -> int:
-        return self._workers
+        """CPUs to plan batches for: ``workers``, or a joined cluster's CPUs (connects)."""
+        if self.address is None:
+            return self._workers
+        cpus = self._ray().cluster_resources().get("CPU", self._workers)
+        return max(1, int(cpus))
 
     def _ray(self) -> Any:
         try:

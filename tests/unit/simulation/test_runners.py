@@ -75,6 +75,8 @@ def test_ray_gives_the_same_json_as_local_processes() -> None:
         ).to_json()
         assert sum(done) == 10
         assert executor.map(abs, [-3, 1, -2]) == [3, 1, 2]
+        # joining a running cluster plans batches for its CPUs, not for --workers
+        assert RayExecutor(workers=1, address="auto").workers == 2
     finally:
         ray.shutdown()
     local_doc = simulate(tiny_problem(), scenarios=10, seed=8, executor=LocalExecutor(2)).to_json()
