@@ -7,10 +7,11 @@ event touches are re-planned, on what is still available after the untouched wor
 their instances. When that is infeasible it widens to every active workload, then drops the
 diversification policy, and at last serves as much as the remaining capacity allows.
 Re-plans solve the exact MILP (``ReplanMode.EXACT``) or, by default (``ReplanMode.FAST``),
-the LP relaxation rounded up to whole units (see ``rounding.py``), except that a small
-model (at most ``EXACT_MAX_COLUMNS`` allocation columns) with share caps is solved exactly,
-and a rounded answer that overshoots a share cap by more than ``SHARE_CAP_TOLERANCE`` (one
-percentage point) is replaced by the MILP's. Initial plans are always
+the LP relaxation rounded up to whole units (see ``rounding.py``). A rounded answer that
+overshoots a share cap by more than ``SHARE_CAP_TOLERANCE`` (one percentage point) even
+after the rounding's repairs is replaced by the MILP's, and so is one of a small model (at
+most ``EXACT_MAX_COLUMNS`` allocation columns) under share caps that costs more than
+``SMALL_MODEL_GAP`` above the LP bound (whole units matter there). Initial plans are always
 exact. Re-plans size inference demand in whole percent of the planned demand and read
 prices to the percent, so similar situations repeat exactly and come from the cache.
 """
