@@ -67,7 +67,8 @@ def _vendor_table(report: LeverageReport) -> Table:
         table.add_column(name, justify="right")
     table.add_column("note")
     for v in report.vendors:
-        walk = "—" if v.walk_away_multiplier is None else f"x{v.walk_away_multiplier:.3f}"
+        bound = ">= " if v.search_method == "at_least" else ""  # a certified lower bound only
+        walk = "—" if v.walk_away_multiplier is None else f"{bound}x{v.walk_away_multiplier:.3f}"
         walk_price = v.walk_away_usd_per_chip_hour
         avg = v.usd_per_chip_hour
         table.add_row(

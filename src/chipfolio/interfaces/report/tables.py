@@ -42,7 +42,8 @@ def _walk_away(v: VendorLeverage) -> Cell:
     change = f"{100.0 * (m - 1.0):+.1f}%"
     price = v.walk_away_usd_per_chip_hour
     at = f" (≈ ${price:,.2f}/chip-h)" if price is not None else ""
-    return (f"×{m:.3f} ({change}){at}", "num")
+    bound = "≥ " if v.search_method == "at_least" else ""  # a certified lower bound only
+    return (f"{bound}×{m:.3f} ({change}){at}", "num")
 
 
 def leverage_table(report: LeverageReport) -> str:
