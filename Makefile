@@ -33,7 +33,7 @@ lint: $(TEST_STAMP)
 test: lint
 	$(BIN)/pytest
 
-bench: $(RUN_STAMP)
+bench: $(TEST_STAMP)
 	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
 
 validation: $(RUN_STAMP)
