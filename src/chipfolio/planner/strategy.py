@@ -2,9 +2,11 @@
 
 1. The LP relaxation by column generation (planner.colgen): a proven lower bound, fast even
    with millions of columns.
-2. A rounded plan from the LP optimum (planner.heuristic), completed and checked by the
-   solver with its units fixed. Under share caps a rounding that breaks a cap is retried
-   from an LP with slightly tighter caps.
+2. A rounded plan from the LP optimum (planner.heuristic), improved by a deterministic
+   local search (each workload refilled at least cost, moves judged at the LP's prices of
+   share caps and capacity, then at true cost), then completed and checked by the solver
+   with its units fixed (on the plan's own columns only). Under share caps a rounding that
+   breaks a cap is retried from an LP with slightly tighter caps.
 3. If the rounded plan is not already within the requested gap of the LP bound, branch and
    bound runs for the rest of the time limit on the whole model, starting from the rounded
    plan, when the model is small enough for that to pay off; larger models keep the rounded
@@ -23,7 +25,7 @@ import time
 import numpy as np
 
 from chipfolio.planner.colgen import column_generation, restrict
-from chipfolio.planner.heuristic import fixed_bounds, round_plan, tighten_shares
+from chipfolio.planner.heuristic import fixed_bounds, improve_plan, round_plan, tighten_shares
 from chipfolio.planner.model import Formulation
 from chipfolio.planner.problem import BoolArray, FloatArray, Problem
 from chipfolio.planner.solvers.base import (
@@ -46,9 +48,15 @@ def _complete(
     """Solve for the auxiliary variables with the units fixed; None if that is infeasible."""
     lower, upper = fixed_bounds(form, units)
     pinned = dataclasses.replace(form, col_lower=lower, col_upper=upper)
+    # columns pinned at zero are left out: the solver then sees only the plan's own columns
+    keep = np.ones(form.n_cols, dtype=bool)
+    keep[: units.size] = units > 0.5
     limit = min(options.time_limit_s, COMPLETE_TIME_LIMIT_S)
-    result = solver.solve(pinned, dataclasses.replace(options, time_limit_s=limit, mip_gap=1e-9))
-    return result if result.status.has_solution else None
+    sub = restrict(pinned, keep)
+    result = solver.solve(sub, dataclasses.replace(options, time_limit_s=limit, mip_gap=1e-9))
+    if not result.status.has_solution or result.x is None:
+        return None
+    return dataclasses.replace(result, x=_expand(result.x, keep))
 
 
 def _rounded(
@@ -59,8 +67,10 @@ def _rounded(
     keep: BoolArray,
     options: SolveOptions,
     solver: Solver,
+    duals: FloatArray | None = None,
 ) -> SolveResult | None:
-    """The first rounding that survives completion, trying tighter share caps if needed."""
+    """The first rounding that survives completion, trying tighter share caps if needed;
+    each rounding is first improved by local search (priced with the LP's ``duals``)."""
     # when a cap binds in the LP, rounding up will break it: start from a slightly tighter cap
     margins = SHARE_MARGINS[1:] if _shares_bind(form, x_lp) else SHARE_MARGINS[:1]
     for margin in margins:
@@ -73,7 +83,10 @@ def _rounded(
             x_lp[keep] = lp.x
         units = round_plan(problem, s, form, x_lp)
         if units is not None:
-            done = _complete(form, units, options, solver)
+            better = improve_plan(problem, s, form, units, duals)
+            done = _complete(form, better, options, solver)
+            if done is None and better is not units:
+                done = _complete(form, units, options, solver)
             if done is not None:
                 return done
     return None
@@ -128,7 +141,7 @@ def solve_model(
     bound = lp.objective if lp.status is SolveStatus.OPTIMAL else -math.inf
     keep = np.ones(form.n_cols, dtype=bool)
     keep[: s.n_cols] = lp.generated
-    best = _rounded(problem, s, form, lp.x, keep, options, solver)
+    best = _rounded(problem, s, form, lp.x, keep, options, solver, lp.row_duals)
     best_x = best.x if best is not None else None
     best_obj = best.objective if best is not None else None
     if best_obj is not None and relative_gap(best_obj, bound) <= options.mip_gap:
