@@ -254,9 +254,10 @@ def _fill_enumerate(
 
 
 def round_plan(
-    problem: Problem, s: Structure, form: Formulation, x_lp: FloatArray
+    problem: Problem, s: Structure, form: Formulation, x_lp: FloatArray, *, shares: bool = True
 ) -> FloatArray | None:
-    """Integer units for every column, or None when rounding cannot keep all constraints."""
+    """Integer units for every column, or None when rounding cannot keep all constraints
+    (with ``shares=False`` share caps are not checked: repair_shares may restore them)."""
     if problem.budget_usd is not None:
         return None
     lp = x_lp[: s.n_cols]
@@ -273,7 +274,7 @@ def round_plan(
             problem, st, slot, cols
         ):
             return None
-    return st.units if _shares_ok(problem, s, st.units) else None
+    return st.units if not shares or _shares_ok(problem, s, st.units) else None
 
 
 def _fallback(problem: Problem, st: _State, slot: int, cols: IntArray) -> bool:
@@ -654,3 +655,93 @@ def _as_full(st: _State, cols: IntArray, values: FloatArray) -> FloatArray:
     full = np.zeros(st.units.size)
     full[cols] = values
     return full
+
+
+MAX_REPAIR_ROUNDS = 20
+
+
+def repair_shares(
+    problem: Problem, s: Structure, form: Formulation, units: FloatArray
+) -> FloatArray | None:
+    """Bring every vendor within its share cap by moving whole workloads off the vendors
+    above it, cheapest increase per dollar moved first; None when that does not succeed."""
+    if problem.budget_usd is not None:
+        return None
+    st = _State(s, form, units.copy())
+    if (st.residual < -EPS).any():
+        return None
+    spend = _Spend(problem, s, st.units)
+    policy = problem.policy
+    strict_policy = policy.n_minus_1 > 0 or policy.min_vendors > 1
+    slots_per_w = np.bincount(s.slot_workload, minlength=len(problem.workloads))
+    order = np.argsort(s.inc_slot, kind="stable")
+    bounds = np.searchsorted(s.inc_slot[order], np.arange(s.n_slots + 1))
+    for _ in range(MAX_REPAIR_ROUNDS):
+        over = spend.over(spend.by_label)
+        if not over.any():
+            return st.units
+        excess = spend.by_label - problem.policy.max_share * float(spend.by_label.sum())
+        label = int(np.argmax(np.where(over, excess, -np.inf)))
+        moves: list[tuple[float, int]] = []
+        for slot in range(s.n_slots):
+            w = s.slot_workload[slot]
+            if slots_per_w[w] != 1 or problem.workloads.gang[w]:
+                continue
+            cols = np.sort(order[bounds[slot] : bounds[slot + 1]])
+            on = float((st.units[cols] * s.col_usd_per_x[cols])[s.col_label[cols] == label].sum())
+            if on <= 0:
+                continue
+            extra = _move_off(problem, st, slot, cols, over, strict_policy, apply=False)
+            if extra is not None:
+                moves.append((extra / on, slot))
+        if not moves:
+            return None
+        for _, slot in sorted(moves):
+            if not spend.over(spend.by_label)[label]:
+                break
+            cols = np.sort(order[bounds[slot] : bounds[slot + 1]])
+            over = spend.over(spend.by_label)
+            _move_off(problem, st, slot, cols, over, strict_policy, apply=True, spend=spend)
+    return st.units if not spend.over(spend.by_label).any() else None
+
+
+def _move_off(
+    problem: Problem,
+    st: _State,
+    slot: int,
+    cols: IntArray,
+    banned: BoolArray,
+    strict_policy: bool,
+    *,
+    apply: bool,
+    spend: _Spend | None = None,
+) -> float | None:
+    """Refill ``slot`` without the ``banned`` vendors; the cost increase (and, with
+    ``apply``, the move made when it keeps the other caps), or None if impossible."""
+    s, policy = st.s, problem.policy
+    old = st.units[cols].copy()
+    for c in np.flatnonzero(old).tolist():
+        st.add(int(cols[c]), -float(old[c]))
+    critical = bool(problem.workloads.critical[s.slot_workload[slot]]) and strict_policy
+    demand = float(s.slot_demand[slot])
+    if critical and policy.n_minus_1 >= 0.5 and policy.min_vendors <= 2:
+        new = _refill_two_vendors(st, cols, demand, policy.n_minus_1, banned)
+    elif critical:
+        new = None
+    else:
+        new = _refill_plain(st, cols, demand, banned)
+    extra = None if new is None else float((new - old) @ st.cost[cols])
+    if apply and new is not None and spend is not None:
+        delta: FloatArray = np.bincount(
+            s.col_label[cols], weights=(new - old) * s.col_usd_per_x[cols], minlength=len(s.labels)
+        ).astype(np.float64)
+        after = spend.after(delta)
+        newly_over = spend.over(after) & ~spend.over(spend.by_label)
+        if not newly_over.any():
+            for c in np.flatnonzero(new).tolist():
+                st.add(int(cols[c]), float(new[c]))
+            spend.by_label = after
+            return extra
+    for c in np.flatnonzero(old).tolist():
+        st.add(int(cols[c]), float(old[c]))
+    return extra if not apply else None

@@ -6,7 +6,8 @@
    local search (each workload refilled at least cost, moves judged at the LP's prices of
    share caps and capacity, then at true cost), then completed and checked by the solver
    with its units fixed (on the plan's own columns only). Under share caps a rounding that
-   breaks a cap is retried from an LP with slightly tighter caps.
+   breaks a cap is first repaired (workloads moved off the vendors above their cap,
+   cheapest per dollar moved first), else retried from an LP with slightly tighter caps.
 3. If the rounded plan is not already within the requested gap of the LP bound, branch and
    bound runs for the rest of the time limit on the whole model, starting from the rounded
    plan, when the model is small enough for that to pay off; larger models keep the rounded
@@ -25,7 +26,13 @@ import time
 import numpy as np
 
 from chipfolio.planner.colgen import column_generation, restrict
-from chipfolio.planner.heuristic import fixed_bounds, improve_plan, round_plan, tighten_shares
+from chipfolio.planner.heuristic import (
+    fixed_bounds,
+    improve_plan,
+    repair_shares,
+    round_plan,
+    tighten_shares,
+)
 from chipfolio.planner.model import Formulation
 from chipfolio.planner.problem import BoolArray, FloatArray, Problem
 from chipfolio.planner.solvers.base import (
@@ -71,8 +78,9 @@ def _rounded(
 ) -> SolveResult | None:
     """The first rounding that survives completion, trying tighter share caps if needed;
     each rounding is first improved by local search (priced with the LP's ``duals``)."""
-    # when a cap binds in the LP, rounding up will break it: start from a slightly tighter cap
-    margins = SHARE_MARGINS[1:] if _shares_bind(form, x_lp) else SHARE_MARGINS[:1]
+    # a rounding that breaks a share cap is repaired by moving workloads off the vendors
+    # above it; should that fail, the next try rounds an LP with slightly tighter caps
+    margins = SHARE_MARGINS if _shares_bind(form, x_lp) else SHARE_MARGINS[:1]
     for margin in margins:
         if margin > 0:
             tight = restrict(tighten_shares(form, margin, problem.policy.max_share), keep)
@@ -81,7 +89,9 @@ def _rounded(
                 continue
             x_lp = np.zeros(form.n_cols)
             x_lp[keep] = lp.x
-        units = round_plan(problem, s, form, x_lp)
+        units = round_plan(problem, s, form, x_lp, shares=False)
+        if units is not None:
+            units = repair_shares(problem, s, form, units)
         if units is not None:
             better = improve_plan(problem, s, form, units, duals)
             done = _complete(form, better, options, solver)
