@@ -241,15 +241,22 @@ def _confirm_or_bisect(search: _Search, lo: PricedSolve, hi: PricedSolve) -> Wal
     Then the bracket shrinks by false position on ``g(m) = C(m) - W`` (Illinois variant, so
     neither end stalls) where ``g(hi)`` carries a slope, by halving where it does not; each
     false-position point found too high is checked just below, as above.
+
+    Only a proof moves the upper end: a probe that neither finds a plan cheaper than W nor
+    proves there is none (a time limit) ends the search at its certified lower bound.
     """
     rel = search.settings.multiplier_rel_tol
     w = search.without_usd
     lo_m, lo_g = lo.multiplier, lo.cost_usd - w
     hi_m, hi_g = hi.multiplier, hi.cost_usd - w
+    if not search.proven_not_worth(hi):
+        return search.result(lo_m, SearchMethod.AT_LEAST, lo_m, None)
     if hi_m * (1.0 - rel) > lo_m and search.left() > 0:
         below = search.run(hi_m * (1.0 - rel))
         if search.worth(below):
             return search.result(hi_m, SearchMethod.NEWTON_CHECKED, below.multiplier, hi_m)
+        if not search.proven_not_worth(below):
+            return search.result(lo_m, SearchMethod.AT_LEAST, lo_m, None)
         hi_m, hi_g = below.multiplier, below.cost_usd - w
     kept = ""  # which end stayed put last time (Illinois halves its g)
     while hi_m - lo_m > rel * hi_m and search.left() > 0:
@@ -262,11 +269,17 @@ def _confirm_or_bisect(search: _Search, lo: PricedSolve, hi: PricedSolve) -> Wal
             lo_m, lo_g = mid, probe.cost_usd - w
             hi_g, kept = (hi_g * 0.5, "hi") if kept == "hi" else (hi_g, "hi")
             continue
+        if not search.proven_not_worth(probe):
+            return search.result(lo_m, SearchMethod.AT_LEAST, lo_m, None)
         hi_m, hi_g = mid, probe.cost_usd - w
         lo_g, kept = (lo_g * 0.5, "lo") if kept == "lo" else (lo_g, "lo")
         if slope and mid * (1.0 - rel) > lo_m and search.left() > 0:
             below = search.run(mid * (1.0 - rel))
             if search.worth(below):
                 return search.result(mid, SearchMethod.BISECTION, below.multiplier, mid)
+            if not search.proven_not_worth(below):
+                return search.result(lo_m, SearchMethod.AT_LEAST, lo_m, None)
             hi_m, hi_g = below.multiplier, below.cost_usd - w
+    if hi_m - lo_m > rel * hi_m:  # the solve budget ended with the bracket still wide
+        return search.result(lo_m, SearchMethod.AT_LEAST, lo_m, hi_m)
     return search.result(lo_m, SearchMethod.BISECTION, lo_m, hi_m)

@@ -106,6 +106,30 @@ def test_bisection_when_the_newton_candidate_is_wrong() -> None:
     assert result.lower <= 4.0 + 1e-9 <= result.upper + 1e-3
 
 
+def test_timed_out_probes_never_move_the_upper_end() -> None:
+    """The capped case above, but every solve beyond m = 2 runs out of time without a plan.
+
+    Such a probe proves nothing, so the search must not call it "not worth buying": it stops
+    at the largest multiplier it has proven (the true breakpoint is 4).
+    """
+    w = 10.0
+
+    def evaluate(m: float) -> PricedSolve:
+        if m > 2.0:  # time limit: no plan cheaper than W found, and no proof either
+            return PricedSolve(m, w, 0.0, exact=False, bound_usd=None)
+        if m <= 1.2:
+            cost, v = min((0.0 + 4.0 * m, 4.0), (6.0 + m, 1.0), (w, 0.0))
+        else:
+            cost, v = min((6.0 + m, 1.0), (w, 0.0))
+        until = 1.2 if v == 4.0 else math.inf  # the cheap plan breaks the cap beyond 1.2
+        return PricedSolve(m, cost, v, exact=False, bound_usd=cost, valid_until=until)
+
+    result = search_walk_away(evaluate, w, evaluate(1.0), SearchSettings(multiplier_rel_tol=1e-4))
+    assert result.method is SearchMethod.AT_LEAST
+    assert result.multiplier is not None and 1.0 <= result.multiplier <= 2.0 + 1e-9
+    assert result.upper is None
+
+
 def test_solve_budget_is_respected_and_gives_a_certified_lower_bound() -> None:
     # tangents of 20 sqrt(m): many pieces, so Newton needs several steps to reach m* = 25
     ts = [1.0 + 0.5 * i for i in range(120)]
