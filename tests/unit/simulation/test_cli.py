@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -68,7 +69,7 @@ def test_json_to_stdout_is_pure_json_and_repeatable(
         (["--seed", "-5"], "--seed"),
         (["--strategies", "cheapest,n2"], "did you mean 'n1'"),
         (["--strategies", "n1,n1"], "twice"),
-        (["--workers", "0"], "--workers"),
+        (["--workers", "-1"], "--workers"),
         (["--ray-address", "auto"], "--ray-address needs --executor ray"),
         (["--json", "/nonexistent-dir/x.json"], "cannot write results"),
     ],
@@ -122,3 +123,12 @@ def test_an_infeasible_strategy_is_reported_not_raised(
     code = main(["simulate", str(tight), "--scenarios", "2", "--strategies", "cheapest,n1"])
     err = capsys.readouterr().err
     assert code == 2 and "strategy 'n1'" in err and "Traceback" not in err
+
+
+def test_auto_workers_use_the_cores_only_for_enough_scenarios() -> None:
+    from chipfolio.interfaces.cli.simulate_cmd import SCENARIOS_PER_AUTO_WORKER, auto_workers
+
+    assert auto_workers(3, 10) == 3  # an explicit count is kept
+    assert auto_workers(0, 10) == 1  # a few scenarios run in this process
+    many = auto_workers(0, 1000 * SCENARIOS_PER_AUTO_WORKER)
+    assert many == (os.cpu_count() or 1)

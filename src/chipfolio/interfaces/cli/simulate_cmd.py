@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -103,9 +104,23 @@ def show(sim: Simulation, doc: dict[str, Any], console: Console, executor: str) 
         console.print(line)
 
 
+SCENARIOS_PER_AUTO_WORKER = 50  # below this many scenarios per core a process pool does not pay
+
+
+def auto_workers(workers: int, scenarios: int) -> int:
+    """``workers``, or for 0 one process per core, but only when each gets enough scenarios.
+
+    Results do not depend on the count (seeds come from scenario ids), only the speed does.
+    """
+    if workers < 0:
+        raise InputError(f"must be >= 0 (0 = one per core), got {workers}", field="--workers")
+    if workers > 0:
+        return workers
+    cores = os.cpu_count() or 1
+    return max(1, min(cores, scenarios // SCENARIOS_PER_AUTO_WORKER))
+
+
 def _executor(kind: ExecutorKind, workers: int, address: str | None) -> Executor:
-    if workers < 1:
-        raise InputError(f"must be >= 1, got {workers}", field="--workers")
     if address is not None and kind is not ExecutorKind.RAY:
         raise InputError("--ray-address needs --executor ray", field="--ray-address")
     if kind is ExecutorKind.RAY:
@@ -144,6 +159,7 @@ def run_simulate(
     if not 0 <= seed < 2**63:
         raise InputError(f"must be from 0 to 2**63-1, got {seed}", field="--seed")
     assumptions = load_assumptions(assumptions_file) if assumptions_file else Assumptions()
+    workers = auto_workers(workers, scenarios)
     executor = _executor(executor_kind, workers, ray_address)
     portfolio = load_portfolio(file)
     wanted, snapshot = catalog_choice(portfolio)
@@ -213,7 +229,12 @@ def register(app: typer.Typer) -> None:
         executor: ExecutorKind = typer.Option(
             ExecutorKind.LOCAL, "--executor", help="Run scenarios in local processes or on Ray."
         ),
-        workers: int = typer.Option(1, "--workers", metavar="W", help="Processes / Ray CPUs."),
+        workers: int = typer.Option(
+            0,
+            "--workers",
+            metavar="W",
+            help="Processes / Ray CPUs (0 = one per core when there are enough scenarios).",
+        ),
         ray_address: str | None = typer.Option(
             None, "--ray-address", metavar="ADDR", help="Join this Ray cluster (e.g. auto)."
         ),
