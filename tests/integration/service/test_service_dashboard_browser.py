@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,15 +20,8 @@ import httpx
 import pytest
 from service_fixtures import ADMIN, IN_CI, MINIMAL, Server, start_server
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from chipfolio.interfaces.browser import CHROMIUM_ARGS, chromium_path
+
 SCREENSHOTS = os.environ.get("CHIPFOLIO_DASHBOARD_SCREENSHOTS")
 # names that would run script if the page put them in as markup (plain ones for the docs)
 HOSTILE = "" if SCREENSHOTS else " <img src=x onerror=alert(1)>"
@@ -46,7 +38,7 @@ def _playwright() -> Any:
         if IN_CI:
             pytest.fail("playwright is not installed (pip install -e '.[dev]')")
         pytest.skip("playwright is not installed")
-    if not CHROMIUM.exists() and shutil.which("chromium") is None:
+    if chromium_path() is None:
         if IN_CI:
             pytest.fail("Debian's chromium is not installed (apt-get install chromium)")
         pytest.skip("chromium is not installed")
@@ -162,11 +154,11 @@ def _flow(page: Any, url: str, token: str) -> dict[str, Any]:
 def test_dashboard_end_to_end(server: Server) -> None:
     sync_playwright = _playwright()
     token = _planner_token(server)
-    executable = str(CHROMIUM) if CHROMIUM.exists() else shutil.which("chromium")
+    executable = str(chromium_path())
     problems: list[str] = []
     hosts: set[str] = set()
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=ARGS)
+        browser = pw.chromium.launch(executable_path=executable, args=list(CHROMIUM_ARGS))
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(30_000)

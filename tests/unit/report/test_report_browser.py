@@ -7,24 +7,15 @@ Playwright never downloads a browser here: it launches /usr/bin/chromium.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 from report_fixtures import HOSTILE_NAME, analyzed, simulation_json, write_simulation
 
+from chipfolio.interfaces.browser import CHROMIUM_ARGS, chromium_path
 from chipfolio.interfaces.report import ReportInput, load_simulation, render_report
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 CHARTS = (
     "chart-sankey",
     "chart-spend",
@@ -45,7 +36,7 @@ def _playwright() -> Any:
         if in_ci:
             pytest.fail("playwright is not installed (pip install -e '.[dev]')")
         pytest.skip("playwright is not installed")
-    if not CHROMIUM.exists() and shutil.which("chromium") is None:
+    if chromium_path() is None:
         if in_ci:
             pytest.fail("Debian's chromium is not installed (apt-get install chromium)")
         pytest.skip("chromium is not installed")
@@ -64,11 +55,11 @@ def report_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_charts_render_without_errors_or_network(report_file: Path) -> None:
     sync_playwright = _playwright()
-    executable = str(CHROMIUM) if CHROMIUM.exists() else shutil.which("chromium")
+    executable = str(chromium_path())
     problems: list[str] = []
     requests: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=ARGS)
+        browser = pw.chromium.launch(executable_path=executable, args=list(CHROMIUM_ARGS))
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.on(
