@@ -334,9 +334,9 @@ def mask_of(n: int, index: IntArray) -> BoolArray:
 
 # --- local search on a rounded plan ------------------------------------------------------
 
-PRICED_PASSES = 2
+PRICED_PASSES = 3
 TRUE_COST_PASSES = 1
-COVER_CANDIDATES = 40
+COVER_CANDIDATES = 60
 COVER_NODE_LIMIT = 400
 
 
@@ -523,7 +523,8 @@ def _search(
     for _ in range(passes):
         moved = False
         for w in jobs.tolist():
-            if _move_gang_job(st, spend, whole[s.col_workload[whole] == w]):
+            job_cols = whole[s.col_workload[whole] == w]
+            if _move_gang_job(st, spend, job_cols):
                 moved = True
         for slot in eligible:
             cols = np.sort(order[bounds[slot] : bounds[slot + 1]])
@@ -551,17 +552,8 @@ def _improve_slot(
         return False
     for c in np.flatnonzero(old).tolist():
         st.add(int(cols[c]), -float(old[c]))
-    critical = bool(problem.workloads.critical[s.slot_workload[slot]]) and strict_policy
-    policy = problem.policy
-    by_vendor = critical and policy.n_minus_1 >= 0.5 and policy.min_vendors <= 2
-    demand = float(s.slot_demand[slot])
     for _ in range(3):
-        if by_vendor:
-            new = _refill_two_vendors(st, cols, demand, policy.n_minus_1, banned)
-        elif critical:
-            new = _refill_enumerated(problem, st, slot, cols, old)
-        else:
-            new = _refill_plain(st, cols, demand, banned)
+        new = _refill_slot(problem, st, slot, cols, old, strict_policy, banned)
         if new is None or float(new @ judge[cols]) >= old_cost * (1 - 1e-9):
             break
         delta: FloatArray = np.bincount(
@@ -580,6 +572,27 @@ def _improve_slot(
     return False
 
 
+def _refill_slot(
+    problem: Problem,
+    st: _State,
+    slot: int,
+    cols: IntArray,
+    old: FloatArray,
+    strict_policy: bool,
+    banned: BoolArray,
+) -> FloatArray | None:
+    """A least-cost refill of an emptied slot (left empty): plain cover, two-vendor covers
+    under N-1 of at least one half, else the enumerated fill."""
+    s, policy = st.s, problem.policy
+    critical = bool(problem.workloads.critical[s.slot_workload[slot]]) and strict_policy
+    demand = float(s.slot_demand[slot])
+    if critical and policy.n_minus_1 >= 0.5 and policy.min_vendors <= 2:
+        return _refill_two_vendors(st, cols, demand, policy.n_minus_1, banned)
+    if critical:
+        return _refill_enumerated(problem, st, slot, cols, old)
+    return _refill_plain(st, cols, demand, banned)
+
+
 def _move_gang_job(st: _State, spend: _Spend, cols: IntArray) -> bool:
     """Move a gang job whole to a cheaper offer with room, share caps permitting."""
     s = st.s
@@ -589,8 +602,9 @@ def _move_gang_job(st: _State, spend: _Spend, cols: IntArray) -> bool:
     here = int(current[0])
     st.add(here, -1.0)
     judge = st.judge if st.judge is not None else st.cost
-    cheaper = cols[(judge[cols] < judge[here] * (1 - 1e-9)) & (st.room(cols) >= 1)]
-    for col in cheaper[np.argsort(st.cost[cheaper], kind="stable")].tolist():
+    cheaper = cols[judge[cols] < judge[here] * (1 - 1e-9)]
+    fits = cheaper[st.room(cheaper) >= 1]
+    for col in fits[np.argsort(st.cost[fits], kind="stable")].tolist():
         delta = np.zeros(len(s.labels))
         delta[s.col_label[col]] += s.col_usd_per_x[col]
         delta[s.col_label[here]] -= s.col_usd_per_x[here]
