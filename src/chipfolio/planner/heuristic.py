@@ -254,17 +254,36 @@ def _fill_enumerate(
 
 
 def round_plan(
-    problem: Problem, s: Structure, form: Formulation, x_lp: FloatArray, *, shares: bool = True
+    problem: Problem,
+    s: Structure,
+    form: Formulation,
+    x_lp: FloatArray,
+    *,
+    shares: bool = True,
+    gang_first: bool = False,
 ) -> FloatArray | None:
     """Integer units for every column, or None when rounding cannot keep all constraints
-    (with ``shares=False`` share caps are not checked: repair_shares may restore them)."""
+    (with ``shares=False`` share caps are not checked: repair_shares may restore them).
+
+    By default the LP's units are rounded down first and gang jobs placed in the room left;
+    ``gang_first`` places gang jobs first (the offer the LP leans on, which the others'
+    rounded units may otherwise fill) and rounds the others down within what is left."""
     if problem.budget_usd is not None:
         return None
     lp = x_lp[: s.n_cols]
-    units = np.where(s.col_whole_job, 0.0, np.floor(lp + EPS))
-    st = _State(s, form, units)
-    if (st.residual < -EPS).any() or not _place_gang_jobs(problem, st, lp):
-        return None
+    floor = np.where(s.col_whole_job, 0.0, np.floor(lp + EPS))
+    if gang_first:
+        st = _State(s, form, np.zeros(s.n_cols))
+        if not _place_gang_jobs(problem, st, lp):
+            return None
+        for col in np.flatnonzero(floor > 0).tolist():
+            take = min(float(floor[col]), float(st.room(np.array([col]))[0]))
+            if take > 0:
+                st.add(col, take)
+    else:
+        st = _State(s, form, floor)
+        if (st.residual < -EPS).any() or not _place_gang_jobs(problem, st, lp):
+            return None
     gang = problem.workloads.gang[s.slot_workload]
     order = np.argsort(s.inc_slot, kind="stable")
     bounds = np.searchsorted(s.inc_slot[order], np.arange(s.n_slots + 1))

@@ -2,12 +2,13 @@
 
 1. The LP relaxation by column generation (planner.colgen): a proven lower bound, fast even
    with millions of columns.
-2. A rounded plan from the LP optimum (planner.heuristic), improved by a deterministic
-   local search (each workload refilled at least cost, moves judged at the LP's prices of
-   share caps and capacity, then at true cost), then completed and checked by the solver
-   with its units fixed (on the plan's own columns only). Under share caps a rounding that
-   breaks a cap is first repaired (workloads moved off the vendors above their cap,
-   cheapest per dollar moved first), else retried from an LP with slightly tighter caps.
+2. Rounded plans from the LP optimum (planner.heuristic; gang jobs placed after, then
+   before, the other units), each improved by a deterministic local search (each workload
+   refilled at least cost, moves judged at the LP's prices of share caps and capacity, then
+   at true cost); the cheaper is completed and checked by the solver with its units fixed
+   (on the plan's own columns only). A rounding that breaks a share cap is first repaired
+   (workloads moved off the vendors above their cap, cheapest per dollar moved first), else
+   retried from an LP with slightly tighter caps.
 3. If the rounded plan is not already within the requested gap of the LP bound, branch and
    bound runs for the rest of the time limit on the whole model, starting from the rounded
    plan, when the model is small enough for that to pay off; larger models keep the rounded
@@ -89,11 +90,17 @@ def _rounded(
                 continue
             x_lp = np.zeros(form.n_cols)
             x_lp[keep] = lp.x
-        units = round_plan(problem, s, form, x_lp, shares=False)
-        if units is not None:
-            units = repair_shares(problem, s, form, units)
-        if units is not None:
-            better = improve_plan(problem, s, form, units, duals)
+        # two roundings (gang jobs placed after or before the others' units), each repaired
+        # and improved; the cheaper plan that completes wins
+        plans: list[tuple[float, int, FloatArray, FloatArray]] = []
+        for gang_first in (False, True):
+            units = round_plan(problem, s, form, x_lp, shares=False, gang_first=gang_first)
+            if units is not None:
+                units = repair_shares(problem, s, form, units)
+            if units is not None:
+                better = improve_plan(problem, s, form, units, duals)
+                plans.append((float(better @ form.c[: s.n_cols]), len(plans), better, units))
+        for _, _, better, units in sorted(plans, key=lambda p: (p[0], p[1])):
             done = _complete(form, better, options, solver)
             if done is None and better is not units:
                 done = _complete(form, units, options, solver)
