@@ -121,3 +121,30 @@ def test_priced_costs_add_the_price_of_a_binding_cap(rounded: tuple[object, ...]
     assert priced.shape == (s.n_cols,)
     assert (priced > 0).all()
     assert not np.allclose(priced, f.c[: s.n_cols])
+
+
+def _caps_hold(built: object, s: object, units: np.ndarray) -> bool:
+    spend = np.bincount(s.col_label, weights=units * s.col_usd_per_x, minlength=len(s.labels))  # type: ignore[attr-defined]
+    cap = built.problem.policy.max_share  # type: ignore[attr-defined]
+    return bool((spend <= cap * spend.sum() * (1 + 1e-9) + 1e-6).all())
+
+
+@pytest.mark.parametrize("gang_first", [False, True])
+def test_rounding_repaired_to_the_caps_meets_every_row(
+    rounded: tuple[object, ...], gang_first: bool
+) -> None:
+    from chipfolio.planner.heuristic import repair_shares
+
+    built, lp, _ = rounded
+    f, s = built.formulation, built.structure  # type: ignore[attr-defined]
+    problem = built.problem  # type: ignore[attr-defined]
+    raw = round_plan(problem, s, f, lp.x, shares=False, gang_first=gang_first)  # type: ignore[attr-defined]
+    assert raw is not None
+    fixed = repair_shares(problem, s, f, raw)
+    assert fixed is not None
+    assert _caps_hold(built, s, fixed)
+    done = _complete(f, fixed, SolveOptions(), get_solver())
+    assert done is not None and done.x is not None
+    activity = f.A @ done.x
+    assert (activity >= f.row_lower - 1e-6 * (1 + abs(f.row_lower))).all()
+    assert (activity <= f.row_upper + 1e-6 * (1 + abs(f.row_upper))).all()
