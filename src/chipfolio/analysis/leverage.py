@@ -87,7 +87,7 @@ class LeverageOptions:
     frontier_time_limit_s: float = 5.0
     search_time_limit_s: float = 5.0
     search_mip_gap: float = 1e-2
-    search_solves: int = 6
+    search_solves: int = 8
     unbought_search_solves: int = 2
     frontier_mip_gap: float = 1e-2
     workers: int = 1
