@@ -469,7 +469,11 @@ def _frontier(task: _FrontierTask) -> Frontier:
 
     def evaluate(cap: float) -> FrontierPoint:
         policy = dataclasses.replace(problem.policy, max_share=cap)
-        bound = min((cost for used, cost in known if used <= cap + 1e-12), default=None)
+        # the cheapest plan met so far that fits under this cap: (cost, largest share)
+        best_known = min(
+            ((cost, used) for used, cost in known if used <= cap + 1e-12), default=None
+        )
+        bound = best_known[0] if best_known is not None else None
         variant = problem.with_policy(policy)
         outcome: Outcome = solve_outcome(variant, solve_opts, None, bound, plans[-START_PLANS:])
         if outcome.units:
@@ -483,13 +487,11 @@ def _frontier(task: _FrontierTask) -> Frontier:
         used = _largest_share(found) if found is not None else None
         if found is not None and used is not None:
             known.append((used, found.total_cost_usd))
-        elif status is PointStatus.UNKNOWN:
+        elif status is PointStatus.UNKNOWN and best_known is not None:
             # the solve ran out of time, but a plan met earlier already fits under this cap:
             # the point is feasible and that plan's cost bounds it from above
-            fits = [(cost, u) for u, cost in known if u <= cap + 1e-12]
-            if fits:
-                cost, used = min(fits)
-                return FrontierPoint(cap, cost, PointStatus.FEASIBLE, max_share_used=used)
+            cost, used = best_known
+            return FrontierPoint(cap, cost, PointStatus.FEASIBLE, max_share_used=used)
         return FrontierPoint(cap, outcome.cost_usd, status, max_share_used=used)
 
     return trace_frontier(

@@ -141,6 +141,10 @@ class _Search:
     ) -> WalkAwaySearch:
         return WalkAwaySearch(m, method, self.solves, lo, hi)
 
+    def at_least(self, lo: float, hi: float | None = None) -> WalkAwaySearch:
+        """Stop at ``lo``, the largest multiplier proven worth buying (a certified bound)."""
+        return self.result(lo, SearchMethod.AT_LEAST, lo, hi)
+
 
 def search_walk_away(
     evaluate: Evaluate,
@@ -250,13 +254,13 @@ def _confirm_or_bisect(search: _Search, lo: PricedSolve, hi: PricedSolve) -> Wal
     lo_m, lo_g = lo.multiplier, lo.cost_usd - w
     hi_m, hi_g = hi.multiplier, hi.cost_usd - w
     if not search.proven_not_worth(hi):
-        return search.result(lo_m, SearchMethod.AT_LEAST, lo_m, None)
+        return search.at_least(lo_m)
     if hi_m * (1.0 - rel) > lo_m and search.left() > 0:
         below = search.run(hi_m * (1.0 - rel))
         if search.worth(below):
             return search.result(hi_m, SearchMethod.NEWTON_CHECKED, below.multiplier, hi_m)
         if not search.proven_not_worth(below):
-            return search.result(lo_m, SearchMethod.AT_LEAST, lo_m, None)
+            return search.at_least(lo_m)
         hi_m, hi_g = below.multiplier, below.cost_usd - w
     kept = ""  # which end stayed put last time (Illinois halves its g)
     while hi_m - lo_m > rel * hi_m and search.left() > 0:
@@ -270,7 +274,7 @@ def _confirm_or_bisect(search: _Search, lo: PricedSolve, hi: PricedSolve) -> Wal
             hi_g, kept = (hi_g * 0.5, "hi") if kept == "hi" else (hi_g, "hi")
             continue
         if not search.proven_not_worth(probe):
-            return search.result(lo_m, SearchMethod.AT_LEAST, lo_m, None)
+            return search.at_least(lo_m)
         hi_m, hi_g = mid, probe.cost_usd - w
         lo_g, kept = (lo_g * 0.5, "lo") if kept == "lo" else (lo_g, "lo")
         if slope and mid * (1.0 - rel) > lo_m and search.left() > 0:
@@ -278,8 +282,8 @@ def _confirm_or_bisect(search: _Search, lo: PricedSolve, hi: PricedSolve) -> Wal
             if search.worth(below):
                 return search.result(mid, SearchMethod.BISECTION, below.multiplier, mid)
             if not search.proven_not_worth(below):
-                return search.result(lo_m, SearchMethod.AT_LEAST, lo_m, None)
+                return search.at_least(lo_m)
             hi_m, hi_g = below.multiplier, below.cost_usd - w
     if hi_m - lo_m > rel * hi_m:  # the solve budget ended with the bracket still wide
-        return search.result(lo_m, SearchMethod.AT_LEAST, lo_m, hi_m)
+        return search.at_least(lo_m, hi_m)
     return search.result(lo_m, SearchMethod.BISECTION, lo_m, hi_m)
