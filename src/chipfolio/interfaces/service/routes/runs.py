@@ -112,8 +112,10 @@ def _list(
     offset: int,
 ) -> dict[str, Any]:
     table = JOB_TABLES[kind]
-    query = select(table, PortfolioVersion).join(
-        PortfolioVersion, PortfolioVersion.id == table.portfolio_version_id
+    query = (
+        select(table, PortfolioVersion, PortfolioRow.name)
+        .join(PortfolioVersion, PortfolioVersion.id == table.portfolio_version_id)
+        .join(PortfolioRow, PortfolioRow.id == PortfolioVersion.portfolio_id)
     )
     if portfolio_id is not None:
         query = query.where(PortfolioVersion.portfolio_id == portfolio_id)
@@ -122,12 +124,10 @@ def _list(
     with state.db.read() as session:
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = session.execute(query.order_by(table.id.desc()).limit(limit).offset(offset))
-        names = {i: n for i, n in session.execute(select(PortfolioRow.id, PortfolioRow.name))}
-        items = []
-        for row, version in rows:
-            item = job_record(kind, row, version)
-            item["portfolio_name"] = names.get(version.portfolio_id)
-            items.append(item)
+        items = [
+            {**job_record(kind, row, version), "portfolio_name": name}
+            for row, version, name in rows
+        ]
     return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 
