@@ -38,11 +38,6 @@ def _problem(inputs: Inputs) -> tuple[Portfolio, Problem, Catalog | None]:
     return portfolio, build_problem(portfolio, catalog), catalog
 
 
-def plan_json(plan: Plan) -> str:
-    """The plan document, byte for byte what ``chipfolio plan --json`` writes (less its \\n)."""
-    return json.dumps(plan.to_json(), indent=2)
-
-
 def run_plan(inputs: Inputs, options: dict[str, Any]) -> tuple[Plan, Catalog | None]:
     _, problem, catalog = _problem(inputs)
     solve = SolveOptions(time_limit_s=float(options["time_limit_s"]), mip_gap=float(options["gap"]))
@@ -120,13 +115,15 @@ def plan_job(inputs: Inputs, options: dict[str, Any]) -> Outcome:
         plan, catalog = run_plan(inputs, options)
     except ChipfolioError as exc:
         return _failed(exc)
+    doc = plan.to_json()
     updates = {
-        "result_json": plan_json(plan),
+        # byte for byte what ``chipfolio plan --json`` writes (less its final newline)
+        "result_json": json.dumps(doc, indent=2),
         "catalog_snapshot": plan.catalog_snapshot,
         "solver": plan.solver.name,
         "solver_status": plan.solver.status,
         "plan_status": plan.status.value,
-        "total_cost_usd": plan.to_json()["total_cost_usd"],
+        "total_cost_usd": doc["total_cost_usd"],
         "solve_seconds": plan.solver.seconds,
     }
     snapshot = catalog.snapshot_id if catalog is not None else None
