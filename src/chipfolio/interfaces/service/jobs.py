@@ -38,7 +38,7 @@ from chipfolio.interfaces.service.models import (
     SimulationRow,
     utcnow,
 )
-from chipfolio.interfaces.service.store import record_snapshot
+from chipfolio.interfaces.service.store import has_snapshot, record_snapshot
 
 log = logging.getLogger("chipfolio.service")
 PROGRESS_EVERY_S = 0.5
@@ -216,6 +216,9 @@ class JobRunner:
         return advance
 
     def _record_catalog(self, snapshot_id: str) -> None:
+        with self.db.read() as session:
+            if has_snapshot(session, snapshot_id):  # the usual case: nothing to read or write
+                return
         for info in list_snapshots(self.config.catalog_home):
             if info.id == snapshot_id:
                 catalog = load_catalog(snapshot_id, home=self.config.catalog_home)

@@ -7,7 +7,7 @@ import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from chipfolio.catalog import Catalog
@@ -100,10 +100,17 @@ def version_record(v: PortfolioVersion) -> dict[str, Any]:
     }
 
 
-def portfolio_record(session: Session, row: PortfolioRow) -> dict[str, Any]:
-    latest = session.scalar(
-        select(func.max(PortfolioVersion.version)).where(PortfolioVersion.portfolio_id == row.id)
+def with_latest_version() -> Select[PortfolioRow, int | None]:
+    """Portfolios with their newest version number, in one query."""
+    latest = (
+        select(func.max(PortfolioVersion.version))
+        .where(PortfolioVersion.portfolio_id == PortfolioRow.id)
+        .scalar_subquery()
     )
+    return select(PortfolioRow, latest)
+
+
+def portfolio_record(row: PortfolioRow, latest: int | None) -> dict[str, Any]:
     return {
         "id": row.id,
         "name": row.name,
@@ -190,6 +197,14 @@ def record_snapshot(session: Session, catalog: Catalog, info: dict[str, Any]) ->
         )
         session.add(row)
     row.offers_csv, row.offers_sha256 = text, digest
+
+
+def has_snapshot(session: Session, snapshot_id: str) -> bool:
+    """Whether a snapshot's offers are kept in the database (without reading them)."""
+    kept = select(CatalogSnapshot.id).where(
+        CatalogSnapshot.id == snapshot_id, CatalogSnapshot.offers_csv.is_not(None)
+    )
+    return session.scalar(kept) is not None
 
 
 def stored_catalog(session: Session, snapshot_id: str) -> Catalog | None:

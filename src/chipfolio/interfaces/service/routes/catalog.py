@@ -11,7 +11,7 @@ from chipfolio.catalog.offers import parse_vendor
 from chipfolio.interfaces.service.auth import Principal
 from chipfolio.interfaces.service.routes.schemas import ID_MAX
 from chipfolio.interfaces.service.state import ServiceState, service, viewer
-from chipfolio.interfaces.service.store import record_snapshot, stored_catalog, stored_snapshots
+from chipfolio.interfaces.service.store import has_snapshot, record_snapshot, stored_snapshots
 
 router = APIRouter(prefix="/api/v1", tags=["catalog"])
 
@@ -90,7 +90,7 @@ def record_bundled(state: ServiceState) -> None:
     plan uses them)."""
     for info in list_snapshots(None):
         with state.db.read() as session:
-            if stored_catalog(session, info.id) is not None:
+            if has_snapshot(session, info.id):
                 continue
         catalog = load_catalog(info.id)
         with state.db.write() as session:

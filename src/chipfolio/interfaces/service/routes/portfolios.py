@@ -12,7 +12,6 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from chipfolio.interfaces.service.auth import Principal
 from chipfolio.interfaces.service.inputs import PortfolioInput, RequestInputError, parse_input
@@ -24,6 +23,7 @@ from chipfolio.interfaces.service.store import (
     portfolio_record,
     save_version,
     version_record,
+    with_latest_version,
 )
 
 router = APIRouter(prefix="/api/v1/portfolios", tags=["portfolios"])
@@ -40,7 +40,9 @@ def store_portfolio(
                 version, created = save_version(session, given, default_name(given, name), actor)
                 row = session.get(PortfolioRow, version.portfolio_id)
                 assert row is not None
-                return portfolio_record(session, row), version_record(version), created
+                # the version saved (or found unchanged) is the newest, under the row's lock
+                record = portfolio_record(row, version.version)
+                return record, version_record(version), created
         except IntegrityError:
             if attempt == RETRIES - 1:
                 raise
@@ -126,18 +128,15 @@ def list_portfolios(
 ) -> dict[str, Any]:
     with state.db.read() as session:
         total = session.scalar(select(func.count(PortfolioRow.id))) or 0
-        rows = session.scalars(
-            select(PortfolioRow).order_by(PortfolioRow.id).limit(limit).offset(offset)
+        rows = session.execute(
+            with_latest_version().order_by(PortfolioRow.id).limit(limit).offset(offset)
         )
-        items = [portfolio_record(session, r) for r in rows]
+        items = [portfolio_record(row, latest) for row, latest in rows]
     return {"total": total, "limit": limit, "offset": offset, "items": items}
 
 
-def _portfolio(session: Session, portfolio_id: int) -> PortfolioRow:
-    row = session.get(PortfolioRow, portfolio_id)
-    if row is None:
-        raise HTTPException(404, f"no portfolio {portfolio_id}")
-    return row
+def _missing(portfolio_id: int) -> HTTPException:
+    return HTTPException(404, f"no portfolio {portfolio_id}")
 
 
 @router.get("/{portfolio_id}", summary="One portfolio")
@@ -147,7 +146,13 @@ def get_portfolio(
     state: ServiceState = Depends(service),
 ) -> dict[str, Any]:
     with state.db.read() as session:
-        return portfolio_record(session, _portfolio(session, portfolio_id))
+        found = session.execute(
+            with_latest_version().where(PortfolioRow.id == portfolio_id)
+        ).first()
+    if found is None:
+        raise _missing(portfolio_id)
+    row, latest = found
+    return portfolio_record(row, latest)
 
 
 @router.get("/{portfolio_id}/versions", summary="Versions of a portfolio, oldest first")
@@ -157,7 +162,8 @@ def list_versions(
     state: ServiceState = Depends(service),
 ) -> dict[str, Any]:
     with state.db.read() as session:
-        _portfolio(session, portfolio_id)
+        if session.get(PortfolioRow, portfolio_id) is None:
+            raise _missing(portfolio_id)
         rows = session.scalars(
             select(PortfolioVersion)
             .where(PortfolioVersion.portfolio_id == portfolio_id)
