@@ -30,6 +30,7 @@ from chipfolio.export.model import (
     dns_name,
     hours,
     peak_chips,
+    unique_name,
 )
 
 KUEUE_API = "kueue.x-k8s.io/v1beta1"
@@ -228,11 +229,7 @@ def export_kueue(
         used: set[str] = set()
         for p in clusters[cluster]:
             a = p.allocation
-            name = dns_name(a.workload or "", a.chip, hours(a), limit=52)
-            base, n = name, 2
-            while name in used:
-                name, n = f"{base}-{n}", n + 1
-            used.add(name)
+            name = unique_name(dns_name(a.workload or "", a.chip, hours(a), limit=52), used)
             info = launch.get(a.workload or "", LaunchInfo())
             build = _inference if a.kind == "inference" else _training
             doc = build(name, p, info, queues[a.workload or ""])

@@ -194,6 +194,15 @@ def dns_name(*parts: str, limit: int = 63) -> str:
     return name[: limit - 7].rstrip("-") + "-" + digest
 
 
+def unique_name(name: str, used: set[str]) -> str:
+    """``name``, or ``name-2``, ``name-3``... if taken; the result is added to ``used``."""
+    base, n = name, 2
+    while name in used:
+        name, n = f"{base}-{n}", n + 1
+    used.add(name)
+    return name
+
+
 def hours(a: PlannedAllocation) -> str:
     return f"h{a.from_hour:g}-{a.to_hour:g}".replace(".", "p")
 

@@ -25,6 +25,7 @@ from chipfolio.export.model import (
     active,
     dns_name,
     hours,
+    unique_name,
 )
 
 RAY_API = "ray.io/v1"
@@ -99,11 +100,7 @@ def export_ray(
     used: set[str] = set()
     for p in k8s.place(active(plan, skipped), details, skipped):
         a = p.allocation
-        name = dns_name(a.workload or "", a.chip, a.provider, hours(a), limit=40)
-        base, n = name, 2
-        while name in used:
-            name, n = f"{base}-{n}", n + 1
-        used.add(name)
+        name = unique_name(dns_name(a.workload or "", a.chip, a.provider, hours(a), limit=40), used)
         info = launch.get(a.workload or "", LaunchInfo())
         doc = _doc(name, p, info)
         if a.kind == "inference":

@@ -24,6 +24,7 @@ from chipfolio.export.model import (
     active,
     dns_name,
     hours,
+    unique_name,
 )
 
 DEFAULT_PORT = 8000
@@ -118,11 +119,7 @@ def export_skypilot(
             skipped.append(Skip.of(a, f"chip '{a.chip}' has no SkyPilot accelerator name"))
             continue
         workload = a.workload or ""
-        name = dns_name(workload, a.chip, a.provider, hours(a), limit=50)
-        base, n = name, 2
-        while name in used:
-            name, n = f"{base}-{n}", n + 1
-        used.add(name)
+        name = unique_name(dns_name(workload, a.chip, a.provider, hours(a), limit=50), used)
         info = launch.get(workload, LaunchInfo())
         path = f"skypilot/{name}.yaml"
         task = _task(a, name, accelerator, details.get(a.offer, OfferDetail()), info)
