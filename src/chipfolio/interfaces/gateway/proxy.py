@@ -23,7 +23,7 @@ import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -54,12 +54,25 @@ def error_body(message: str, kind: str = "invalid_request_error", code: str | No
 
 @dataclass(slots=True)
 class _Target:
-    """How to reach one pool: its connection pool and request prefix bytes."""
+    """How to reach one pool: its connection pool and the bytes every request to it shares,
+    built once per plan load rather than per request."""
 
     spec: PoolSpec
     upstream: UpstreamPool
     base_path: bytes
     host_header: bytes
+    post: bytes = field(init=False)  # b"POST <base path>"
+    head: bytes = field(init=False)  # " HTTP/1.1", host, content-type, "content-length: "
+    pool_header: bytes = field(init=False)  # the x-chipfolio-pool response header line
+
+    def __post_init__(self) -> None:
+        self.post = b"POST " + self.base_path
+        self.head = (
+            b" HTTP/1.1\r\nhost: "
+            + self.host_header
+            + b"\r\ncontent-type: application/json\r\ncontent-length: "
+        )
+        self.pool_header = b"x-chipfolio-pool: " + self.spec.name.encode() + b"\r\n"
 
 
 @dataclass(slots=True)
@@ -201,7 +214,9 @@ class Gateway:
         self.settings = cfg.settings
         self.router.load(cfg.table)
         self._build_targets()
-        return {pool.name: round(cfg.table.weight_of(pool.name), 6) for pool in cfg.table.pools()}
+        return {
+            pw.pool.name: round(pw.weight, 6) for pws in cfg.table.workloads.values() for pw in pws
+        }
 
     async def _watch_loop(self, interval: float) -> None:
         def stamp() -> tuple[int, ...]:
@@ -438,15 +453,13 @@ class Gateway:
         )
 
     def _request_bytes(self, target: _Target, req: Request, stream: bool) -> bytes:
+        query = req.query
         head = (
-            b"POST "
-            + target.base_path
+            target.post
             + req.path
-            + (b"?" + req.query if req.query else b"")
-            + b" HTTP/1.1\r\nhost: "
-            + target.host_header
-            + b"\r\ncontent-type: application/json\r\ncontent-length: "
-            + str(len(req.body)).encode()
+            + (b"?" + query if query else b"")
+            + target.head
+            + b"%d" % len(req.body)
         )
         auth = req.headers.get(b"authorization")
         if auth is not None:
@@ -524,12 +537,7 @@ class Gateway:
                 return _Failed(name, Failure.THROTTLED, 429, ex.body_bytes(), content_type, ra)
             router.on_success(name, self.clock())
             self._count(route, status)
-            conn.respond(
-                status,
-                ex.body_bytes(),
-                content_type,
-                b"x-chipfolio-pool: " + name.encode() + b"\r\n",
-            )
+            conn.respond(status, ex.body_bytes(), content_type, target.pool_header)
             return None
         return await self._relay_stream(target, up, ex, conn, route, content_type)
 
@@ -562,7 +570,7 @@ class Gateway:
 
         first = whole_events(ex.body_bytes())
         ex.body.clear()
-        conn.start_stream(200, content_type, b"x-chipfolio-pool: " + name.encode() + b"\r\n", first)
+        conn.start_stream(200, content_type, target.pool_header, first)
         sent = len(first)
         timer = None
         if not ex.done.done():
