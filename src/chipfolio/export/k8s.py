@@ -97,18 +97,20 @@ def container(
     a: PlannedAllocation,
     launch: LaunchInfo,
     resource: str | None,
-    args: list[str] | None = None,
+    runs_launch: bool = True,
 ) -> dict[str, Any]:
+    """A container of ``a``'s image; ``runs_launch`` False (Ray pods, where KubeRay starts Ray)
+    leaves out the launch command and the serving port."""
     spec: dict[str, Any] = {
         "name": name,
         "image": launch.image or placeholder_image(a.workload or ""),
     }
-    cmd = args if args is not None else command(launch)
+    cmd = command(launch) if runs_launch else None
     if cmd is not None:
         spec["command"] = cmd
     if launch.envs:
         spec["env"] = [{"name": k, "value": v} for k, v in sorted(launch.envs.items())]
-    if a.kind == "inference" and args is None:
+    if a.kind == "inference" and runs_launch:
         spec["ports"] = [{"name": "http", "containerPort": launch.port or DEFAULT_PORT}]
     if resource is not None:
         spec["resources"] = {"limits": {resource: str(a.chips_per_instance)}}

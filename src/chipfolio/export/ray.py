@@ -20,6 +20,7 @@ from chipfolio.export.model import (
     ExportResult,
     LaunchInfo,
     OfferDetail,
+    PlannedAllocation,
     PlanView,
     Skip,
     active,
@@ -44,9 +45,8 @@ def entrypoint(workload: str, launch: LaunchInfo) -> str:
     return "bash -c " + shlex.quote(script)
 
 
-def _head(a: Any, launch: LaunchInfo) -> dict[str, Any]:
-    head = k8s.container("ray-head", a, launch, None, args=[])
-    del head["command"]
+def _head(a: PlannedAllocation, launch: LaunchInfo) -> dict[str, Any]:
+    head = k8s.container("ray-head", a, launch, None, runs_launch=False)
     head["ports"] = [{"name": n, "containerPort": port} for n, port in HEAD_PORTS]
     head["resources"] = {"requests": {"cpu": "2", "memory": "8Gi"}}
     return {
@@ -57,8 +57,7 @@ def _head(a: Any, launch: LaunchInfo) -> dict[str, Any]:
 
 def _cluster_spec(p: k8s.Placed, launch: LaunchInfo) -> dict[str, Any]:
     a = p.allocation
-    worker = k8s.container("ray-worker", a, launch, p.target.resource, args=[])
-    del worker["command"]
+    worker = k8s.container("ray-worker", a, launch, p.target.resource, runs_launch=False)
     group = {
         "groupName": dns_name(a.chip, limit=40),
         "replicas": a.instances,
