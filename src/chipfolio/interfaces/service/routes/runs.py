@@ -9,6 +9,7 @@ job record.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
@@ -77,21 +78,29 @@ def _start_job(
     return job_id
 
 
-def _record(state: ServiceState, kind: JobKind, job_id: int) -> dict[str, Any]:
+def _record(state: ServiceState, kind: JobKind, job_id: int) -> tuple[dict[str, Any], str | None]:
+    """The job's record and its result document (JSON text, once it has succeeded)."""
     with state.db.read() as session:
         row = session.get(JOB_TABLES[kind], job_id)
         if row is None:
             raise HTTPException(404, f"no {kind.value} {job_id}")
         version = session.get(PortfolioVersion, row.portfolio_version_id)
-        out = job_record(kind, row, version)
-        out["result_json"] = row.result_json
-    return out
+        return job_record(kind, row, version), row.result_json
 
 
-def _created(state: ServiceState, kind: JobKind, job_id: int, wait_s: float) -> JSONResponse:
+def _create(
+    state: ServiceState,
+    kind: JobKind,
+    body: JobIn,
+    options: dict[str, Any],
+    who: Principal,
+    wait_s: float,
+    **columns: Any,
+) -> JSONResponse:
+    """Start the job, wait for it as asked (capped), answer 201 with its record."""
+    job_id = _start_job(state, kind, body, options, who, **columns)
     state.runner.wait(kind, job_id, min(wait_s, state.config.wait_s_max))
-    record = _record(state, kind, job_id)
-    record.pop("result_json")
+    record, _ = _record(state, kind, job_id)
     return JSONResponse(record, status_code=201, headers={"Location": _location(kind, job_id)})
 
 
@@ -103,32 +112,45 @@ def _location(kind: JobKind, job_id: int) -> str:
 WAIT = Query(0.0, ge=0, le=3600, description="Seconds to wait for the job to finish (capped).")
 
 
-def _list(
-    state: ServiceState,
-    kind: JobKind,
-    portfolio_id: int | None,
-    status: JobStatus | None,
-    limit: int,
-    offset: int,
-) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class JobQuery:
+    """The filters and page of a job list (the same query parameters for every kind)."""
+
+    portfolio_id: int | None
+    status: JobStatus | None
+    limit: int
+    offset: int
+
+
+def job_query(
+    portfolio_id: int | None = Query(None, ge=1, le=ID_MAX),
+    status: JobStatus | None = None,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0, le=ID_MAX),
+) -> JobQuery:
+    return JobQuery(portfolio_id, status, limit, offset)
+
+
+def _list(state: ServiceState, kind: JobKind, wanted: JobQuery) -> dict[str, Any]:
     table = JOB_TABLES[kind]
     query = (
         select(table, PortfolioVersion, PortfolioRow.name)
         .join(PortfolioVersion, PortfolioVersion.id == table.portfolio_version_id)
         .join(PortfolioRow, PortfolioRow.id == PortfolioVersion.portfolio_id)
     )
-    if portfolio_id is not None:
-        query = query.where(PortfolioVersion.portfolio_id == portfolio_id)
-    if status is not None:
-        query = query.where(table.status == status.value)
+    if wanted.portfolio_id is not None:
+        query = query.where(PortfolioVersion.portfolio_id == wanted.portfolio_id)
+    if wanted.status is not None:
+        query = query.where(table.status == wanted.status.value)
     with state.db.read() as session:
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = session.execute(query.order_by(table.id.desc()).limit(limit).offset(offset))
+        page = query.order_by(table.id.desc()).limit(wanted.limit).offset(wanted.offset)
+        rows = session.execute(page)
         items = [
             {**job_record(kind, row, version), "portfolio_name": name}
             for row, version, name in rows
         ]
-    return {"total": total, "limit": limit, "offset": offset, "items": items}
+    return {"total": total, "limit": wanted.limit, "offset": wanted.offset, "items": items}
 
 
 # -- plans --------------------------------------------------------------------------------
@@ -142,20 +164,16 @@ def create_plan(
     state: ServiceState = Depends(service),
 ) -> JSONResponse:
     options = {"time_limit_s": body.time_limit_s, "gap": body.gap}
-    job_id = _start_job(state, JobKind.PLAN, body, options, who)
-    return _created(state, JobKind.PLAN, job_id, wait_s)
+    return _create(state, JobKind.PLAN, body, options, who, wait_s)
 
 
 @router.get("/plans", tags=["plans"], summary="List plans, newest first")
 def list_plans(
-    portfolio_id: int | None = Query(None, ge=1, le=ID_MAX),
-    status: JobStatus | None = None,
-    limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0, le=ID_MAX),
+    wanted: JobQuery = Depends(job_query),
     _: Principal = Depends(viewer),
     state: ServiceState = Depends(service),
 ) -> dict[str, Any]:
-    return _list(state, JobKind.PLAN, portfolio_id, status, limit, offset)
+    return _list(state, JobKind.PLAN, wanted)
 
 
 @router.get(
@@ -169,11 +187,10 @@ def get_plan(
     _: Principal = Depends(viewer),
     state: ServiceState = Depends(service),
 ) -> Response:
-    record = _record(state, JobKind.PLAN, plan_id)
+    record, result = _record(state, JobKind.PLAN, plan_id)
     status = JobStatus(record["status"])
     if status is JobStatus.SUCCEEDED:
-        return Response(record["result_json"], media_type="application/json")
-    record.pop("result_json")
+        return Response(result, media_type="application/json")
     return JSONResponse(record, status_code=409 if status is JobStatus.FAILED else 202)
 
 
@@ -183,18 +200,15 @@ def get_plan_status(
     _: Principal = Depends(viewer),
     state: ServiceState = Depends(service),
 ) -> dict[str, Any]:
-    record = _record(state, JobKind.PLAN, plan_id)
-    record.pop("result_json")
-    return record
+    return _record(state, JobKind.PLAN, plan_id)[0]
 
 
 # -- leverage and simulations ---------------------------------------------------------------
 
 
-def _with_result(record: dict[str, Any]) -> dict[str, Any]:
-    text = record.pop("result_json")
-    record["result"] = json.loads(text) if text else None
-    return record
+def _with_result(state: ServiceState, kind: JobKind, job_id: int) -> dict[str, Any]:
+    record, text = _record(state, kind, job_id)
+    return {**record, "result": json.loads(text) if text else None}
 
 
 @router.post("/leverage", status_code=201, tags=["leverage"], summary="Analyze leverage")
@@ -205,20 +219,16 @@ def create_leverage(
     state: ServiceState = Depends(service),
 ) -> JSONResponse:
     options = {"time_limit_s": body.time_limit_s, "gap": body.gap}
-    job_id = _start_job(state, JobKind.LEVERAGE, body, options, who)
-    return _created(state, JobKind.LEVERAGE, job_id, wait_s)
+    return _create(state, JobKind.LEVERAGE, body, options, who, wait_s)
 
 
 @router.get("/leverage", tags=["leverage"], summary="List leverage analyses, newest first")
 def list_leverage(
-    portfolio_id: int | None = Query(None, ge=1, le=ID_MAX),
-    status: JobStatus | None = None,
-    limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0, le=ID_MAX),
+    wanted: JobQuery = Depends(job_query),
     _: Principal = Depends(viewer),
     state: ServiceState = Depends(service),
 ) -> dict[str, Any]:
-    return _list(state, JobKind.LEVERAGE, portfolio_id, status, limit, offset)
+    return _list(state, JobKind.LEVERAGE, wanted)
 
 
 @router.get("/leverage/{analysis_id}", tags=["leverage"], summary="A leverage analysis")
@@ -227,7 +237,7 @@ def get_leverage(
     _: Principal = Depends(viewer),
     state: ServiceState = Depends(service),
 ) -> dict[str, Any]:
-    return _with_result(_record(state, JobKind.LEVERAGE, analysis_id))
+    return _with_result(state, JobKind.LEVERAGE, analysis_id)
 
 
 @router.post(
@@ -264,22 +274,18 @@ def create_simulation(
         "seed": body.seed,
         "strategies": ",".join(n.value for n in names),
     }
-    job_id = _start_job(
-        state, JobKind.SIMULATION, body, options, who, scenarios_total=body.scenarios
+    return _create(
+        state, JobKind.SIMULATION, body, options, who, wait_s, scenarios_total=body.scenarios
     )
-    return _created(state, JobKind.SIMULATION, job_id, wait_s)
 
 
 @router.get("/simulations", tags=["simulations"], summary="List simulation runs, newest first")
 def list_simulations(
-    portfolio_id: int | None = Query(None, ge=1, le=ID_MAX),
-    status: JobStatus | None = None,
-    limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0, le=ID_MAX),
+    wanted: JobQuery = Depends(job_query),
     _: Principal = Depends(viewer),
     state: ServiceState = Depends(service),
 ) -> dict[str, Any]:
-    return _list(state, JobKind.SIMULATION, portfolio_id, status, limit, offset)
+    return _list(state, JobKind.SIMULATION, wanted)
 
 
 @router.get(
@@ -290,4 +296,4 @@ def get_simulation(
     _: Principal = Depends(viewer),
     state: ServiceState = Depends(service),
 ) -> dict[str, Any]:
-    return _with_result(_record(state, JobKind.SIMULATION, run_id))
+    return _with_result(state, JobKind.SIMULATION, run_id)
