@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from chipfolio.interfaces.gateway.config import GatewayConfig
 from chipfolio.interfaces.gateway.proxy import Gateway
-
-log = logging.getLogger("chipfolio.gateway")
 
 # On SIGTERM/SIGINT, requests in flight get this long to finish before the process exits.
 DRAIN_S = 30.0
@@ -63,7 +60,7 @@ def run_gateway(
     (SO_REUSEPORT); each keeps its own breakers, counters and retry budget."""
     announce = ready or (lambda p: None)
     if workers <= 1:
-        _run_one(config, host, port, hour, watch_s, False, announce)
+        _run_one(_serve(config, host, port, hour, watch_s, False, announce))
         return
     children: list[int] = []
     for _ in range(workers):
@@ -71,7 +68,7 @@ def run_gateway(
         if pid == 0:  # pragma: no cover - child process
             code = 0
             try:
-                _run_one(config, host, port, hour, watch_s, True, lambda p: None)
+                _run_one(_serve(config, host, port, hour, watch_s, True, lambda p: None))
             except BaseException:
                 code = 1
             os._exit(code)
@@ -89,19 +86,11 @@ def run_gateway(
         os.waitpid(pid, 0)
 
 
-def _run_one(
-    config: GatewayConfig,
-    host: str,
-    port: int,
-    hour: float,
-    watch_s: float | None,
-    reuse_port: bool,
-    ready: Callable[[int], None],
-) -> None:
+def _run_one(main: Coroutine[Any, Any, None]) -> None:
     loop = _loop_factory()()
     asyncio.set_event_loop(loop)
     try:
-        loop.run_until_complete(_serve(config, host, port, hour, watch_s, reuse_port, ready))
+        loop.run_until_complete(main)
     finally:
         loop.close()
         sys.stdout.flush()
