@@ -17,11 +17,12 @@ from typing import Any
 
 import yaml
 
+from chipfolio.domain import PricingModel
 from chipfolio.errors import InputError
 
 MAX_ALLOCATIONS = 100_000
 MAX_COUNT = 10_000_000
-PRICING_MODELS = ("on_demand", "spot", "reserved", "committed")
+PRICING_MODELS: tuple[str, ...] = tuple(p.value for p in PricingModel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,9 +246,8 @@ def _hour(item: Mapping[str, Any], key: str, where: str, source: str) -> float:
 def _pricing(item: Mapping[str, Any], where: str, source: str) -> str | None:
     value = item.get("pricing")
     if value is None:
-        parts = str(item.get("offer", "")).split(":")
-        # catalog offer ids read provider:instance_type:region:zone:pricing[suffix]
-        if len(parts) == 5:
+        parts = _catalog_id_parts(str(item.get("offer", "")))
+        if parts is not None:  # the pricing part may carry a suffix
             return next((p for p in PRICING_MODELS if parts[4].startswith(p)), None)
         return None
     if value not in PRICING_MODELS:
@@ -351,13 +351,17 @@ def read_plan(data: object, source: str) -> PlanView:
     )
 
 
-def catalog_offer_detail(offer_id: str) -> OfferDetail | None:
-    """Instance type and zone of a catalog offer, read from its id, or None if not one.
-
-    Catalog offer ids are ``provider:instance_type:region:zone:pricing`` (zone ``-`` = none).
-    """
+def _catalog_id_parts(offer_id: str) -> list[str] | None:
+    """The five parts of a catalog offer id, ``provider:instance_type:region:zone:pricing``
+    (zone ``-`` = none), or None if ``offer_id`` is not one (private offers name their own)."""
     parts = offer_id.split(":")
-    if len(parts) != 5 or not parts[1]:
+    return parts if len(parts) == 5 else None
+
+
+def catalog_offer_detail(offer_id: str) -> OfferDetail | None:
+    """Instance type and zone of a catalog offer, read from its id, or None if not one."""
+    parts = _catalog_id_parts(offer_id)
+    if parts is None or not parts[1]:
         return None
     return OfferDetail(instance_type=parts[1], zone=None if parts[3] in ("", "-") else parts[3])
 
