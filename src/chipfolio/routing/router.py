@@ -99,9 +99,6 @@ class Router:
     def workload_of(self, model: str) -> str | None:
         return self.table.models.get(model)
 
-    def spec(self, pool: str) -> PoolSpec:
-        return self._specs[pool]
-
     # --- selection -----------------------------------------------------------------------
 
     def available(self, pool: str, now: float) -> bool:

@@ -291,10 +291,6 @@ def serve_factory(
 # ---------------------------------------------------------------------------------------------
 
 
-class UpstreamError(Exception):
-    """An exchange ended without a complete response."""
-
-
 class Exchange:
     """One request/response on an upstream connection, filled in by its callbacks."""
 
