@@ -13,13 +13,14 @@ from chipfolio.routing import (
     RetryPolicy,
     Router,
     RoutingPolicy,
+    RoutingTable,
     build_routing_table,
 )
 
 ALLOCS = (PlanAllocation("chat", "maia", 3000.0), PlanAllocation("chat", "trn2", 1000.0))
 
 
-def table(*pools: tuple[str, str]) -> object:
+def table(*pools: tuple[str, str]) -> RoutingTable:
     specs = [PoolSpec(n, "chat", o, f"http://{n}/v1") for n, o in pools]
     return build_routing_table({"chat": "chat", "gpt": "chat"}, specs, ALLOCS)
 
@@ -122,7 +123,7 @@ def test_reload_keeps_state_of_surviving_pools_and_drops_removed_ones() -> None:
     r.on_start("m", 0.0)
     r.on_failure("m", Failure.STATUS_5XX, 0.0)
     r.on_start("t", 0.0)  # in flight across the reload
-    r.load(table(("m", "maia"), ("t2", "trn2")))  # type: ignore[arg-type]
+    r.load(table(("m", "maia"), ("t2", "trn2")))
     assert r.reloads == 1
     assert not r.available("m", 1.0)  # still open
     r.on_success("t", 1.0)  # the removed pool's request ends: ignored

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -11,11 +12,11 @@ from rich.table import Table
 
 from chipfolio.errors import InputError
 
-
-def _weights_table(config: object) -> Table:
+if TYPE_CHECKING:  # the gateway extra is imported only when the command runs
     from chipfolio.interfaces.gateway.config import GatewayConfig
 
-    assert isinstance(config, GatewayConfig)
+
+def _weights_table(config: GatewayConfig) -> Table:
     table = Table(title="Routing weights from the plan")
     for name in ("workload", "pool", "offer", "url"):
         table.add_column(name)
