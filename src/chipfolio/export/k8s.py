@@ -26,7 +26,6 @@ COHORT = "chipfolio"
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 NAME_LABEL = "app.kubernetes.io/name"
 WORKLOAD_LABEL = "chipfolio.dev/workload"
-DEFAULT_PORT = 8000
 
 
 def placeholder_image(workload: str) -> str:
@@ -111,7 +110,7 @@ def container(
     if launch.envs:
         spec["env"] = [{"name": k, "value": v} for k, v in sorted(launch.envs.items())]
     if a.kind == "inference" and runs_launch:
-        spec["ports"] = [{"name": "http", "containerPort": launch.port or DEFAULT_PORT}]
+        spec["ports"] = [{"name": "http", "containerPort": launch.serving_port}]
     if resource is not None:
         spec["resources"] = {"limits": {resource: str(a.chips_per_instance)}}
     return spec

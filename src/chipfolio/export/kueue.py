@@ -12,7 +12,6 @@ same device resource, such as H100 and H200 behind ``nvidia.com/gpu``, stay apar
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from typing import Any
@@ -30,6 +29,7 @@ from chipfolio.export.model import (
     dns_name,
     hours,
     peak_chips,
+    short_hash,
     unique_name,
 )
 
@@ -115,13 +115,9 @@ def queue_names(workloads: set[str]) -> dict[str, str]:
     plain = {w: dns_name(w) for w in workloads}
     clashes = Counter(plain.values())
     return {
-        w: name if clashes[name] == 1 else dns_name(name, _digest(w), limit=63)
+        w: name if clashes[name] == 1 else dns_name(name, short_hash(w), limit=63)
         for w, name in plain.items()
     }
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:6]
 
 
 def _queues_file(cluster: str, placed: list[k8s.Placed], queues: Mapping[str, str]) -> ExportFile:

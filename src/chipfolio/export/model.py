@@ -23,6 +23,7 @@ from chipfolio.errors import InputError
 MAX_ALLOCATIONS = 100_000
 MAX_COUNT = 10_000_000
 PRICING_MODELS: tuple[str, ...] = tuple(p.value for p in PricingModel)
+DEFAULT_PORT = 8000  # serving port of an inference workload whose launch section names none
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,10 @@ class LaunchInfo:
     image: str | None = None
     envs: Mapping[str, str] = field(default_factory=dict)
     port: int | None = None
+
+    @property
+    def serving_port(self) -> int:
+        return self.port or DEFAULT_PORT
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,8 +196,12 @@ def dns_name(*parts: str, limit: int = 63) -> str:
         name = "x-" + name
     if len(name) <= limit:
         return name
-    digest = hashlib.sha256(raw.encode("utf-8")).hexdigest()[:6]
-    return name[: limit - 7].rstrip("-") + "-" + digest
+    return name[: limit - 7].rstrip("-") + "-" + short_hash(raw)
+
+
+def short_hash(text: str) -> str:
+    """Six hex digits of the SHA-256 of ``text``: keeps shortened or folded names apart."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:6]
 
 
 def unique_name(name: str, used: set[str]) -> str:

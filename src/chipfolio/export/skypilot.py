@@ -27,7 +27,6 @@ from chipfolio.export.model import (
     unique_name,
 )
 
-DEFAULT_PORT = 8000
 READINESS_PATH = "/health"
 
 
@@ -49,7 +48,7 @@ def _resources(
     if launch.image:
         res["image_id"] = f"docker:{launch.image}"
     if a.kind == "inference":
-        res["ports"] = launch.port or DEFAULT_PORT
+        res["ports"] = launch.serving_port
     return res
 
 
