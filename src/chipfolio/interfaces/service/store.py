@@ -4,6 +4,7 @@ transaction, so a record and the log line saying who made it commit together or 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -86,6 +87,21 @@ def save_version(
         sha256=given.sha256,
     )
     return version, True
+
+
+def page(
+    session: Session,
+    query: Select[*tuple[Any, ...]],
+    limit: int,
+    offset: int,
+    record: Callable[..., dict[str, Any]],
+) -> dict[str, Any]:
+    """One page of an ordered query as ``{total, limit, offset, items}``: ``total`` counts
+    every row of the query, ``items`` holds ``record(*row)`` of the rows in the page."""
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    rows = session.execute(query.limit(limit).offset(offset))
+    items = [record(*row) for row in rows]
+    return {"total": total or 0, "limit": limit, "offset": offset, "items": items}
 
 
 def version_record(v: PortfolioVersion) -> dict[str, Any]:

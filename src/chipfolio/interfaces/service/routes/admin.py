@@ -6,14 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from chipfolio.errors import InputError
 from chipfolio.interfaces.service.auth import Principal, create_token, parse_role, revoke_token
 from chipfolio.interfaces.service.models import ApiToken, AuditEntry
 from chipfolio.interfaces.service.routes.schemas import ID_MAX, TokenIn
 from chipfolio.interfaces.service.state import ServiceState, admin, service, viewer
-from chipfolio.interfaces.service.store import iso
+from chipfolio.interfaces.service.store import iso, page
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 
@@ -72,20 +72,16 @@ def audit_log(
     _: Principal = Depends(admin),
     state: ServiceState = Depends(service),
 ) -> dict[str, Any]:
+    def record(r: AuditEntry) -> dict[str, Any]:
+        return {
+            "id": r.id,
+            "at": iso(r.at),
+            "token_name": r.token_name,
+            "action": r.action,
+            "target": r.target,
+            "detail": r.detail,
+        }
+
     with state.db.read() as session:
-        total = session.scalar(select(func.count(AuditEntry.id))) or 0
-        rows = session.scalars(
-            select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit).offset(offset)
-        )
-        items = [
-            {
-                "id": r.id,
-                "at": iso(r.at),
-                "token_name": r.token_name,
-                "action": r.action,
-                "target": r.target,
-                "detail": r.detail,
-            }
-            for r in rows
-        ]
-    return {"total": total, "limit": limit, "offset": offset, "items": items}
+        query = select(AuditEntry).order_by(AuditEntry.id.desc())
+        return page(session, query, limit, offset, record)

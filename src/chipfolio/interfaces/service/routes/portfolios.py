@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from chipfolio.interfaces.service.auth import Principal
@@ -20,6 +20,7 @@ from chipfolio.interfaces.service.routes.schemas import ID_MAX, Id, PortfolioIn
 from chipfolio.interfaces.service.state import ServiceState, planner, service, viewer
 from chipfolio.interfaces.service.store import (
     default_name,
+    page,
     portfolio_record,
     save_version,
     version_record,
@@ -127,12 +128,8 @@ def list_portfolios(
     state: ServiceState = Depends(service),
 ) -> dict[str, Any]:
     with state.db.read() as session:
-        total = session.scalar(select(func.count(PortfolioRow.id))) or 0
-        rows = session.execute(
-            with_latest_version().order_by(PortfolioRow.id).limit(limit).offset(offset)
-        )
-        items = [portfolio_record(row, latest) for row, latest in rows]
-    return {"total": total, "limit": limit, "offset": offset, "items": items}
+        query = with_latest_version().order_by(PortfolioRow.id)
+        return page(session, query, limit, offset, portfolio_record)
 
 
 def _missing(portfolio_id: int) -> HTTPException:

@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chipfolio.interfaces.service.auth import Principal
@@ -36,7 +36,7 @@ from chipfolio.interfaces.service.routes.schemas import (
     SimulationIn,
 )
 from chipfolio.interfaces.service.state import ServiceState, planner, service, viewer
-from chipfolio.interfaces.service.store import create_job, job_record
+from chipfolio.interfaces.service.store import create_job, job_record, page
 
 router = APIRouter(prefix="/api/v1")
 
@@ -142,15 +142,13 @@ def _list(state: ServiceState, kind: JobKind, wanted: JobQuery) -> dict[str, Any
         query = query.where(PortfolioVersion.portfolio_id == wanted.portfolio_id)
     if wanted.status is not None:
         query = query.where(table.status == wanted.status.value)
+
+    def record(row: Any, version: PortfolioVersion, name: str) -> dict[str, Any]:
+        return {**job_record(kind, row, version), "portfolio_name": name}
+
     with state.db.read() as session:
-        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        page = query.order_by(table.id.desc()).limit(wanted.limit).offset(wanted.offset)
-        rows = session.execute(page)
-        items = [
-            {**job_record(kind, row, version), "portfolio_name": name}
-            for row, version, name in rows
-        ]
-    return {"total": total, "limit": wanted.limit, "offset": wanted.offset, "items": items}
+        query = query.order_by(table.id.desc())
+        return page(session, query, wanted.limit, wanted.offset, record)
 
 
 # -- plans --------------------------------------------------------------------------------
