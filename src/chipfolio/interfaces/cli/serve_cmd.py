@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from chipfolio.errors import InputError
 from chipfolio.interfaces.settings import chipfolio_home
+
+if TYPE_CHECKING:
+    from chipfolio.interfaces.service.db import Database
 
 ADMIN_TOKEN_ENV = "CHIPFOLIO_ADMIN_TOKEN"
 DB_ENV = "CHIPFOLIO_DB"
@@ -22,18 +28,17 @@ DB_OPTION = typer.Option(
 )
 
 
-def _service() -> object:
+def _require_extra() -> None:
     try:
-        from chipfolio.interfaces.service import config
+        import chipfolio.interfaces.service.config  # noqa: F401
     except ModuleNotFoundError as exc:
         raise InputError(
             f"the service needs its extra: pip install 'chipfolio[service]' ({exc.name} missing)"
         ) from exc
-    return config
 
 
 def db_url(given: str | None) -> str:
-    _service()
+    _require_extra()
     from chipfolio.interfaces.service.config import normalize_db_url, sqlite_url
 
     url = given or os.environ.get(DB_ENV)
@@ -117,21 +122,29 @@ def _register_serve(app: typer.Typer) -> None:
         run(config, host, port, log_level=log_level)
 
 
+@contextmanager
+def _database(given: str | None) -> Iterator[Database]:
+    """The service database at ``given`` (or the default), migrated, closed afterwards."""
+    from chipfolio.interfaces.service.db import Database, migrate
+
+    database = Database(db_url(given))
+    try:
+        migrate(database)
+        yield database
+    finally:
+        database.dispose()
+
+
 def _register_db(app: typer.Typer) -> None:
     group = typer.Typer(help="The service database.", no_args_is_help=True)
 
     @group.command("upgrade")
     def upgrade(db: str | None = DB_OPTION) -> None:
         """Apply the service's database migrations."""
-        from chipfolio.interfaces.service.db import Database, migrate
+        from chipfolio.interfaces.service.db import head_revision
 
-        url = db_url(db)
-        database = Database(url)
-        try:
-            revision = migrate(database)
-        finally:
-            database.dispose()
-        typer.echo(f"database at revision {revision}")
+        with _database(db):
+            typer.echo(f"database at revision {head_revision()}")
 
     app.add_typer(group, name="db")
 
@@ -147,15 +160,10 @@ def _register_token(app: typer.Typer) -> None:
     ) -> None:
         """Create a token and print its secret (shown once; only its hash is stored)."""
         from chipfolio.interfaces.service.auth import create_token, parse_role
-        from chipfolio.interfaces.service.db import Database, migrate
 
         wanted = parse_role(role)
-        database = Database(db_url(db))
-        try:
-            migrate(database)
+        with _database(db) as database:
             secret = create_token(database, name, wanted, "(cli)")
-        finally:
-            database.dispose()
         typer.echo(secret)
 
     @group.command("revoke")
@@ -165,14 +173,9 @@ def _register_token(app: typer.Typer) -> None:
     ) -> None:
         """Revoke a token: it is refused from the next request on."""
         from chipfolio.interfaces.service.auth import revoke_token
-        from chipfolio.interfaces.service.db import Database, migrate
 
-        database = Database(db_url(db))
-        try:
-            migrate(database)
+        with _database(db) as database:
             revoke_token(database, name, "(cli)")
-        finally:
-            database.dispose()
         typer.echo(f"revoked {name}")
 
     @group.command("list")
@@ -180,18 +183,12 @@ def _register_token(app: typer.Typer) -> None:
         """Names and roles of the tokens (never the secrets)."""
         from sqlalchemy import select
 
-        from chipfolio.interfaces.service.db import Database, migrate
         from chipfolio.interfaces.service.models import ApiToken
 
-        database = Database(db_url(db))
-        try:
-            migrate(database)
-            with database.read() as session:
-                for row in session.scalars(select(ApiToken).order_by(ApiToken.id)):
-                    state = " (revoked)" if row.revoked_at else ""
-                    typer.echo(f"{row.name}\t{row.role}{state}")
-        finally:
-            database.dispose()
+        with _database(db) as database, database.read() as session:
+            for row in session.scalars(select(ApiToken).order_by(ApiToken.id)):
+                state = " (revoked)" if row.revoked_at else ""
+                typer.echo(f"{row.name}\t{row.role}{state}")
 
     app.add_typer(group, name="token")
 
