@@ -69,7 +69,7 @@ def _task(
     return task
 
 
-def _header(a: PlannedAllocation, accelerator: str) -> list[str]:
+def _header(a: PlannedAllocation, accelerator: str, name: str, path: str) -> tuple[str, ...]:
     lines = [
         f"chipfolio export: {a.workload} ({a.kind}) on offer {a.offer}",
         f"{a.provider} {a.chip} in {a.region}, plan hours {a.from_hour:g}-{a.to_hour:g}: "
@@ -83,11 +83,11 @@ def _header(a: PlannedAllocation, accelerator: str) -> list[str]:
     elif a.pricing is None:
         lines.append("pricing model not in the plan JSON: launched on demand")
     if a.kind == "inference":
-        lines.append(f"sky serve up -n {{name}} {{file}}  (readiness probe {READINESS_PATH})")
+        lines.append(f"sky serve up -n {name} {path}  (readiness probe {READINESS_PATH})")
     else:
-        verb = "sky jobs launch" if a.pricing == "spot" else "sky launch -c {name}"
-        lines.append(f"{verb} {{file}}")
-    return lines
+        verb = "sky jobs launch" if a.pricing == "spot" else f"sky launch -c {name}"
+        lines.append(f"{verb} {path}")
+    return tuple(lines)
 
 
 def _fill_ins(a: PlannedAllocation, launch: LaunchInfo) -> list[str]:
@@ -122,8 +122,8 @@ def export_skypilot(
         info = launch.get(workload, LaunchInfo())
         path = f"skypilot/{name}.yaml"
         task = _task(a, name, accelerator, details.get(a.offer, OfferDetail()), info)
-        lines = tuple(line.format(name=name, file=path) for line in _header(a, accelerator))
-        files.append(ExportFile(path, lines, (task,), fill_in=tuple(_fill_ins(a, info))))
+        header = _header(a, accelerator, name, path)
+        files.append(ExportFile(path, header, (task,), fill_in=tuple(_fill_ins(a, info))))
         quoted = shlex.quote(path)
         if a.kind == "inference":
             commands.append(f"sky serve up -y -n {name} {quoted}")

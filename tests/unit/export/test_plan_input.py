@@ -241,6 +241,15 @@ def test_hostile_names_stay_inert_in_the_generated_shell() -> None:
     assert doc["metadata"]["name"].startswith("it-s-touch-pwned-id")
 
 
+@pytest.mark.parametrize("target", ["skypilot", "kueue", "ray"])
+def test_braces_in_names_are_plain_text(target: str) -> None:
+    plan = read_plan(_one_workload_plan(["chat {x}"], offer="offer-{0}"), "p.json")
+    result = export_plan(plan, target)
+    assert result.files and not result.skipped
+    assert any("chat {x}" in line for f in result.files for line in f.header)
+    assert any("offer-{0}" in f.render() for f in result.files)
+
+
 def test_queue_names_that_would_collide_are_kept_apart() -> None:
     plan = read_plan(_one_workload_plan(["Chat", "chat"]), "p.json")
     result = export_plan(plan, "kueue")
