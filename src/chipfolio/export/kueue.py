@@ -26,6 +26,7 @@ from chipfolio.export.model import (
     PlanView,
     Skip,
     active,
+    allocation_header,
     dns_name,
     hours,
     peak_chips,
@@ -229,10 +230,9 @@ def export_kueue(
             info = launch.get(a.workload or "", LaunchInfo())
             build = _inference if a.kind == "inference" else _training
             doc = build(name, p, info, queues[a.workload or ""])
+            chips = f"{a.instances} x {a.chips_per_instance} {p.target.resource}"
             header = (
-                f"chipfolio export: {a.workload} ({a.kind}) on offer {a.offer}",
-                f"{a.provider} {a.chip} in {a.region}, plan hours {a.from_hour:g}-"
-                f"{a.to_hour:g}: {a.instances} x {a.chips_per_instance} {p.target.resource}",
+                *allocation_header(a, chips),
                 f"{doc['kind']} queued by Kueue: kubectl apply --server-side -f <this file>",
             )
             path = f"kueue/{cluster}/{name}.yaml"

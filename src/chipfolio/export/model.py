@@ -213,6 +213,15 @@ def unique_name(name: str, used: set[str]) -> str:
     return name
 
 
+def allocation_header(a: PlannedAllocation, chips: str) -> tuple[str, str]:
+    """The first header lines of an allocation's file: workload and offer, then where, when
+    and ``chips`` (how the exporter asks for them)."""
+    return (
+        f"chipfolio export: {a.workload} ({a.kind}) on offer {a.offer}",
+        f"{a.provider} {a.chip} in {a.region}, plan hours {a.from_hour:g}-{a.to_hour:g}: {chips}",
+    )
+
+
 def hours(a: PlannedAllocation) -> str:
     return f"h{a.from_hour:g}-{a.to_hour:g}".replace(".", "p")
 

@@ -24,6 +24,7 @@ from chipfolio.export.model import (
     PlanView,
     Skip,
     active,
+    allocation_header,
     dns_name,
     hours,
     unique_name,
@@ -109,12 +110,8 @@ def export_ray(
             )
         else:
             how = "RayJob: kubectl apply -f <this file> (KubeRay submits the entrypoint)"
-        header = (
-            f"chipfolio export: {a.workload} ({a.kind}) on offer {a.offer}",
-            f"{a.provider} {a.chip} in {a.region}, plan hours {a.from_hour:g}-{a.to_hour:g}: "
-            f"{a.instances} workers x {a.chips_per_instance} {p.target.resource}",
-            how,
-        )
+        chips = f"{a.instances} workers x {a.chips_per_instance} {p.target.resource}"
+        header = (*allocation_header(a, chips), how)
         fill = [*k8s.fill_ins(p, info), "an image with Ray installed (KubeRay starts ray in it)"]
         path = f"ray/{p.cluster}/{name}.yaml"
         files.append(ExportFile(path, header, (doc,), fill_in=tuple(fill)))

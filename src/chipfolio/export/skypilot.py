@@ -22,6 +22,7 @@ from chipfolio.export.model import (
     PlanView,
     Skip,
     active,
+    allocation_header,
     dns_name,
     hours,
     unique_name,
@@ -70,11 +71,7 @@ def _task(
 
 
 def _header(a: PlannedAllocation, accelerator: str, name: str, path: str) -> tuple[str, ...]:
-    lines = [
-        f"chipfolio export: {a.workload} ({a.kind}) on offer {a.offer}",
-        f"{a.provider} {a.chip} in {a.region}, plan hours {a.from_hour:g}-{a.to_hour:g}: "
-        f"{a.chips} chips = {a.instances} x {accelerator}",
-    ]
+    lines = [*allocation_header(a, f"{a.chips} chips = {a.instances} x {accelerator}")]
     if a.pricing in ("reserved", "committed"):
         lines.append(
             f"pricing {a.pricing}: launch into your reservation (SkyPilot's "
