@@ -192,6 +192,14 @@ def test_unknown_target_is_refused() -> None:
         export_plan(read_plan(plan_data(), "p.json"), "nomad")
 
 
+def test_aws_instance_types_agree_with_the_catalog_importer() -> None:
+    from chipfolio.catalog.sources.skypilot_csv import AWS_INSTANCE_CHIPS
+    from chipfolio.export.accelerators import AWS_INSTANCE_TYPES
+
+    for (chip, per_instance), instance_type in AWS_INSTANCE_TYPES.items():
+        assert AWS_INSTANCE_CHIPS.get(instance_type) == (chip, per_instance), instance_type
+
+
 def test_gke_and_fallback_node_labels() -> None:
     from chipfolio.export.accelerators import node_target
 
