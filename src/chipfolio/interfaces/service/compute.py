@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chipfolio.catalog import Catalog, load_catalog
+from chipfolio.catalog import load_catalog
 from chipfolio.errors import ChipfolioError, InfeasibleError
 from chipfolio.interfaces.service.inputs import parse_stored
 from chipfolio.planner import Plan, Problem, SolveOptions, build_problem, solve_problem
@@ -31,24 +31,24 @@ class Inputs:
     data_dir: Path | None
 
 
-def _problem(inputs: Inputs) -> tuple[Portfolio, Problem, Catalog | None]:
+def _problem(inputs: Inputs) -> tuple[Portfolio, Problem]:
     portfolio = parse_stored(inputs.format, inputs.text, inputs.data_dir)
     wanted, snapshot = catalog_choice(portfolio)
     catalog = load_catalog(snapshot, home=inputs.catalog_home) if wanted else None
-    return portfolio, build_problem(portfolio, catalog), catalog
+    return portfolio, build_problem(portfolio, catalog)
 
 
-def run_plan(inputs: Inputs, options: dict[str, Any]) -> tuple[Plan, Catalog | None]:
-    _, problem, catalog = _problem(inputs)
+def run_plan(inputs: Inputs, options: dict[str, Any]) -> Plan:
+    _, problem = _problem(inputs)
     solve = SolveOptions(time_limit_s=float(options["time_limit_s"]), mip_gap=float(options["gap"]))
-    return solve_problem(problem, solve), catalog
+    return solve_problem(problem, solve)
 
 
 def run_leverage(inputs: Inputs, options: dict[str, Any]) -> str:
     from chipfolio.analysis.leverage import LeverageOptions, analyze_leverage
     from chipfolio.errors import InputError
 
-    portfolio, problem, _ = _problem(inputs)
+    portfolio, problem = _problem(inputs)
     if problem.budget_usd is not None:
         raise InputError(
             "the leverage analysis needs a least-cost portfolio; remove 'budget_usd'",
@@ -69,7 +69,7 @@ def run_simulation(inputs: Inputs, options: dict[str, Any], progress: Callable[[
     from chipfolio.simulation.strategies import parse_strategies
     from chipfolio.simulation.study import simulate
 
-    portfolio, problem, _ = _problem(inputs)
+    portfolio, problem = _problem(inputs)
     demand = workload_demand(portfolio, problem)
     assumptions = Assumptions()  # the CLI's defaults
     sim = simulate(
@@ -100,8 +100,6 @@ class Outcome:
     updates: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     details: tuple[str, ...] = ()
-    plan_status: str | None = None
-    snapshot: str | None = None
 
 
 def _failed(exc: ChipfolioError) -> Outcome:
@@ -112,7 +110,7 @@ def _failed(exc: ChipfolioError) -> Outcome:
 def plan_job(inputs: Inputs, options: dict[str, Any]) -> Outcome:
     """A plan job, start to end (runs in a worker thread or process)."""
     try:
-        plan, catalog = run_plan(inputs, options)
+        plan = run_plan(inputs, options)
     except ChipfolioError as exc:
         return _failed(exc)
     doc = plan.to_json()
@@ -126,8 +124,7 @@ def plan_job(inputs: Inputs, options: dict[str, Any]) -> Outcome:
         "total_cost_usd": doc["total_cost_usd"],
         "solve_seconds": plan.solver.seconds,
     }
-    snapshot = catalog.snapshot_id if catalog is not None else None
-    return Outcome(updates, plan_status=plan.status.value, snapshot=snapshot)
+    return Outcome(updates)
 
 
 def leverage_job(inputs: Inputs, options: dict[str, Any]) -> Outcome:

@@ -42,6 +42,7 @@ from chipfolio.interfaces.service.store import has_snapshot, record_snapshot
 
 log = logging.getLogger("chipfolio.service")
 PROGRESS_EVERY_S = 0.5
+NO_CATALOG = "none"  # a plan's catalog_snapshot when its portfolio uses no catalog
 
 
 class JobRunner:
@@ -171,9 +172,10 @@ class JobRunner:
             else:
                 updates = {"error": outcome.error, "error_details": list(outcome.details)}
             if kind is JobKind.PLAN:
-                self.metrics.plans_solved.labels(outcome.plan_status or "failed").inc()
-            if outcome.snapshot is not None:
-                self._record_catalog(outcome.snapshot)
+                self.metrics.plans_solved.labels(updates.get("plan_status", "failed")).inc()
+            snapshot = updates.get("catalog_snapshot", NO_CATALOG)
+            if snapshot != NO_CATALOG:
+                self._record_catalog(snapshot)
             self._finish(kind, job_id, final, updates)
             status = final
         except Exception:
