@@ -327,6 +327,31 @@ def test_snapshots_are_kept_in_the_database(api: Api) -> None:
     ).items()
 
 
+def test_a_plan_on_a_user_snapshot_keeps_it_in_the_database(api: Api) -> None:
+    from datetime import date
+
+    from chipfolio.catalog import load_catalog
+    from chipfolio.catalog.snapshots import write_snapshot
+    from chipfolio.catalog.sources.report import ImportReport
+    from chipfolio.interfaces.service.store import stored_catalog
+
+    state = api.client.app.state.service  # type: ignore[attr-defined]
+    offers = load_catalog().offers[:5]
+    info = write_snapshot(
+        offers, ImportReport(), state.config.catalog_home, sources=[], created=date(2026, 2, 3)
+    )
+    with state.db.read() as session:
+        assert stored_catalog(session, info.id) is None
+    text = MINIMAL_TEXT.replace("catalog: none", f"catalog: {info.id}")
+    r = api.post("/api/v1/plans?wait_s=30", {"name": "on-user-snapshot", "portfolio": text})
+    record = _wait_done(api, f"/api/v1/plans/{r.json()['id']}/status")
+    assert record["status"] == "succeeded", record["error"]
+    assert record["catalog_snapshot"] == info.id
+    with state.db.read() as session:
+        kept = stored_catalog(session, info.id)
+    assert kept is not None and [o.id for o in kept.offers] == [o.id for o in offers]
+
+
 def test_chips(api: Api) -> None:
     chips = api.get("/api/v1/chips").json()["items"]
     assert {"h100-sxm", "tpu-v6e", "trainium2", "maia-200", "mi300x"} <= {c["id"] for c in chips}
