@@ -40,7 +40,6 @@ class Placed:
     allocation: PlannedAllocation
     cluster: str
     target: NodeTarget
-    instance_type: str | None
 
 
 def place(
@@ -64,7 +63,7 @@ def place(
             reason = f"chip '{a.chip}' ({a.vendor}) has no known Kubernetes device-plugin resource"
             skipped.append(Skip.of(a, reason))
             continue
-        out.append(Placed(a, dns_name(a.provider, a.region), target, detail.instance_type))
+        out.append(Placed(a, dns_name(a.provider, a.region), target))
     return out
 
 

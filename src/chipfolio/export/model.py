@@ -61,8 +61,6 @@ class PlanView:
 
     source: str
     allocations: tuple[PlannedAllocation, ...]
-    horizon_hours: float | None
-    catalog_snapshot: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,14 +357,7 @@ def read_plan(data: object, source: str) -> PlanView:
                 f"allocations[{a.index}].workload",
                 f"workload '{a.workload}' is not listed under 'workloads'",
             )
-    horizon = data.get("horizon_hours")
-    snapshot = data.get("catalog_snapshot")
-    return PlanView(
-        source=source,
-        allocations=parsed,
-        horizon_hours=float(horizon) if isinstance(horizon, int | float) else None,
-        catalog_snapshot=snapshot if isinstance(snapshot, str) else None,
-    )
+    return PlanView(source=source, allocations=parsed)
 
 
 def _catalog_id_parts(offer_id: str) -> list[str] | None:
