@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from chipfolio.interfaces.service.auth import Principal
 from chipfolio.interfaces.service.inputs import parse_input, parse_stored
@@ -39,6 +39,8 @@ from chipfolio.interfaces.service.state import ServiceState, planner, service, v
 from chipfolio.interfaces.service.store import create_job, job_record, page
 
 router = APIRouter(prefix="/api/v1")
+# result documents can be large: records and lists leave them unread
+_NO_RESULT = {kind: defer(table.result_json) for kind, table in JOB_TABLES.items()}
 
 
 def _stored_version(session: Session, body: JobIn) -> PortfolioVersion:
@@ -78,14 +80,22 @@ def _start_job(
     return job_id
 
 
-def _record(state: ServiceState, kind: JobKind, job_id: int) -> tuple[dict[str, Any], str | None]:
+def _record(state: ServiceState, kind: JobKind, job_id: int) -> dict[str, Any]:
+    """The job's record, without its result document (not read from the database)."""
+    return _read(state, kind, job_id, with_result=False)[0]
+
+
+def _read(
+    state: ServiceState, kind: JobKind, job_id: int, with_result: bool = True
+) -> tuple[dict[str, Any], str | None]:
     """The job's record and its result document (JSON text, once it has succeeded)."""
+    table = JOB_TABLES[kind]
     with state.db.read() as session:
-        row = session.get(JOB_TABLES[kind], job_id)
+        row = session.get(table, job_id, options=[] if with_result else [_NO_RESULT[kind]])
         if row is None:
             raise HTTPException(404, f"no {kind.value} {job_id}")
         version = session.get(PortfolioVersion, row.portfolio_version_id)
-        return job_record(kind, row, version), row.result_json
+        return job_record(kind, row, version), row.result_json if with_result else None
 
 
 def _create(
@@ -100,7 +110,7 @@ def _create(
     """Start the job, wait for it as asked (capped), answer 201 with its record."""
     job_id = _start_job(state, kind, body, options, who, **columns)
     state.runner.wait(kind, job_id, min(wait_s, state.config.wait_s_max))
-    record, _ = _record(state, kind, job_id)
+    record = _record(state, kind, job_id)
     return JSONResponse(record, status_code=201, headers={"Location": _location(kind, job_id)})
 
 
@@ -135,6 +145,7 @@ def _list(state: ServiceState, kind: JobKind, wanted: JobQuery) -> dict[str, Any
     table = JOB_TABLES[kind]
     query = (
         select(table, PortfolioVersion, PortfolioRow.name)
+        .options(_NO_RESULT[kind])
         .join(PortfolioVersion, PortfolioVersion.id == table.portfolio_version_id)
         .join(PortfolioRow, PortfolioRow.id == PortfolioVersion.portfolio_id)
     )
@@ -185,7 +196,7 @@ def get_plan(
     _: Principal = Depends(viewer),
     state: ServiceState = Depends(service),
 ) -> Response:
-    record, result = _record(state, JobKind.PLAN, plan_id)
+    record, result = _read(state, JobKind.PLAN, plan_id)
     status = JobStatus(record["status"])
     if status is JobStatus.SUCCEEDED:
         return Response(result, media_type="application/json")
@@ -198,14 +209,14 @@ def get_plan_status(
     _: Principal = Depends(viewer),
     state: ServiceState = Depends(service),
 ) -> dict[str, Any]:
-    return _record(state, JobKind.PLAN, plan_id)[0]
+    return _record(state, JobKind.PLAN, plan_id)
 
 
 # -- leverage and simulations ---------------------------------------------------------------
 
 
 def _with_result(state: ServiceState, kind: JobKind, job_id: int) -> dict[str, Any]:
-    record, text = _record(state, kind, job_id)
+    record, text = _read(state, kind, job_id)
     return {**record, "result": json.loads(text) if text else None}
 
 
