@@ -56,7 +56,7 @@ def restrict(form: Formulation, keep: BoolArray) -> Formulation:
     )
 
 
-def _rank_in_group(group: IntArray, key: FloatArray) -> IntArray:
+def rank_in_group(group: IntArray, key: FloatArray) -> IntArray:
     """Rank (0 = best) of each element by ``key`` within its ``group``."""
     order = np.lexsort((key, group))
     sorted_group = group[order]
@@ -72,9 +72,9 @@ def starting_columns(s: Structure, cost: FloatArray, n_x: int) -> BoolArray:
     """The cheapest columns per slot, and per (slot, vendor), by cost per token/s."""
     ratio = cost[:n_x] / np.maximum(s.inc_coef, 1e-300)
     slot = s.inc_slot
-    keep = _rank_in_group(slot, ratio) < START_PER_SLOT
+    keep = rank_in_group(slot, ratio) < START_PER_SLOT
     by_label = slot * max(len(s.labels), 1) + s.col_label
-    keep |= _rank_in_group(by_label, ratio) < START_PER_SLOT_LABEL
+    keep |= rank_in_group(by_label, ratio) < START_PER_SLOT_LABEL
     return keep
 
 
@@ -159,7 +159,7 @@ def column_generation(
                 time.perf_counter() - started,
             )  # fmt: skip
         cand = np.flatnonzero(negative)
-        rank = _rank_in_group(s.inc_slot[cand], reduced[cand])
+        rank = rank_in_group(s.inc_slot[cand], reduced[cand])
         in_set[cand[rank < ADD_PER_SLOT]] = True
 
 

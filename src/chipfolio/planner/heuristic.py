@@ -13,6 +13,7 @@ retry with tightened share caps in the LP it rounds.
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 
@@ -70,20 +71,51 @@ def _csr(keys: IntArray, values: IntArray, n: int) -> tuple[IntArray, IntArray]:
     return np.cumsum(starts), values[order]
 
 
-def _place_gang_jobs(problem: Problem, st: _State, x_lp: FloatArray) -> bool:
+def _gang_options(
+    st: _State, cols: IntArray, x_lp: FloatArray
+) -> list[tuple[float, float, list[tuple[int, float]]]]:
+    """Every way to place one gang job that fits now: (LP lean, cost, units per column).
+
+    A whole-job column takes 1 unit. On an offer with a take-or-pay commitment the job is a
+    pair of columns (committed part, overflow part) that must hold ``gang_units`` units
+    together: committed chips are used first, the rest goes to the overflow part."""
     s = st.s
-    whole = np.flatnonzero(s.col_whole_job)
-    linked = problem.workloads.gang[s.col_workload] & ~s.col_whole_job
-    if linked.any():
-        return False  # gang jobs on take-or-pay offers: leave them to the exact solver
-    for w in np.unique(s.col_workload[whole]).tolist():
-        cols = whole[s.col_workload[whole] == w]
-        order = cols[np.lexsort((st.cost[cols], -x_lp[cols]))]
-        room = st.room(order)
-        fits = order[room >= 1]
-        if not fits.size:
+    out: list[tuple[float, float, list[tuple[int, float]]]] = []
+    whole = cols[s.col_whole_job[cols]]
+    for c, room in zip(whole.tolist(), st.room(whole).tolist(), strict=True):
+        if room >= 1:
+            out.append((float(x_lp[c]), float(st.cost[c]), [(c, 1.0)]))
+    linked = cols[~s.col_whole_job[cols]]
+    for pair in np.unique(s.col_pair[linked]).tolist():
+        part = linked[s.col_pair[linked] == pair]
+        committed = s.virtual.committed[s.col_virtual[part]]
+        order = part[np.argsort(~committed, kind="stable")]  # committed part first
+        need = float(s.pair_gang_units[pair])
+        fill: list[tuple[int, float]] = []
+        rest = need
+        for c, room in zip(order.tolist(), st.room(order).tolist(), strict=True):
+            take = min(rest, max(0.0, math.floor(room + EPS)))
+            if take > 0:
+                fill.append((c, take))
+                rest -= take
+        if rest <= EPS and need > 0:
+            lean = float(x_lp[part].sum()) / need
+            out.append((lean, sum(n * float(st.cost[c]) for c, n in fill), fill))
+    return out
+
+
+def _place_gang_jobs(problem: Problem, st: _State, x_lp: FloatArray) -> bool:
+    """Each gang job goes whole to the placement its LP solution leans on most (ties: the
+    cheaper) among those that still have room; False when one job has none."""
+    s = st.s
+    gang_cols = np.flatnonzero(problem.workloads.gang[s.col_workload])
+    for w in np.unique(s.col_workload[gang_cols]).tolist():
+        options = _gang_options(st, gang_cols[s.col_workload[gang_cols] == w], x_lp)
+        if not options:
             return False
-        st.add(int(fits[0]), 1.0)
+        _, _, fill = min(options, key=lambda o: (-o[0], o[1]))
+        for c, n in fill:
+            st.add(c, n)
     return True
 
 
@@ -485,6 +517,8 @@ def improve_plan(
     form: Formulation,
     units: FloatArray,
     duals: FloatArray | None = None,
+    *,
+    deadline: float | None = None,
 ) -> FloatArray:
     """Cheaper integer units by local search: each workload in turn is emptied and refilled
     at least cost (an exact integer cover for plain workloads, the two cheapest vendors'
@@ -495,15 +529,16 @@ def improve_plan(
     the *priced* cost (list price plus the LP's prices of share caps and capacity), so a
     vendor at its cap or a scarce offer goes to the workloads that gain most from it rather
     than to whichever comes first; a last pass then keeps any move that lowers true cost.
-    A fixed number of passes and no clock, so the result is deterministic."""
+    A fixed number of passes, so the result is deterministic; the search only stops early
+    (keeping the moves made) when ``deadline`` (``time.perf_counter``) passes."""
     if problem.budget_usd is not None:
         return units
     cost = form.c[: s.n_cols]
     start = units
     if duals is not None and duals.shape[0] == form.n_rows:
         priced = priced_costs(form, s.n_cols, duals)
-        units = _search(problem, s, form, units, cost, PRICED_PASSES, judge=priced)
-    units = _search(problem, s, form, units, cost, TRUE_COST_PASSES)
+        units = _search(problem, s, form, units, cost, PRICED_PASSES, priced, deadline)
+    units = _search(problem, s, form, units, cost, TRUE_COST_PASSES, None, deadline)
     return units if float(units @ cost) <= float(start @ cost) else start
 
 
@@ -515,6 +550,7 @@ def _search(
     cost: FloatArray,
     passes: int,
     judge: FloatArray | None = None,
+    deadline: float | None = None,
 ) -> FloatArray:
     st = _State(s, form, units.copy())
     if (st.residual < -EPS).any():
@@ -545,7 +581,9 @@ def _search(
             job_cols = whole[s.col_workload[whole] == w]
             if _move_gang_job(st, spend, job_cols):
                 moved = True
-        for slot in eligible:
+        for i, slot in enumerate(eligible):
+            if i % 64 == 0 and deadline is not None and time.perf_counter() >= deadline:
+                return st.units
             cols = np.sort(order[bounds[slot] : bounds[slot + 1]])
             if _improve_slot(problem, st, spend, slot, cols, strict_policy, no_ban):
                 moved = True

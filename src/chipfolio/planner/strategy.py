@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from chipfolio.planner.colgen import column_generation, restrict
+from chipfolio.planner.colgen import column_generation, rank_in_group, restrict
 from chipfolio.planner.heuristic import (
     fixed_bounds,
     improve_plan,
@@ -48,10 +48,21 @@ from chipfolio.planner.structure import Structure
 FULL_MIP_COLUMNS = 150_000
 SHARE_MARGINS = (0.0, 0.003, 0.01, 0.03)
 COMPLETE_TIME_LIMIT_S = 10.0
+# a solve is never given less than this (a limit of zero is an error for the solver)
+MIN_SOLVE_S = 0.05
+# branch and bound (and the restricted MILP) are not started with less time than this left
+MIN_MIP_S = 0.5
+# the restricted MILP's share of the time left, and how many columns it keeps per group
+RESTRICTED_SHARE = 0.3
+RESTRICTED_PER_GROUP = 2
 
 
 def _complete(
-    form: Formulation, units: FloatArray, options: SolveOptions, solver: Solver
+    form: Formulation,
+    units: FloatArray,
+    options: SolveOptions,
+    solver: Solver,
+    deadline: float | None = None,
 ) -> SolveResult | None:
     """Solve for the auxiliary variables with the units fixed; None if that is infeasible."""
     lower, upper = fixed_bounds(form, units)
@@ -60,6 +71,8 @@ def _complete(
     keep = np.ones(form.n_cols, dtype=bool)
     keep[: units.size] = units > 0.5
     limit = min(options.time_limit_s, COMPLETE_TIME_LIMIT_S)
+    if deadline is not None:
+        limit = min(limit, _left(deadline))
     sub = restrict(pinned, keep)
     result = solver.solve(sub, dataclasses.replace(options, time_limit_s=limit, mip_gap=1e-9))
     if not result.status.has_solution or result.x is None:
@@ -76,6 +89,7 @@ def _rounded(
     options: SolveOptions,
     solver: Solver,
     duals: FloatArray | None = None,
+    deadline: float | None = None,
 ) -> SolveResult | None:
     """The first rounding that survives completion, trying tighter share caps if needed;
     each rounding is first improved by local search (priced with the LP's ``duals``)."""
@@ -83,9 +97,12 @@ def _rounded(
     # above it; should that fail, the next try rounds an LP with slightly tighter caps
     margins = SHARE_MARGINS if _shares_bind(form, x_lp) else SHARE_MARGINS[:1]
     for margin in margins:
+        if deadline is not None and time.perf_counter() >= deadline:
+            return None
         if margin > 0:
             tight = restrict(tighten_shares(form, margin, problem.policy.max_share), keep)
-            lp = solver.solve(tight, dataclasses.replace(options, relax=True))
+            limit = options.time_limit_s if deadline is None else _left(deadline)
+            lp = solver.solve(tight, dataclasses.replace(options, relax=True, time_limit_s=limit))
             if not lp.status.has_solution or lp.x is None:
                 continue
             x_lp = np.zeros(form.n_cols)
@@ -98,12 +115,12 @@ def _rounded(
             if units is not None:
                 units = repair_shares(problem, s, form, units)
             if units is not None:
-                better = improve_plan(problem, s, form, units, duals)
+                better = improve_plan(problem, s, form, units, duals, deadline=deadline)
                 plans.append((float(better @ form.c[: s.n_cols]), len(plans), better, units))
         for _, _, better, units in sorted(plans, key=lambda p: (p[0], p[1])):
-            done = _complete(form, better, options, solver)
+            done = _complete(form, better, options, solver, deadline)
             if done is None and better is not units:
-                done = _complete(form, units, options, solver)
+                done = _complete(form, units, options, solver, deadline)
             if done is not None:
                 return done
     return None
@@ -143,14 +160,23 @@ def _result(
 
 
 def solve_model(
-    problem: Problem, s: Structure, form: Formulation, options: SolveOptions, solver: Solver
+    problem: Problem,
+    s: Structure,
+    form: Formulation,
+    options: SolveOptions,
+    solver: Solver,
+    deadline: float | None = None,
 ) -> SolveResult:
-    """Solve ``form`` (built from ``problem``) within ``options`` (see the module docstring)."""
+    """Solve ``form`` (built from ``problem``) within ``options`` (see the module docstring).
+
+    Every step stops by ``deadline`` (``time.perf_counter``; default: now + the time limit)."""
     started = time.perf_counter()
-    deadline = started + options.time_limit_s
+    if deadline is None:
+        deadline = started + options.time_limit_s
+    limited = dataclasses.replace(options, time_limit_s=_left(deadline))
     if problem.budget_usd is not None or not solver.capabilities.warm_start or s.n_cols == 0:
-        return solver.solve(form, options)
-    lp = column_generation(form, s, options, solver, deadline)
+        return solver.solve(form, limited)
+    lp = column_generation(form, s, limited, solver, deadline)
     if lp.status is SolveStatus.INFEASIBLE:
         return _result(SolveStatus.INFEASIBLE, None, None, None, started, "lp-infeasible", solver)
     if lp.x is None or lp.objective is None:
@@ -158,24 +184,80 @@ def solve_model(
     bound = lp.objective if lp.status is SolveStatus.OPTIMAL else -math.inf
     keep = np.ones(form.n_cols, dtype=bool)
     keep[: s.n_cols] = lp.generated
-    best = _rounded(problem, s, form, lp.x, keep, options, solver, lp.row_duals)
+    best = _rounded(problem, s, form, lp.x, keep, options, solver, lp.row_duals, deadline)
     best_x = best.x if best is not None else None
     best_obj = best.objective if best is not None else None
+    raw = "lp-bound+rounding"
+    if best_obj is None or relative_gap(best_obj, bound) > options.mip_gap:
+        small = _restricted_mip(problem, s, form, lp.x, options, solver, deadline, lp.row_duals)
+        if (
+            small is not None
+            and small.objective is not None
+            and (best_obj is None or small.objective < best_obj)
+        ):
+            best_x, best_obj, raw = small.x, small.objective, "lp-bound+restricted-mip"
     if best_obj is not None and relative_gap(best_obj, bound) <= options.mip_gap:
-        return _result(
-            SolveStatus.OPTIMAL, best_x, best_obj, bound, started, "lp-bound+rounding", solver
-        )
-    if form.n_cols > FULL_MIP_COLUMNS and best_x is not None:
-        # too large for branch and bound to improve on in the time left: the LP bound stands
-        raw = "lp-bound+rounding"
+        return _result(SolveStatus.OPTIMAL, best_x, best_obj, bound, started, raw, solver)
+    if best_x is not None and (
+        form.n_cols > FULL_MIP_COLUMNS or time.perf_counter() >= deadline - MIN_MIP_S
+    ):
+        # too large for branch and bound to improve on, or no time left: the LP bound stands
         return _result(SolveStatus.FEASIBLE, best_x, best_obj, bound, started, raw, solver)
     return _branch_and_bound(
         form, s, options, solver, keep, best_x, best_obj, bound, deadline, started
     )
 
 
+def restricted_columns(s: Structure, form: Formulation, x_lp: FloatArray) -> BoolArray:
+    """A small set of columns that still holds good plans: the LP's own, and per demand slot,
+    vendor and instance granularity the few cheapest per token/s. Offers that differ only by
+    region (the same chip at the same price in twenty regions) are interchangeable here, so
+    the set grows with vendors and granularities, not with offers per workload. Gang jobs on
+    take-or-pay offers keep both parts of each placement."""
+    n_x = s.n_cols
+    ratio = form.c[:n_x] / np.maximum(s.inc_coef, 1e-300)
+    _, grain = np.unique(s.col_chips_per_x, return_inverse=True)
+    group = (s.inc_slot * max(len(s.labels), 1) + s.col_label) * (int(grain.max()) + 1) + grain
+    keep = np.ones(form.n_cols, dtype=bool)
+    keep[:n_x] = rank_in_group(group, ratio) < RESTRICTED_PER_GROUP
+    keep[:n_x] |= x_lp[:n_x] > 1e-9
+    linked = ~s.col_whole_job & (s.pair_gang_units[s.col_pair] > 0)
+    keep[:n_x] |= linked
+    return keep
+
+
+def _restricted_mip(
+    problem: Problem,
+    s: Structure,
+    form: Formulation,
+    x_lp: FloatArray,
+    options: SolveOptions,
+    solver: Solver,
+    deadline: float,
+    duals: FloatArray | None,
+) -> SolveResult | None:
+    """A plan from the MILP restricted to ``restricted_columns``, improved by local search;
+    it takes at most a share of the time left, so branch and bound still gets the rest."""
+    left = deadline - time.perf_counter()
+    if left <= MIN_MIP_S:
+        return None
+    keep = restricted_columns(s, form, x_lp)
+    budget = max(MIN_MIP_S, RESTRICTED_SHARE * left)
+    small = restrict(form, keep)
+    result = solver.solve(small, dataclasses.replace(options, time_limit_s=budget, relax=False))
+    if not result.status.has_solution or result.x is None:
+        return None
+    units = _expand(result.x, keep)[: s.n_cols]
+    better = improve_plan(problem, s, form, units, duals, deadline=deadline)
+    for candidate in (better, units) if better is not units else (units,):
+        done = _complete(form, candidate, options, solver, deadline)
+        if done is not None:
+            return done
+    return None
+
+
 def _left(deadline: float) -> float:
-    return max(0.5, deadline - time.perf_counter())
+    return max(MIN_SOLVE_S, deadline - time.perf_counter())
 
 
 def _branch_and_bound(

@@ -35,6 +35,8 @@ class SolveOptions:
     ``mip_gap`` is relative (0.001 = 0.1%). ``threads`` and ``seed`` are fixed so the same
     model gives the same plan. ``relax`` solves the LP relaxation (row duals then available).
     ``prune`` removes dominated offers per workload before building the model.
+    ``hard_deadline`` runs MILP solves where they can be stopped at ``time_limit_s`` (a
+    forked process; see solvers.guard) instead of trusting the solver to stop by itself.
     """
 
     time_limit_s: float = 60.0
@@ -45,6 +47,7 @@ class SolveOptions:
     prune: bool = True
     solver: str = "highs"
     verbose: bool = False
+    hard_deadline: bool = True
 
     def __post_init__(self) -> None:
         if not self.time_limit_s > 0:

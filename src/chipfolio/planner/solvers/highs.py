@@ -21,6 +21,7 @@ from chipfolio.planner.solvers.base import (
     SolveStatus,
     relative_gap,
 )
+from chipfolio.planner.solvers.guard import Incumbent, Report, can_fork, run_guarded
 
 _BANNER_LOCK = threading.Lock()
 _banner_silenced = False
@@ -106,6 +107,32 @@ def _configure(h: Any, options: SolveOptions, presolve: bool) -> None:
     h.setOptionValue("presolve", "on" if presolve else "off")
 
 
+def _report_improving(h: Any, report: Report) -> None:
+    """Pass every improving MIP solution (with the bound proven so far) to ``report``."""
+
+    def found(event: Any) -> None:
+        out = event.data_out
+        x = np.array(out.mip_solution, dtype=np.float64)
+        report(Incumbent(float(out.objective_function_value), x, float(out.mip_dual_bound)))
+
+    h.cbMipImprovingSolution.subscribe(found)
+
+
+def _stop_at_deadline(h: Any, deadline: float) -> None:
+    """Interrupt the run once ``deadline`` (``time.perf_counter``) has passed.
+
+    HiGHS checks its own ``time_limit`` only at some points of some phases (a long
+    primal-heuristic sub-MIP or a presolve pass can run far past it); its interrupt callbacks
+    are polled inside the simplex, the interior point method and branch and bound."""
+
+    def check(event: Any) -> None:
+        if time.perf_counter() >= deadline:
+            event.interrupt()
+
+    for hook in (h.cbSimplexInterrupt, h.cbIpmInterrupt, h.cbMipInterrupt):
+        hook.subscribe(check)
+
+
 class HighsSolver:
     """Solves a Formulation with HiGHS (MILP by branch and bound, LP by simplex/IPM)."""
 
@@ -127,14 +154,67 @@ class HighsSolver:
         if formulation.n_cols == 0:
             return self._empty(formulation, started)
         relax = options.relax or not formulation.integrality.any()
+        if not relax and options.hard_deadline and can_fork():
+            return self._guarded(highspy, formulation, options, start, started)
+        return self._solve(highspy, formulation, options, relax, start, started, None)
+
+    def _solve(
+        self,
+        highspy: Any,
+        formulation: Formulation,
+        options: SolveOptions,
+        relax: bool,
+        start: FloatArray | None,
+        started: float,
+        report: Report | None,
+    ) -> SolveResult:
         result = self._run(
-            highspy, formulation, options, relax, start=start, presolve=True, started=started
-        )
+            highspy, formulation, options, relax, start=start, presolve=True, started=started,
+            report=report,
+        )  # fmt: skip
         if result.raw_status == "kUnboundedOrInfeasible":
             result = self._run(
-                highspy, formulation, options, relax, start=start, presolve=False, started=started
-            )
+                highspy, formulation, options, relax, start=start, presolve=False,
+                started=started, report=report,
+            )  # fmt: skip
         return result
+
+    def _guarded(
+        self,
+        highspy: Any,
+        form: Formulation,
+        options: SolveOptions,
+        start: FloatArray | None,
+        started: float,
+    ) -> SolveResult:
+        """A MILP solve in a child process that is ended at the time limit (see guard)."""
+        deadline = started + float(options.time_limit_s)
+
+        def work(report: Report) -> SolveResult:
+            return self._solve(highspy, form, options, False, start, started, report)
+
+        run = run_guarded(work, deadline)
+        if isinstance(run.result, SolveResult):
+            return run.result
+        if run.error is not None and run.incumbent is None:
+            raise SolverError(f"HiGHS failed: {run.error}")
+        best = run.incumbent
+        if best is None:
+            status, x, objective, bound, gap = SolveStatus.NO_SOLUTION, None, None, None, None
+        else:
+            status, x, objective = SolveStatus.FEASIBLE, best.x, best.objective
+            bound = best.bound if best.bound is not None and math.isfinite(best.bound) else None
+            gap = None if bound is None else relative_gap(objective, bound)
+        return SolveResult(
+            status=status,
+            x=x,
+            objective=objective,
+            mip_gap=gap,
+            dual_bound=bound,
+            seconds=time.perf_counter() - started,
+            solver=self.name,
+            raw_status="kTimeLimit (stopped at the deadline)",
+        )
 
     def _run(
         self,
@@ -146,6 +226,7 @@ class HighsSolver:
         start: FloatArray | None,
         presolve: bool,
         started: float,
+        report: Report | None = None,
     ) -> SolveResult:
         h = new_highs(highspy)
         try:
@@ -153,6 +234,9 @@ class HighsSolver:
             status = h.passModel(_lp(highspy, form, relax))
             if status == highspy.HighsStatus.kError:
                 raise SolverError("HiGHS rejected the model (invalid matrix or bounds)")
+            _stop_at_deadline(h, started + float(options.time_limit_s))
+            if report is not None:
+                _report_improving(h, report)
             if start is not None and not relax:
                 warm = highspy.HighsSolution()
                 warm.col_value = np.asarray(start, dtype=np.float64)
