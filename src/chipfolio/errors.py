@@ -9,7 +9,8 @@
     ├── CatalogError               a snapshot that cannot be found, read or written
     ├── ModelError                 the performance model cannot answer (e.g. missing spec)
     ├── InfeasibleError            no plan satisfies the requirements (carries the conflicts)
-    └── SolverError                the solver failed or is not installed
+    ├── SolverError                the solver failed or is not installed (CLI exit 3)
+    └── GapNotMetError             a plan exists but is not proven within --require-gap (exit 4)
 
 Foreign exceptions (OSError, yaml.YAMLError, pydantic.ValidationError, highspy failures) are
 translated at the boundary where they occur with ``raise ... from exc`` so the CLI prints a
@@ -149,3 +150,9 @@ class SolverError(ChipfolioError):
     """The solver failed, timed out without a solution, or is unavailable."""
 
     exit_code = 3
+
+
+class GapNotMetError(ChipfolioError):
+    """A plan was found, but not proven within the gap the caller required."""
+
+    exit_code = 4

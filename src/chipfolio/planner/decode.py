@@ -168,6 +168,8 @@ def decode(
     *,
     build_seconds: float,
     pruned_pairs: int = 0,
+    requested_gap: float | None = None,
+    time_limit_s: float | None = None,
 ) -> Plan:
     """Turn a solver result with a solution into a Plan (costs recomputed from the units)."""
     units = _units(structure, form, result)
@@ -202,6 +204,8 @@ def decode(
             columns=form.n_cols,
             rows=form.n_rows,
             pruned_offers=pruned_pairs,
+            requested_gap=requested_gap,
+            time_limit_s=time_limit_s,
         ),
         catalog_snapshot=problem.catalog_snapshot,
         horizon_hours=problem.horizon_hours,

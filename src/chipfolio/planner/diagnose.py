@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from collections.abc import Iterable
 from itertools import combinations
 
@@ -147,9 +148,10 @@ def _n1_static(problem: Problem, s: Structure, slot: int, labels: list[str]) -> 
 def _solve(form: Formulation, options: SolveOptions, relax: bool) -> SolveResult:
     from chipfolio.planner.solve import get_solver
 
-    limited = dataclasses.replace(
-        options, relax=relax, time_limit_s=min(options.time_limit_s, DIAGNOSE_TIME_LIMIT_S)
-    )
+    limit = min(options.time_limit_s, DIAGNOSE_TIME_LIMIT_S)
+    if options.deadline_s is not None:  # absolute, set by diagnose() from its deadline
+        limit = max(0.05, min(limit, options.deadline_s - time.perf_counter()))
+    limited = dataclasses.replace(options, relax=relax, time_limit_s=limit)
     return get_solver(options.solver).solve(form, limited)
 
 
@@ -259,9 +261,15 @@ def _feasible_without(
     return _solve(form, options, relax).status.has_solution
 
 
-def diagnose(problem: Problem, options: SolveOptions | None = None) -> list[str]:
-    """Human-readable reasons why ``problem`` has no plan (empty if none could be found)."""
+def diagnose(
+    problem: Problem, options: SolveOptions | None = None, *, deadline: float | None = None
+) -> list[str]:
+    """Human-readable reasons why ``problem`` has no plan (empty if none could be found).
+
+    With ``deadline`` (``time.perf_counter``), every solve of the diagnosis stops by then."""
     options = options or SolveOptions()
+    if deadline is not None:
+        options = dataclasses.replace(options, deadline_s=deadline)
     s = build_structure(problem)
     static = _coverage(problem, s) + _vendor_counts(problem, s)
     if static:

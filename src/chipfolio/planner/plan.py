@@ -3,7 +3,9 @@
 ``Plan.to_json()`` is the contract of ``chipfolio plan --json``: ``status``,
 ``total_cost_usd`` (always the sum of the allocations' ``cost_usd``), ``allocations``,
 ``vendor_shares``, ``n_minus_1``, ``solver``, ``catalog_snapshot`` plus ``share_by``,
-``cost_by_vendor_usd``, ``workloads``, ``policy``, ``horizon_hours`` and ``budget_usd``.
+``cost_by_vendor_usd``, ``workloads``, ``policy``, ``horizon_hours`` and ``budget_usd``; and
+``gap`` (proven, relative), ``bound_usd`` (a proven lower bound on cost) and ``warnings``
+(plain-words reasons not to trust the plan blindly, e.g. a gap above the one requested).
 """
 
 from __future__ import annotations
@@ -116,6 +118,8 @@ class SolverInfo:
     columns: int
     rows: int
     pruned_offers: int
+    requested_gap: float | None = None
+    time_limit_s: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -128,6 +132,8 @@ class SolverInfo:
             "columns": self.columns,
             "rows": self.rows,
             "pruned_pairs": self.pruned_offers,
+            "requested_gap": self.requested_gap,
+            "time_limit_s": self.time_limit_s,
         }
 
 
@@ -159,6 +165,47 @@ class Plan:
         table = {k: _frozen_map(v) for k, v in self.n_minus_1.items()}
         object.__setattr__(self, "n_minus_1", _frozen_map(table))
 
+    @property
+    def gap(self) -> float | None:
+        """The proven relative gap between this plan and the best possible (None: no bound)."""
+        return self.solver.gap
+
+    @property
+    def bound_usd(self) -> float | None:
+        """A proven lower bound on the cost of any plan (None when none was proven; in budget
+        mode the objective is not cost, so there is none either)."""
+        bound = self.solver.dual_bound
+        if bound is None or self.budget_usd is not None:
+            return None
+        return min(float(bound), self.total_cost_usd)
+
+    @property
+    def proof_short(self) -> bool:
+        """True when the plan is not proven within the requested gap (a limit stopped it)."""
+        if self.status is PlanStatus.OPTIMAL:
+            return False
+        wanted = self.solver.requested_gap
+        return self.gap is None or wanted is None or self.gap > wanted + 1e-12
+
+    def warnings(self) -> tuple[str, ...]:
+        """What a buyer must know before trusting this plan, in plain words."""
+        if not self.proof_short:
+            return ()
+        limit = self.solver.time_limit_s
+        fix = "raise --time-limit" + (f" (was {limit:g} s)" if limit is not None else "")
+        if self.gap is None:
+            return (
+                "not proven: no bound on the best possible plan was found within the time "
+                f"limit, so this plan could be far from the cheapest; {fix}",
+            )
+        wanted = self.solver.requested_gap
+        asked = "" if wanted is None else f", requested {wanted:.2%}"
+        if self.budget_usd is not None:
+            what = f"a plan serving up to {self.gap:.1%} more within the budget may exist"
+        else:
+            what = f"a plan up to {self.gap:.1%} cheaper may exist"
+        return (f"not proven optimal: {what} (proven gap {self.gap:.2%}{asked}); {fix}",)
+
     def allocations_of(self, workload: str) -> tuple[Allocation, ...]:
         return tuple(a for a in self.allocations if a.workload == workload)
 
@@ -175,6 +222,9 @@ class Plan:
         return {
             "status": self.status.value,
             "total_cost_usd": total,
+            "gap": None if self.gap is None else round(self.gap, JSON_DIGITS),
+            "bound_usd": None if self.bound_usd is None else round(self.bound_usd, 2),
+            "warnings": list(self.warnings()),
             "allocations": allocations,
             "share_by": self.share_by,
             "vendor_shares": {k: round(v, JSON_DIGITS) for k, v in self.vendor_shares.items()},

@@ -51,11 +51,13 @@ def build(problem: Problem, *, prune_pairs: bool = True) -> Built:
     return Built(pruned, structure, form, count, time.perf_counter() - started)
 
 
-def _no_plan(problem: Problem, result: SolveResult, options: SolveOptions) -> Exception:
+def _no_plan(
+    problem: Problem, result: SolveResult, options: SolveOptions, deadline: float | None = None
+) -> Exception:
     if result.status is SolveStatus.INFEASIBLE:
         from chipfolio.planner.diagnose import diagnose
 
-        conflicts = diagnose(problem, options)
+        conflicts = diagnose(problem, options, deadline=deadline)
         head = "no feasible plan: " + conflicts[0] if conflicts else "no feasible plan"
         more = f" (+{len(conflicts) - 1} more: {'; '.join(conflicts[1:])})" if conflicts[1:] else ""
         return InfeasibleError(head + more, conflicts)
@@ -73,16 +75,22 @@ def solve_problem(
     """Least-cost (or, with a budget, most-served) plan for ``problem``.
 
     Raises InfeasibleError naming the conflicting requirements when no plan exists, and
-    SolverError when the solver fails or finds nothing within the time limit.
+    SolverError when the solver fails or finds nothing within the time limit. Everything
+    (pruning, building, solving, decoding) keeps to ``options.time_limit_s``; when it runs
+    out, the best plan found is returned with its proven gap (see ``Plan.warnings``).
     """
     options = options or SolveOptions()
     if options.relax:
         raise ValueError("solve_problem returns whole instances; use solve_relaxation for LPs")
+    deadline = time.perf_counter() + options.time_limit_s
     solver = solver or get_solver(options.solver)
     built = build(problem, prune_pairs=options.prune)
-    result = solve_model(built.problem, built.structure, built.formulation, options, solver)
+    result = solve_model(
+        built.problem, built.structure, built.formulation, options, solver, deadline
+    )
     if not result.status.has_solution:
-        raise _no_plan(problem, result, options)
+        # the diagnosis gets what is left of the time limit (at least a second)
+        raise _no_plan(problem, result, options, max(deadline, time.perf_counter() + 1.0))
     return decode(
         built.problem,
         built.structure,
@@ -90,6 +98,8 @@ def solve_problem(
         result,
         build_seconds=built.seconds,
         pruned_pairs=built.pruned_pairs,
+        requested_gap=options.mip_gap,
+        time_limit_s=options.time_limit_s,
     )
 
 

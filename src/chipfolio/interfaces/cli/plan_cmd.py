@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from chipfolio.errors import InputError
+from chipfolio.errors import GapNotMetError, InputError
 from chipfolio.interfaces.settings import chipfolio_home
 from chipfolio.planner import Plan, SolveOptions
 from chipfolio.planner.build import build_problem, catalog_choice
 from chipfolio.planner.solve import solve_problem
 from chipfolio.workloads.spec import Portfolio, load_portfolio
+
+MIN_SOLVE_S = 0.05  # what the solver still gets when loading took the whole limit
 
 
 def _money(value: float) -> str:
@@ -125,6 +128,8 @@ def show_plan(plan: Plan, portfolio: Portfolio, console: Console) -> None:
     if plan.budget_usd is not None:
         headline += f" (budget {_money(plan.budget_usd)})"
     console.print(headline)
+    for warning in plan.warnings():
+        console.print(f"[bold yellow]warning:[/] {warning}")
     console.print(
         f"[dim]catalog {plan.catalog_snapshot} · solver {s.name} {s.status} gap {gap} · "
         f"build {s.build_seconds:.2f} s, solve {s.seconds:.2f} s · "
@@ -149,12 +154,22 @@ def _write_json(plan: Plan, out: str) -> None:
         ) from exc
 
 
-def run_plan(file: Path, json_out: str | None, time_limit: float, gap: float, prune: bool) -> None:
+def run_plan(
+    file: Path,
+    json_out: str | None,
+    time_limit: float,
+    gap: float,
+    prune: bool,
+    require_gap: float | None = None,
+) -> None:
     if not time_limit > 0:
         raise InputError(f"must be > 0, got {time_limit}", field="--time-limit")
     if not 0 <= gap < 1:
         raise InputError(f"must be in [0, 1), got {gap}", field="--gap")
+    if require_gap is not None and not 0 <= require_gap < 1:
+        raise InputError(f"must be in [0, 1), got {require_gap}", field="--require-gap")
     portfolio = load_portfolio(file)
+    parsed = time.perf_counter()
     wanted, snapshot = catalog_choice(portfolio)
     catalog = None
     if wanted:
@@ -162,12 +177,21 @@ def run_plan(file: Path, json_out: str | None, time_limit: float, gap: float, pr
 
         catalog = load_catalog(snapshot, home=chipfolio_home() / "catalogs")
     problem = build_problem(portfolio, catalog)
-    plan = solve_problem(problem, SolveOptions(time_limit_s=time_limit, mip_gap=gap, prune=prune))
+    # the time limit counts from the parsed portfolio: loading the catalog and estimating
+    # throughputs come out of it too
+    left = max(MIN_SOLVE_S, time_limit - (time.perf_counter() - parsed))
+    plan = solve_problem(problem, SolveOptions(time_limit_s=left, mip_gap=gap, prune=prune))
     if json_out is not None:
         _write_json(plan, json_out)
     if json_out != "-":
         console = Console()
         show_plan(plan, portfolio, console if console.is_terminal else Console(width=200))
+    if require_gap is not None and (plan.gap is None or plan.gap > require_gap + 1e-12):
+        proven = "no bound" if plan.gap is None else f"proven gap {plan.gap:.2%}"
+        raise GapNotMetError(
+            f"the plan is not proven within --require-gap {require_gap:.2%} ({proven}); "
+            "it was still written"
+        )
 
 
 def register(app: typer.Typer) -> None:
@@ -178,7 +202,10 @@ def register(app: typer.Typer) -> None:
             None, "--json", metavar="OUT", help="Write the plan as JSON to OUT ('-' = stdout)."
         ),
         time_limit: float = typer.Option(
-            60.0, "--time-limit", metavar="S", help="Solver time limit in seconds."
+            60.0,
+            "--time-limit",
+            metavar="S",
+            help="Wall-time limit in seconds from the parsed portfolio to the plan (kept).",
         ),
         gap: float = typer.Option(
             0.001, "--gap", metavar="G", help="Relative optimality gap to stop at (0.001 = 0.1%)."
@@ -186,6 +213,15 @@ def register(app: typer.Typer) -> None:
         prune: bool = typer.Option(
             True, "--prune/--no-prune", help="Drop dominated offers before solving."
         ),
+        require_gap: float | None = typer.Option(
+            None,
+            "--require-gap",
+            metavar="G",
+            help=(
+                "Exit with code 4 (after writing the plan) when its proven gap exceeds G, "
+                "so scripts can refuse a plan the time limit cut short."
+            ),
+        ),
     ) -> None:
         """Least-cost placement of training and inference across vendors."""
-        run_plan(file, json_out, time_limit, gap, prune)
+        run_plan(file, json_out, time_limit, gap, prune, require_gap)

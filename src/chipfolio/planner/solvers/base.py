@@ -37,6 +37,8 @@ class SolveOptions:
     ``prune`` removes dominated offers per workload before building the model.
     ``hard_deadline`` runs MILP solves where they can be stopped at ``time_limit_s`` (a
     forked process; see solvers.guard) instead of trusting the solver to stop by itself.
+    ``deadline_s`` (a ``time.perf_counter`` instant, this process only) caps multi-solve
+    procedures such as the infeasibility diagnosis.
     """
 
     time_limit_s: float = 60.0
@@ -48,6 +50,7 @@ class SolveOptions:
     solver: str = "highs"
     verbose: bool = False
     hard_deadline: bool = True
+    deadline_s: float | None = None
 
     def __post_init__(self) -> None:
         if not self.time_limit_s > 0:
