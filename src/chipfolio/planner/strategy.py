@@ -44,6 +44,7 @@ from chipfolio.planner.solvers.base import (
     relative_gap,
 )
 from chipfolio.planner.structure import Structure
+from chipfolio.planner.trim import trim_plan
 
 FULL_MIP_COLUMNS = 150_000
 SHARE_MARGINS = (0.0, 0.003, 0.01, 0.03)
@@ -115,6 +116,7 @@ def _rounded(
             if units is not None:
                 units = repair_shares(problem, s, form, units)
             if units is not None:
+                units = trim_plan(problem, s, form, units)
                 better = improve_plan(problem, s, form, units, duals, deadline=deadline)
                 plans.append((float(better @ form.c[: s.n_cols]), len(plans), better, units))
         for _, _, better, units in sorted(plans, key=lambda p: (p[0], p[1])):
@@ -198,14 +200,45 @@ def solve_model(
             best_x, best_obj, raw = small.x, small.objective, "lp-bound+restricted-mip"
     if best_obj is not None and relative_gap(best_obj, bound) <= options.mip_gap:
         return _result(SolveStatus.OPTIMAL, best_x, best_obj, bound, started, raw, solver)
-    if best_x is not None and (
-        form.n_cols > FULL_MIP_COLUMNS or time.perf_counter() >= deadline - MIN_MIP_S
-    ):
-        # too large for branch and bound to improve on, or no time left: the LP bound stands
+    if best_x is not None and time.perf_counter() >= deadline - MIN_MIP_S:
+        # no time left: the LP bound stands
         return _result(SolveStatus.FEASIBLE, best_x, best_obj, bound, started, raw, solver)
-    return _branch_and_bound(
+    if form.n_cols > FULL_MIP_COLUMNS:
+        # too large for branch and bound on the whole model: it searches the LP's columns
+        # plus the restricted set for the rest of the time (its bound is not global)
+        keep = keep | restricted_columns(s, form, lp.x)
+    found = _branch_and_bound(
         form, s, options, solver, keep, best_x, best_obj, bound, deadline, started
     )
+    return _polished(problem, s, form, found, options, solver, deadline, started)
+
+
+def _polished(
+    problem: Problem,
+    s: Structure,
+    form: Formulation,
+    found: SolveResult,
+    options: SolveOptions,
+    solver: Solver,
+    deadline: float,
+    started: float,
+) -> SolveResult:
+    """``found`` with the units no requirement needs trimmed away (see planner.trim)."""
+    if not found.status.has_solution or found.x is None or found.objective is None:
+        return found
+    units = found.x[: s.n_cols]
+    trimmed = trim_plan(problem, s, form, units)
+    if trimmed is units:
+        return found
+    done = _complete(form, trimmed, options, solver, max(deadline, time.perf_counter() + 0.5))
+    if done is None or done.x is None or done.objective is None:
+        return found
+    if done.objective >= found.objective:
+        return found
+    bound = found.dual_bound if found.dual_bound is not None else -math.inf
+    gap = relative_gap(done.objective, bound)
+    status = SolveStatus.OPTIMAL if gap <= options.mip_gap + 1e-12 else found.status
+    return _result(status, done.x, done.objective, bound, started, found.raw_status, solver)
 
 
 def restricted_columns(s: Structure, form: Formulation, x_lp: FloatArray) -> BoolArray:
@@ -247,7 +280,7 @@ def _restricted_mip(
     result = solver.solve(small, dataclasses.replace(options, time_limit_s=budget, relax=False))
     if not result.status.has_solution or result.x is None:
         return None
-    units = _expand(result.x, keep)[: s.n_cols]
+    units = trim_plan(problem, s, form, _expand(result.x, keep)[: s.n_cols])
     better = improve_plan(problem, s, form, units, duals, deadline=deadline)
     for candidate in (better, units) if better is not units else (units,):
         done = _complete(form, candidate, options, solver, deadline)
