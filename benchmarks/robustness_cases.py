@@ -100,9 +100,7 @@ def serving(seed: int, n_workloads: int = 300, n_offers: int = 600) -> dict[str,
             }
         )
     policy = {"max_share": 0.35, "share_by": "provider", "n_minus_1": 0.5}
-    return _portfolio(
-        f"serving-{seed}", policy, _offers(rng, n_offers, (256, 16_384)), workloads
-    )
+    return _portfolio(f"serving-{seed}", policy, _offers(rng, n_offers, (256, 16_384)), workloads)
 
 
 def small_jobs(seed: int, n_workloads: int = 500, n_offers: int = 400) -> dict[str, Any]:
@@ -121,9 +119,7 @@ def small_jobs(seed: int, n_workloads: int = 500, n_offers: int = 400) -> dict[s
             }
         )
     policy = {"max_share": 0.3, "share_by": "provider", "min_vendors": 2}
-    return _portfolio(
-        f"small-jobs-{seed}", policy, _offers(rng, n_offers, (64, 4096)), workloads
-    )
+    return _portfolio(f"small-jobs-{seed}", policy, _offers(rng, n_offers, (64, 4096)), workloads)
 
 
 def capacity_bound(seed: int, n_workloads: int = 150, n_offers: int = 200) -> dict[str, Any]:
