@@ -303,7 +303,8 @@ def round_plan(
     if problem.budget_usd is not None:
         return None
     lp = x_lp[: s.n_cols]
-    floor = np.where(s.col_whole_job, 0.0, np.floor(lp + EPS))
+    gang_col = problem.workloads.gang[s.col_workload]  # placed whole below, never rounded
+    floor = np.where(gang_col, 0.0, np.floor(lp + EPS))
     if gang_first:
         st = _State(s, form, np.zeros(s.n_cols))
         if not _place_gang_jobs(problem, st, lp):
@@ -560,14 +561,12 @@ def _search(
     spend = _Spend(problem, s, st.units)
     policy = problem.policy
     strict_policy = policy.n_minus_1 > 0 or policy.min_vendors > 1
-    slots_per_w = np.bincount(s.slot_workload, minlength=len(problem.workloads))
     order = np.argsort(s.inc_slot, kind="stable")
     bounds = np.searchsorted(s.inc_slot[order], np.arange(s.n_slots + 1))
+    # each demand slot is refilled on its own columns (a workload cut into slots by offers
+    # that start or stop has one demand row per slot)
     eligible = [
-        slot
-        for slot in range(s.n_slots)
-        if slots_per_w[s.slot_workload[slot]] == 1
-        and not problem.workloads.gang[s.slot_workload[slot]]
+        slot for slot in range(s.n_slots) if not problem.workloads.gang[s.slot_workload[slot]]
     ]
     no_ban = np.zeros(len(s.labels), dtype=bool)
     whole = np.flatnonzero(s.col_whole_job)
@@ -744,7 +743,6 @@ def repair_shares(
     spend = _Spend(problem, s, st.units)
     policy = problem.policy
     strict_policy = policy.n_minus_1 > 0 or policy.min_vendors > 1
-    slots_per_w = np.bincount(s.slot_workload, minlength=len(problem.workloads))
     order = np.argsort(s.inc_slot, kind="stable")
     bounds = np.searchsorted(s.inc_slot[order], np.arange(s.n_slots + 1))
     for _ in range(MAX_REPAIR_ROUNDS):
@@ -756,7 +754,7 @@ def repair_shares(
         moves: list[tuple[float, int]] = []
         for slot in range(s.n_slots):
             w = s.slot_workload[slot]
-            if slots_per_w[w] != 1 or problem.workloads.gang[w]:
+            if problem.workloads.gang[w]:
                 continue
             cols = np.sort(order[bounds[slot] : bounds[slot + 1]])
             on = float((st.units[cols] * s.col_usd_per_x[cols])[s.col_label[cols] == label].sum())

@@ -190,7 +190,8 @@ def solve_model(
     best_x = best.x if best is not None else None
     best_obj = best.objective if best is not None else None
     raw = "lp-bound+rounding"
-    if best_obj is None or relative_gap(best_obj, bound) > options.mip_gap:
+    if best_obj is None:
+        # no rounding survived: a plan from the MILP on a few representative columns
         small = _restricted_mip(problem, s, form, lp.x, options, solver, deadline, lp.row_duals)
         if (
             small is not None
