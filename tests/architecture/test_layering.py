@@ -97,3 +97,26 @@ def test_every_module_says_its_job_in_a_docstring() -> None:
         if ast.get_docstring(ast.parse(p.read_text(encoding="utf-8"))) is None
     ]
     assert not missing, f"modules without a docstring: {missing}"
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p for layer in ("analysis", "simulation") for p in (SRC / layer).rglob("*.py")),
+    ids=lambda p: str(p.relative_to(SRC)),
+)
+def test_analysis_and_simulation_use_only_the_planners_public_names(path: Path) -> None:
+    """They go through the planner's one solve seam (chipfolio.planner's __all__), never
+    through its modules: no private driver of the solver lives outside the planner."""
+    import chipfolio.planner as planner
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module.startswith("chipfolio.planner."):
+                pytest.fail(f"{path.name} imports {node.module}; use chipfolio.planner")
+            if node.module == "chipfolio.planner":
+                missing = [a.name for a in node.names if a.name not in planner.__all__]
+                assert not missing, f"{path.name} imports non-public {missing}"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                assert not alias.name.startswith("chipfolio.planner."), alias.name

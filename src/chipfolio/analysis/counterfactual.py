@@ -26,16 +26,27 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.sparse as sp
 
 from chipfolio.errors import SolverError
-from chipfolio.planner.decode import decode
-from chipfolio.planner.model import Formulation
-from chipfolio.planner.plan import Plan, PlanStatus
-from chipfolio.planner.problem import FloatArray, Problem
-from chipfolio.planner.solve import build, get_solver
-from chipfolio.planner.solvers.base import SolveOptions, Solver, SolveResult, SolveStatus
-from chipfolio.planner.structure import Structure
+from chipfolio.planner import (
+    Bounds,
+    FloatArray,
+    Model,
+    Plan,
+    PlanStatus,
+    Problem,
+    SolveMode,
+    SolveOptions,
+    Solver,
+    SolveResult,
+    SolveStatus,
+    build_model,
+    cost_bounds,
+    decode,
+    get_solver,
+    pinned_bounds,
+    solve,
+)
 
 Units = Mapping[str, float]  # column key -> units of a plan (non-zero entries only)
 COMPLETE_TIME_LIMIT_S = 5.0
@@ -62,55 +73,8 @@ class Outcome:
         return gap is not None and gap <= rel_tol
 
 
-def column_keys(problem: Problem, s: Structure) -> list[str]:
-    """A key per allocation column that means the same thing in every variant."""
-    names = problem.workloads.names[s.col_workload].tolist()
-    offers = problem.offers.ids[s.col_offer].tolist()
-    committed = s.virtual.committed[s.col_virtual].tolist()
-    whole = s.col_whole_job.tolist()
-    return [
-        f"{w}|{o}|{'c' if c else 'o'}|{'j' if j else 'u'}"
-        for w, o, c, j in zip(names, offers, committed, whole, strict=True)
-    ]
-
-
-def bound_by_cost(form: Formulation, cost_bound_usd: float) -> Formulation:
-    """Give every priced allocation column the finite upper bound a cost bound implies."""
-    block = form.var_blocks["x"]
-    cols = slice(block.offset, block.stop)
-    cost = form.c[cols]
-    # slack: the model's objective may carry tiny tie-breaking costs beyond the plan's dollars
-    slack = 1e-4 * max(abs(cost_bound_usd), 1.0)
-    room = max(cost_bound_usd - form.objective_offset, 0.0) + slack
-    limit = np.where(cost > 0.0, np.floor(room / np.maximum(cost, 1e-300) + 1e-9), np.inf)
-    upper = form.col_upper.copy()
-    upper[cols] = np.minimum(upper[cols], limit)
-    return dataclasses.replace(form, col_upper=upper)
-
-
-def with_cutoff(form: Formulation, cutoff_usd: float) -> Formulation:
-    """``form`` plus the row "objective <= cutoff": only plans cheaper than it stay feasible.
-
-    Used where only a plan below a known cost matters (is the vendor still worth buying?):
-    when none exists the solver proves infeasibility, typically at the root, instead of
-    closing a gap between near-equal plans.
-    """
-    row = sp.csr_matrix(form.c.reshape(1, -1))
-    return dataclasses.replace(
-        form,
-        A=sp.vstack([form.A, row]).tocsc(),
-        row_lower=np.append(form.row_lower, -np.inf),
-        row_upper=np.append(form.row_upper, cutoff_usd - form.objective_offset),
-        row_names=[*form.row_names, "objective_cutoff"],
-        row_family=[*form.row_family, "objective_cutoff"],
-        row_role=[*form.row_role, "definition"],
-        row_key_a=np.append(form.row_key_a, -1),
-        row_key_b=np.append(form.row_key_b, -1),
-    )
-
-
-def _pinned(form: Formulation, keys: list[str], units: Units) -> Formulation | None:
-    """``form`` with the allocation columns fixed to ``units`` (None if not representable)."""
+def _pinned(model: Model, keys: list[str], units: Units, base: Bounds) -> Bounds | None:
+    """Bounds fixing the allocation columns to ``units`` (None if not representable)."""
     index = {k: i for i, k in enumerate(keys)}
     if any(k not in index for k, v in units.items() if v > 0.5):
         return None
@@ -118,19 +82,14 @@ def _pinned(form: Formulation, keys: list[str], units: Units) -> Formulation | N
     for k, v in units.items():
         if k in index:
             values[index[k]] = v
-    block = form.var_blocks["x"]
-    lower, upper = form.col_lower.copy(), form.col_upper.copy()
-    if (values > upper[block.offset : block.stop] + 1e-9).any():
-        return None
-    lower[block.offset : block.stop] = values
-    upper[block.offset : block.stop] = values
-    return dataclasses.replace(form, col_lower=lower, col_upper=upper)
+    return pinned_bounds(model, values, base)
 
 
 def _best_start(
-    form: Formulation,
+    model: Model,
     keys: list[str],
     starts: Sequence[Units],
+    base: Bounds,
     options: SolveOptions,
     solver: Solver,
 ) -> SolveResult | None:
@@ -140,10 +99,10 @@ def _best_start(
         options, mip_gap=1e-9, time_limit_s=min(options.time_limit_s, COMPLETE_TIME_LIMIT_S)
     )
     for units in starts:
-        pinned = _pinned(form, keys, units)
+        pinned = _pinned(model, keys, units, base)
         if pinned is None:
             continue
-        done = solver.solve(pinned, opts)
+        done = solve(model, opts, mode=SolveMode.EXACT, bounds=pinned, solver=solver)
         if done.objective is None or not done.status.has_solution:
             continue
         if best is None or best.objective is None or done.objective < best.objective:
@@ -151,9 +110,8 @@ def _best_start(
     return best
 
 
-def _units_of(form: Formulation, keys: list[str], x: FloatArray) -> dict[str, float]:
-    block = form.var_blocks["x"]
-    units = np.rint(np.maximum(x[block.offset : block.stop], 0.0))
+def _units_of(model: Model, keys: list[str], x: FloatArray) -> dict[str, float]:
+    units = np.rint(np.maximum(x[model.x_columns], 0.0))
     return {keys[i]: float(units[i]) for i in np.flatnonzero(units > 0).tolist()}
 
 
@@ -175,40 +133,35 @@ def solve_outcome(
     """
     started = time.perf_counter()
     solver = solver or get_solver(options.solver)
-    built = build(problem, prune_pairs=options.prune)
-    form = built.formulation
-    keys = column_keys(built.problem, built.structure)
+    model = build_model(problem, prune_pairs=options.prune)
+    keys = model.column_keys()
+    form = model.formulation
+    bounds: Bounds = (form.col_lower, form.col_upper)
     start: FloatArray | None = None
+    cutoff: float | None = None
     if problem.budget_usd is None:
-        completed = _best_start(form, keys, starts, options, solver) if starts else None
+        completed = _best_start(model, keys, starts, bounds, options, solver) if starts else None
         if completed is not None and completed.objective is not None:
             start = completed.x
             bound = completed.objective
             cost_bound_usd = bound if cost_bound_usd is None else min(cost_bound_usd, bound)
         if cost_bound_usd is not None:
-            form = bound_by_cost(form, cost_bound_usd)
+            bounds = cost_bounds(model, cost_bound_usd)
         if cutoff_usd is not None:
-            form = with_cutoff(form, cutoff_usd)
+            cutoff = cutoff_usd
             if start is not None and completed is not None and completed.objective is not None:
                 start = start if completed.objective <= cutoff_usd else None
-    result = (
-        solver.solve(form, options, start) if start is not None else solver.solve(form, options)
-    )
+    result = solve(
+        model, options, mode=SolveMode.EXACT, start=start, cutoff=cutoff, bounds=bounds,
+        solver=solver,
+    )  # fmt: skip
     if result.status in (SolveStatus.ERROR, SolveStatus.UNBOUNDED):
         raise SolverError(f"the solver could not solve a counterfactual ({result.raw_status})")
     if not result.status.has_solution or result.x is None:
         return Outcome(result.status, None, time.perf_counter() - started)
-    plan = decode(
-        built.problem,
-        built.structure,
-        form,
-        result,
-        build_seconds=built.seconds,
-        pruned_pairs=built.pruned_pairs,
-    )
-    return Outcome(
-        result.status, plan, time.perf_counter() - started, _units_of(form, keys, result.x)
-    )
+    plan = decode(model, result)
+    units = _units_of(model, keys, result.x)
+    return Outcome(result.status, plan, time.perf_counter() - started, units)
 
 
 def vendor_cost_usd(plan: Plan, label: str) -> float:

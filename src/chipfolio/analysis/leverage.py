@@ -38,12 +38,16 @@ from chipfolio.analysis.walkaway import (
     search_walk_away,
 )
 from chipfolio.errors import InfeasibleError, SolverError
-from chipfolio.planner.diagnose import diagnose
-from chipfolio.planner.plan import Plan
-from chipfolio.planner.problem import Policy, Problem
-from chipfolio.planner.solve import solve_problem
-from chipfolio.planner.solvers.base import SolveOptions, SolveStatus
-from chipfolio.planner.structure import build_structure
+from chipfolio.planner import (
+    Plan,
+    Policy,
+    Problem,
+    SolveOptions,
+    SolveStatus,
+    build_structure,
+    diagnose,
+    solve_problem,
+)
 
 START_PLANS = 3  # known plans tried as warm starts per solve (each costs a small solve)
 

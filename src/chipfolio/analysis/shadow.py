@@ -24,13 +24,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from chipfolio.errors import SolverError
-from chipfolio.planner.formulation import build_formulation
-from chipfolio.planner.model import Formulation
-from chipfolio.planner.plan import Plan
-from chipfolio.planner.problem import FloatArray, Problem
-from chipfolio.planner.solve import get_solver
-from chipfolio.planner.solvers.base import SolveOptions, Solver
-from chipfolio.planner.structure import Structure, build_structure
+from chipfolio.planner import (
+    FloatArray,
+    Formulation,
+    Plan,
+    Problem,
+    SolveOptions,
+    Solver,
+    Structure,
+    build_formulation,
+    build_structure,
+    get_solver,
+)
 
 DUAL_TOL_USD_PER_CHIP_HOUR = 1e-6
 

@@ -1,14 +1,24 @@
-"""Planner: from a portfolio problem to a least-cost plan (build model, solve, decode).
+"""Planner: from a portfolio problem to a least-cost plan, on one seam (build, solve, decode).
 
-Entry points: ``solve_problem(problem, options)`` for a ``Problem`` (pure data, with pure
-transformations for what-if analyses), ``plan_portfolio(portfolio, catalog, perf, options)``
-and ``build_problem(portfolio, catalog, perf)`` for a portfolio file, and
-``solve_relaxation`` for LP bounds and shadow prices.
+Entry points: ``build_model(problem)`` -> ``Model`` (once), ``solve(model, options, *, mode,
+start, cutoff, bounds)`` -> ``Solution``, ``decode(model, solution)`` -> ``Plan``; and the
+whole path at once, ``solve_problem(problem, options)`` (diagnosing infeasibility),
+``plan_portfolio`` / ``build_problem`` for a portfolio file, ``solve_relaxation`` for LP
+bounds and shadow prices. ``Plan.from_json`` reads a plan document back.
+
+The analyses and the simulation use only the names listed here (an architecture test holds
+it): rounding, share-cap repair and pin-and-complete live in the planner, once.
 """
 
 from chipfolio.planner.build import build_problem, plan_portfolio
+from chipfolio.planner.diagnose import diagnose
+from chipfolio.planner.formulation import build_formulation
+from chipfolio.planner.heuristic import round_plan, tighten_shares
+from chipfolio.planner.model import Formulation
 from chipfolio.planner.plan import Allocation, Plan, PlanStatus, SolverInfo, WorkloadOutcome
 from chipfolio.planner.problem import (
+    FloatArray,
+    IntArray,
     OfferTable,
     PerfModel,
     Policy,
@@ -17,7 +27,20 @@ from chipfolio.planner.problem import (
     WorkloadKind,
     WorkloadTable,
 )
-from chipfolio.planner.solve import Relaxation, get_solver, solve_problem, solve_relaxation
+from chipfolio.planner.seam import (
+    Bounds,
+    Model,
+    Solution,
+    SolveMode,
+    build_model,
+    cost_bounds,
+    decode,
+    pinned_bounds,
+    solve,
+)
+from chipfolio.planner.shares import SHARE_MARGINS, shares_hold
+from chipfolio.planner.solve import Relaxation, solve_problem, solve_relaxation
+from chipfolio.planner.solvers import get_solver
 from chipfolio.planner.solvers.base import (
     SolveOptions,
     Solver,
@@ -25,9 +48,16 @@ from chipfolio.planner.solvers.base import (
     SolveResult,
     SolveStatus,
 )
+from chipfolio.planner.structure import Structure, build_structure
 
 __all__ = [
+    "SHARE_MARGINS",
     "Allocation",
+    "Bounds",
+    "FloatArray",
+    "Formulation",
+    "IntArray",
+    "Model",
     "OfferTable",
     "PerfModel",
     "Plan",
@@ -36,18 +66,32 @@ __all__ = [
     "Problem",
     "Relaxation",
     "ShareBy",
+    "Solution",
+    "SolveMode",
     "SolveOptions",
     "SolveResult",
     "SolveStatus",
     "Solver",
     "SolverCapabilities",
     "SolverInfo",
+    "Structure",
     "WorkloadKind",
     "WorkloadOutcome",
     "WorkloadTable",
+    "build_formulation",
+    "build_model",
     "build_problem",
+    "build_structure",
+    "cost_bounds",
+    "decode",
+    "diagnose",
     "get_solver",
+    "pinned_bounds",
     "plan_portfolio",
+    "round_plan",
+    "shares_hold",
+    "solve",
     "solve_problem",
     "solve_relaxation",
+    "tighten_shares",
 ]

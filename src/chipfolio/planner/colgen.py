@@ -134,6 +134,10 @@ def column_generation(
         limit = max(1.0, deadline - time.perf_counter())
         model = _with_artificials(form, in_set, art_rows, art_cost)
         result = solver.solve(model, dataclasses.replace(lp_options, time_limit_s=limit))
+        if result.status is SolveStatus.INFEASIBLE and not in_set[:n_x].all():
+            # artificials cover demand only: rows such as share caps can still make the
+            # restricted LP infeasible where the full one is not, so the full LP decides
+            return _full_lp(form, lp_options, solver, deadline, rounds, started)
         if not result.status.has_solution or result.row_duals is None or result.x is None:
             return LpOutcome(
                 result.status, None, None, None, in_set[:n_x], rounds, time.perf_counter() - started

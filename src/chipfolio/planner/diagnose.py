@@ -25,6 +25,7 @@ import numpy as np
 from chipfolio.planner.formulation import build_formulation
 from chipfolio.planner.model import REQUIREMENT, Formulation
 from chipfolio.planner.problem import FloatArray, Problem
+from chipfolio.planner.solvers import get_solver
 from chipfolio.planner.solvers.base import SolveOptions, SolveResult
 from chipfolio.planner.structure import Structure, build_structure
 
@@ -146,8 +147,6 @@ def _n1_static(problem: Problem, s: Structure, slot: int, labels: list[str]) -> 
 
 
 def _solve(form: Formulation, options: SolveOptions, relax: bool) -> SolveResult:
-    from chipfolio.planner.solve import get_solver
-
     limit = min(options.time_limit_s, DIAGNOSE_TIME_LIMIT_S)
     if options.deadline_s is not None:  # absolute, set by diagnose() from its deadline
         limit = max(0.05, min(limit, options.deadline_s - time.perf_counter()))

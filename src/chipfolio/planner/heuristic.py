@@ -19,6 +19,7 @@ import numpy as np
 
 from chipfolio.planner.model import Formulation
 from chipfolio.planner.problem import BoolArray, FloatArray, IntArray, Problem
+from chipfolio.planner.shares import over_cap, shares_hold, vendor_spend
 from chipfolio.planner.structure import Structure
 
 EPS = 1e-7
@@ -340,13 +341,7 @@ def _fallback(problem: Problem, st: _State, slot: int, cols: IntArray) -> bool:
 
 
 def _shares_ok(problem: Problem, s: Structure, units: FloatArray) -> bool:
-    cap = problem.policy.max_share
-    if cap >= 1.0:
-        return True
-    spend = np.bincount(s.col_label, weights=units * s.col_usd_per_x, minlength=len(s.labels))
-    spend += np.bincount(s.offer_label, weights=s.fixed_usd_by_offer, minlength=len(s.labels))
-    total = float(spend.sum())
-    return bool((spend <= cap * total * (1 + 1e-9) + 1e-6).all())
+    return shares_hold(problem, s, units)
 
 
 def fixed_bounds(form: Formulation, units: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -449,10 +444,7 @@ class _Spend:
 
     def __init__(self, problem: Problem, s: Structure, units: FloatArray) -> None:
         self.cap = problem.policy.max_share
-        n = len(s.labels)
-        used = np.bincount(s.col_label, weights=units * s.col_usd_per_x, minlength=n)
-        fixed = np.bincount(s.offer_label, weights=s.fixed_usd_by_offer, minlength=n)
-        self.by_label: FloatArray = (used + fixed).astype(np.float64)
+        self.by_label: FloatArray = vendor_spend(s, units)
 
     def after(self, delta: FloatArray) -> FloatArray:
         out: FloatArray = self.by_label + delta
@@ -460,10 +452,7 @@ class _Spend:
 
     def over(self, spend: FloatArray) -> BoolArray:
         """Labels whose spend would break the cap (none when caps are off)."""
-        if self.cap >= 1.0:
-            return np.zeros(spend.size, dtype=bool)
-        over: BoolArray = spend > self.cap * float(spend.sum()) * (1 + 1e-9) + 1e-6
-        return over
+        return over_cap(spend, self.cap)
 
 
 def _refill_plain(

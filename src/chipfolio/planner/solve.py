@@ -1,4 +1,7 @@
-"""Solve a Problem end to end: prune, build the MILP, run the solver, decode or diagnose."""
+"""Solve a Problem end to end on the seam (build_model, solve, decode), or diagnose why not.
+
+Also the LP relaxation with its duals (``solve_relaxation``) for bounds and shadow prices.
+"""
 
 from __future__ import annotations
 
@@ -8,47 +11,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chipfolio.errors import InfeasibleError, SolverError, UnknownNameError
-from chipfolio.planner.decode import decode
+from chipfolio.errors import InfeasibleError, SolverError
 from chipfolio.planner.formulation import build_formulation
 from chipfolio.planner.model import Formulation
 from chipfolio.planner.plan import Plan
 from chipfolio.planner.problem import FloatArray, Problem
-from chipfolio.planner.prune import prune
+from chipfolio.planner.seam import Model, build_model, decode, solve
+from chipfolio.planner.solvers import get_solver
 from chipfolio.planner.solvers.base import SolveOptions, Solver, SolveResult, SolveStatus
-from chipfolio.planner.strategy import solve_model
 from chipfolio.planner.structure import Structure, build_structure
 
-SOLVERS = ("highs",)
+# kept for callers of the earlier names: a built model is a Model
+Built = Model
 
 
-def get_solver(name: str = "highs") -> Solver:
-    """The solver adapter called ``name`` (its library is imported only when it solves)."""
-    if name == "highs":
-        from chipfolio.planner.solvers.highs import HighsSolver
-
-        return HighsSolver()
-    raise UnknownNameError("solver", name, SOLVERS)
-
-
-@dataclass(frozen=True, eq=False)
-class Built:
-    """A problem made ready for a solver: the (pruned) problem, its structure and MILP."""
-
-    problem: Problem
-    structure: Structure
-    formulation: Formulation
-    pruned_pairs: int
-    seconds: float
-
-
-def build(problem: Problem, *, prune_pairs: bool = True) -> Built:
-    """Prune (optionally) and build the formulation, timing the whole step."""
-    started = time.perf_counter()
-    pruned, count = prune(problem) if prune_pairs else (problem, 0)
-    structure = build_structure(pruned)
-    form = build_formulation(pruned, structure)
-    return Built(pruned, structure, form, count, time.perf_counter() - started)
+def build(problem: Problem, *, prune_pairs: bool = True) -> Model:
+    """Prune (optionally) and build the formulation (see ``build_model``)."""
+    return build_model(problem, prune_pairs=prune_pairs)
 
 
 def _no_plan(
@@ -83,24 +62,12 @@ def solve_problem(
     if options.relax:
         raise ValueError("solve_problem returns whole instances; use solve_relaxation for LPs")
     deadline = time.perf_counter() + options.time_limit_s
-    solver = solver or get_solver(options.solver)
-    built = build(problem, prune_pairs=options.prune)
-    result = solve_model(
-        built.problem, built.structure, built.formulation, options, solver, deadline
-    )
+    model = build_model(problem, prune_pairs=options.prune)
+    result = solve(model, options, solver=solver, deadline=deadline)
     if not result.status.has_solution:
         # the diagnosis gets what is left of the time limit (at least a second)
         raise _no_plan(problem, result, options, max(deadline, time.perf_counter() + 1.0))
-    return decode(
-        built.problem,
-        built.structure,
-        built.formulation,
-        result,
-        build_seconds=built.seconds,
-        pruned_pairs=built.pruned_pairs,
-        requested_gap=options.mip_gap,
-        time_limit_s=options.time_limit_s,
-    )
+    return decode(model, result, options)
 
 
 @dataclass(frozen=True, eq=False)

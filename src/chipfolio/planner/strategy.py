@@ -36,6 +36,7 @@ from chipfolio.planner.heuristic import (
 )
 from chipfolio.planner.model import Formulation
 from chipfolio.planner.problem import BoolArray, FloatArray, Problem
+from chipfolio.planner.shares import SHARE_MARGINS
 from chipfolio.planner.solvers.base import (
     SolveOptions,
     Solver,
@@ -47,7 +48,6 @@ from chipfolio.planner.structure import Structure
 from chipfolio.planner.trim import trim_plan
 
 FULL_MIP_COLUMNS = 150_000
-SHARE_MARGINS = (0.0, 0.003, 0.01, 0.03)
 COMPLETE_TIME_LIMIT_S = 10.0
 # a solve is never given less than this (a limit of zero is an error for the solver)
 MIN_SOLVE_S = 0.05

@@ -16,6 +16,7 @@ import numpy as np
 
 from chipfolio.planner.model import Formulation
 from chipfolio.planner.problem import FloatArray, Problem
+from chipfolio.planner.shares import over_cap, vendor_spend
 from chipfolio.planner.structure import Structure
 
 EPS = 1e-9
@@ -33,10 +34,7 @@ def trim_plan(problem: Problem, s: Structure, form: Formulation, units: FloatArr
     np.add.at(by_label, (s.inc_slot, s.col_label), s.inc_coef * x)
     count = np.zeros((s.n_slots, n_labels))
     np.add.at(count, (s.inc_slot, s.col_label), x)
-    spend: FloatArray = np.bincount(
-        s.col_label, weights=x * s.col_usd_per_x, minlength=n_labels
-    ).astype(np.float64)
-    spend += np.bincount(s.offer_label, weights=s.fixed_usd_by_offer, minlength=n_labels)
+    spend = vendor_spend(s, x)
     cost = form.c[: s.n_cols]
     gang = problem.workloads.gang[s.col_workload]
     candidates = np.flatnonzero((x > 0.5) & ~gang & (s.inc_coef > 0))
@@ -62,7 +60,7 @@ def trim_plan(problem: Problem, s: Structure, form: Formulation, units: FloatArr
             delta = most * float(s.col_usd_per_x[col])
             after = spend.copy()
             after[label] -= delta
-            if _shares_hold(after, policy.max_share):
+            if not over_cap(after, policy.max_share).any():
                 break
             most = math.floor(most / 2)
         if most < 1:
@@ -78,10 +76,3 @@ def trim_plan(problem: Problem, s: Structure, form: Formulation, units: FloatArr
     out = units.copy()
     out[: s.n_cols] = x
     return out
-
-
-def _shares_hold(spend: FloatArray, cap: float) -> bool:
-    if cap >= 1.0:
-        return True
-    total = float(spend.sum())
-    return bool((spend <= cap * total * (1 + 1e-9) + 1e-6).all())

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from chipfolio.errors import InputError, UnknownNameError
-from chipfolio.planner.problem import Problem
+from chipfolio.planner import Problem
 from chipfolio.simulation.demand import (
     DEFAULT_PROFILE,
     DemandAssumptions,

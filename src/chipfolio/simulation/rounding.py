@@ -25,17 +25,27 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chipfolio.planner.heuristic import round_plan, tighten_shares
-from chipfolio.planner.model import Formulation
-from chipfolio.planner.problem import FloatArray, IntArray, Problem, WorkloadKind
-from chipfolio.planner.solve import Built, build
-from chipfolio.planner.solvers.base import SolveOptions, Solver
-from chipfolio.planner.structure import Structure
+from chipfolio.planner import (
+    SHARE_MARGINS,
+    FloatArray,
+    Formulation,
+    IntArray,
+    Problem,
+    SolveOptions,
+    Solver,
+    Structure,
+    WorkloadKind,
+    round_plan,
+    shares_hold,
+    tighten_shares,
+)
+from chipfolio.planner import Model as Built
+from chipfolio.planner import build_model as build
 from chipfolio.simulation.model import Schedule
 
 ROUNDING_TOLERANCE = 1e-7
 GANG_CANDIDATES = 4
-TIGHTER_CAPS = (0.003, 0.01, 0.03)
+TIGHTER_CAPS = SHARE_MARGINS[1:]
 
 
 @dataclass(frozen=True, eq=False)
@@ -224,14 +234,7 @@ def _pair_shares(s: Structure, x: FloatArray) -> FloatArray:
 
 def caps_hold(problem: Problem, s: Structure, units: FloatArray, tolerance: float = 0.0) -> bool:
     """True when no vendor's cost share (commitments included) exceeds the cap + tolerance."""
-    share = problem.policy.max_share
-    if share >= 1.0:
-        return True
-    n = len(s.labels)
-    cost = np.bincount(s.col_label, weights=units * s.col_usd_per_x, minlength=n)
-    cost = cost + np.bincount(s.offer_label, weights=s.fixed_usd_by_offer, minlength=n)
-    total = float(cost.sum())
-    return bool((cost <= (share + tolerance) * total + 1e-9 * max(total, 1.0)).all())
+    return shares_hold(problem, s, units, tolerance)
 
 
 def round_units(s: Structure, x: FloatArray) -> FloatArray:

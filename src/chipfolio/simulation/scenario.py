@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from chipfolio.planner.problem import Problem, WorkloadKind
-from chipfolio.planner.solvers.base import SolveOptions
+from chipfolio.planner import Problem, SolveOptions, WorkloadKind
 from chipfolio.simulation.demand import DemandAssumptions, RateProfile, sample_demand
 from chipfolio.simulation.engine import run_strategy
 from chipfolio.simulation.events import (

@@ -28,19 +28,25 @@ from enum import StrEnum
 import numpy as np
 
 from chipfolio.errors import InfeasibleError, InputError, UnknownNameError
-from chipfolio.planner.decode import decode
-from chipfolio.planner.plan import Plan
-from chipfolio.planner.problem import (
+from chipfolio.planner import (
     FloatArray,
     OfferTable,
+    Plan,
     Policy,
     Problem,
     ShareBy,
+    SolveMode,
+    SolveOptions,
+    Solver,
     WorkloadKind,
     WorkloadTable,
+    build_model,
+    decode,
+    get_solver,
+    solve,
+    solve_problem,
 )
-from chipfolio.planner.solve import Built, build, get_solver, solve_problem
-from chipfolio.planner.solvers.base import SolveOptions, Solver
+from chipfolio.planner import Model as Built
 from chipfolio.simulation.model import ReplanRequest, Schedule
 from chipfolio.simulation.rounding import Rounded, build_schedule, lp_rounded_schedule
 
@@ -331,7 +337,7 @@ class PlannerReplanner:
             self._cache.move_to_end(key)
             self.cache_hits += 1
             return self._cache[key]
-        built = build(problem, prune_pairs=self.options.prune)
+        built = build_model(problem, prune_pairs=self.options.prune)
         answer: Schedule | None = None
         rounded = None if self.mode is ReplanMode.EXACT else self._rounded(problem, built)
         if rounded is not None and rounded.schedule is None:
@@ -363,21 +369,14 @@ class PlannerReplanner:
 
     def _plan(self, problem: Problem) -> Plan | None:
         """The plan, or None when infeasible or unsolved (no diagnosis: it is not shown)."""
-        return self._plan_built(build(problem, prune_pairs=self.options.prune))
+        return self._plan_built(build_model(problem, prune_pairs=self.options.prune))
 
     def _plan_built(self, built: Built) -> Plan | None:
         self.solves += 1
-        result = self.solver.solve(built.formulation, self.options)
+        result = solve(built, self.options, mode=SolveMode.EXACT, solver=self.solver)
         if not result.status.has_solution:
             return None
-        return decode(
-            built.problem,
-            built.structure,
-            built.formulation,
-            result,
-            build_seconds=built.seconds,
-            pruned_pairs=built.pruned_pairs,
-        )
+        return decode(built, result)
 
 
 def _merge(target: FloatArray, parts: list[tuple[np.ndarray, Schedule]]) -> Schedule:

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chipfolio.errors import InputError
-from chipfolio.planner.problem import Problem, WorkloadKind
-from chipfolio.planner.solvers.base import SolveOptions
+from chipfolio.planner import Problem, SolveOptions, WorkloadKind
 from chipfolio.simulation import metrics
 from chipfolio.simulation.demand import (
     DEFAULT_PROFILE,
