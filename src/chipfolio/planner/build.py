@@ -212,6 +212,8 @@ def offer_table(portfolio: Portfolio, offers: Sequence[Offer]) -> OfferTable:
         take_or_pay_chips=[o.take_or_pay_chips or 0 for o in offers],
         available_from_hour=begin,
         available_until_hour=end,
+        instance_types=[o.instance_type or "" for o in offers],
+        zones=[o.zone or "" for o in offers],
     )
 
 

@@ -56,6 +56,8 @@ def _pair_allocations(problem: Problem, s: Structure, units: FloatArray) -> list
                 committed_chips=round(float(committed_sum[i])),
                 pricing=str(offers.pricing[o]),
                 chips_per_instance=int(offers.chips_per_instance[o]),
+                instance_type=str(offers.instance_types[o]) or None,
+                zone=str(offers.zones[o]) or None,
             )
         )
     return out

@@ -54,6 +54,8 @@ class Allocation:
     committed_chips: int = 0
     pricing: str | None = None
     chips_per_instance: int | None = None
+    instance_type: str | None = None
+    zone: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -72,6 +74,8 @@ class Allocation:
             "committed_chips": self.committed_chips,
             "pricing": self.pricing,
             "chips_per_instance": self.chips_per_instance,
+            "instance_type": self.instance_type,
+            "zone": self.zone,
         }
 
 
@@ -214,6 +218,16 @@ class Plan:
             if outcome.name == name:
                 return outcome
         raise KeyError(name)
+
+    @classmethod
+    def from_json(cls, data: object, source: str = "plan JSON") -> Plan:
+        """The Plan a ``chipfolio plan --json`` document describes: the one reader of plan
+        JSON (exporters and the gateway use it). Bad input raises InputError naming
+        ``source`` and the field; documents from before ``instance_type`` and ``zone``
+        existed get them from catalog offer ids."""
+        from chipfolio.planner.plan_reader import read_plan
+
+        return read_plan(data, source)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; ``total_cost_usd`` equals the sum of allocation costs."""

@@ -93,6 +93,8 @@ _OFFER_DTYPES: dict[str, Any] = {
     "regions": np.str_,
     "pricing": np.str_,
     "chips_per_instance": np.int64,
+    "instance_types": np.str_,
+    "zones": np.str_,
 }
 _WORKLOAD_DTYPES: dict[str, Any] = {
     "names": np.str_,
@@ -123,9 +125,15 @@ class OfferTable:
     take_or_pay_chips: FloatArray
     available_from_hour: FloatArray
     available_until_hour: FloatArray
+    # how to launch it, where known ("" = not known): the provider's instance type and zone
+    instance_types: StrArray = dataclasses.field(default_factory=lambda: np.zeros(0, np.str_))
+    zones: StrArray = dataclasses.field(default_factory=lambda: np.zeros(0, np.str_))
 
     def __post_init__(self) -> None:
         n = len(np.asarray(self.ids))
+        for name in ("instance_types", "zones"):
+            if len(np.asarray(getattr(self, name))) == 0 and n:
+                object.__setattr__(self, name, np.full(n, "", dtype=np.str_))
         for f in fields(self):
             array = _frozen(getattr(self, f.name), _OFFER_DTYPES.get(f.name, np.float64))
             _check_length(f.name, array, n)
@@ -159,6 +167,8 @@ class OfferTable:
         take_or_pay_chips: ArrayLike = 0.0,
         available_from_hour: ArrayLike = 0.0,
         available_until_hour: ArrayLike = math.inf,
+        instance_types: ArrayLike = "",
+        zones: ArrayLike = "",
     ) -> OfferTable:
         """Build from lists or scalars (scalars are repeated for every offer)."""
         n = len(np.atleast_1d(np.asarray(ids)))
@@ -179,6 +189,8 @@ class OfferTable:
             take_or_pay_chips=col(take_or_pay_chips, np.float64),
             available_from_hour=col(available_from_hour, np.float64),
             available_until_hour=col(available_until_hour, np.float64),
+            instance_types=col(instance_types, np.str_),
+            zones=col(zones, np.str_),
         )
 
     def __len__(self) -> int:
