@@ -13,7 +13,6 @@ it): rounding, share-cap repair and pin-and-complete live in the planner, once.
 from chipfolio.planner.build import build_problem, plan_portfolio
 from chipfolio.planner.diagnose import diagnose
 from chipfolio.planner.formulation import build_formulation
-from chipfolio.planner.heuristic import round_plan, tighten_shares
 from chipfolio.planner.model import Formulation
 from chipfolio.planner.plan import Allocation, Plan, PlanStatus, SolverInfo, WorkloadOutcome
 from chipfolio.planner.problem import (
@@ -27,6 +26,8 @@ from chipfolio.planner.problem import (
     WorkloadKind,
     WorkloadTable,
 )
+from chipfolio.planner.repair import tighten_shares
+from chipfolio.planner.rounding import round_plan
 from chipfolio.planner.seam import (
     Bounds,
     Model,

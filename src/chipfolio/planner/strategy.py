@@ -2,7 +2,7 @@
 
 1. The LP relaxation by column generation (planner.colgen): a proven lower bound, fast even
    with millions of columns.
-2. Rounded plans from the LP optimum (planner.heuristic; gang jobs placed after, then
+2. Rounded plans from the LP optimum (planner.rounding; gang jobs placed after, then
    before, the other units), each improved by a deterministic local search (each workload
    refilled at least cost, moves judged at the LP's prices of share caps and capacity, then
    at true cost); the cheaper is completed and checked by the solver with its units fixed
@@ -27,15 +27,11 @@ import time
 import numpy as np
 
 from chipfolio.planner.colgen import column_generation, rank_in_group, restrict
-from chipfolio.planner.heuristic import (
-    fixed_bounds,
-    improve_plan,
-    repair_shares,
-    round_plan,
-    tighten_shares,
-)
 from chipfolio.planner.model import Formulation
 from chipfolio.planner.problem import BoolArray, FloatArray, Problem
+from chipfolio.planner.repair import repair_shares, tighten_shares
+from chipfolio.planner.rounding import round_plan
+from chipfolio.planner.search import improve_plan
 from chipfolio.planner.shares import SHARE_MARGINS
 from chipfolio.planner.solvers.base import (
     SolveOptions,
@@ -46,6 +42,7 @@ from chipfolio.planner.solvers.base import (
 )
 from chipfolio.planner.structure import Structure
 from chipfolio.planner.trim import trim_plan
+from chipfolio.planner.units import fixed_bounds
 
 FULL_MIP_COLUMNS = 150_000
 COMPLETE_TIME_LIMIT_S = 10.0

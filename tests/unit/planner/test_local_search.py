@@ -14,7 +14,8 @@ import pytest
 from chipfolio.planner import SolveOptions, get_solver
 from chipfolio.planner.build import build_problem
 from chipfolio.planner.colgen import column_generation
-from chipfolio.planner.heuristic import _cover, improve_plan, priced_costs, round_plan
+from chipfolio.planner.rounding import round_plan
+from chipfolio.planner.search import _cover, improve_plan, priced_costs
 from chipfolio.planner.solve import build
 from chipfolio.planner.strategy import _complete
 from chipfolio.workloads.spec import LineIndex, portfolio_from_data
@@ -62,7 +63,7 @@ def rounded() -> tuple[object, ...]:
     units = None
     for margin in (0.0, 0.003, 0.01, 0.03):
         from chipfolio.planner.colgen import restrict
-        from chipfolio.planner.heuristic import tighten_shares
+        from chipfolio.planner.repair import tighten_shares
 
         x = lp.x
         if margin:
@@ -133,7 +134,7 @@ def _caps_hold(built: object, s: object, units: np.ndarray) -> bool:
 def test_rounding_repaired_to_the_caps_meets_every_row(
     rounded: tuple[object, ...], gang_first: bool
 ) -> None:
-    from chipfolio.planner.heuristic import repair_shares
+    from chipfolio.planner.repair import repair_shares
 
     built, lp, _ = rounded
     f, s = built.formulation, built.structure  # type: ignore[attr-defined]

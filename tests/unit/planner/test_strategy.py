@@ -15,7 +15,7 @@ from chipfolio.planner import Policy, SolveOptions, SolveStatus, get_solver, sol
 from chipfolio.planner.build import build_problem
 from chipfolio.planner.colgen import column_generation
 from chipfolio.planner.formulation import build_formulation
-from chipfolio.planner.heuristic import round_plan
+from chipfolio.planner.rounding import round_plan
 from chipfolio.planner.solve import build, solve_relaxation
 from chipfolio.planner.strategy import _rounded
 from chipfolio.planner.structure import build_structure
