@@ -122,10 +122,10 @@ def test_build_is_deterministic_and_listed(tmp_path: Path) -> None:
     assert first.id == again.id and re.fullmatch(r"2026-11-22-[0-9a-f]{8}", first.id)
     assert [p.name for p in tmp_path.iterdir()] == [first.id]
     catalog = load_catalog(first.id, tmp_path)
-    assert len(catalog) == first.offers == 27
+    assert len(catalog) == first.offers == 29
     assert catalog.get("gcp:tpu-v6e-8:us-central1:-:on_demand").snapshot_id == first.id
     meta = json.loads((tmp_path / first.id / "meta.json").read_text(encoding="utf-8"))
-    assert meta["row_counts"]["offers"] == 27 and meta["import_report"]["skipped"]
+    assert meta["row_counts"]["offers"] == 29 and meta["import_report"]["skipped"]
 
 
 def test_older_snapshots_stay_readable(tmp_path: Path) -> None:
@@ -135,7 +135,7 @@ def test_older_snapshots_stay_readable(tmp_path: Path) -> None:
     user = [s.id for s in list_snapshots(tmp_path) if not s.bundled]
     assert user == [old.id, new.id]
     assert load_catalog("latest", tmp_path).snapshot_id == new.id
-    assert len(load_catalog(old.id, tmp_path)) == 27
+    assert len(load_catalog(old.id, tmp_path)) == 29
     merged = load_catalog(new.id, tmp_path)
     maia = merged.get("example-azure-maia200-lease")
     assert maia.snapshot_id == new.id and "private" in maia.flags

@@ -193,7 +193,7 @@ def test_unknown_target_is_refused() -> None:
 
 
 def test_aws_instance_types_agree_with_the_catalog_importer() -> None:
-    from chipfolio.catalog.sources.skypilot_csv import AWS_INSTANCE_CHIPS
+    from chipfolio.catalog.sources.parts import AWS_INSTANCE_CHIPS
     from chipfolio.export.accelerators import AWS_INSTANCE_TYPES
 
     for (chip, per_instance), instance_type in AWS_INSTANCE_TYPES.items():
