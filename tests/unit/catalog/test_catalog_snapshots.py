@@ -9,7 +9,6 @@ import sys
 from datetime import date
 from pathlib import Path
 
-import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -109,11 +108,20 @@ def test_private_offers_merge_into_a_new_catalog(bundled: Catalog) -> None:
 
 
 def test_frame(bundled: Catalog) -> None:
+    pl = pytest.importorskip("polars", reason="polars (the dataframe extra) is not installed")
     frame = bundled.frame()
     assert tuple(frame.columns) == OFFER_FIELDS and frame.height == len(bundled)
     assert frame["usd_per_chip_hour"].is_sorted()
     assert frame.schema["term_start"] == pl.Date and frame.schema["flags"] == pl.List(pl.String)
     assert set(offer_record(bundled.offers[0])) == set(OFFER_FIELDS)
+
+
+def test_frame_without_polars_says_how_to_get_it(
+    bundled: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "polars", None)  # import polars -> ModuleNotFoundError
+    with pytest.raises(CatalogError, match=r"chipfolio\[dataframe\]"):
+        bundled.frame()
 
 
 def test_build_is_deterministic_and_listed(tmp_path: Path) -> None:
