@@ -85,6 +85,28 @@ SKYPILOT_NEEDS_INSTANCE_TYPE: frozenset[str] = frozenset(
     {"a100-40gb", "a100-80gb-pcie", "h100-pcie", "h100-nvl"}
 )
 
+# Instance types whose rows in SkyPilot's catalog name no accelerator (the wide Azure file's
+# GB200 and ND96is MI300X sizes; see shared/data/skypilot-catalog-wide/SOURCE.md): a task that
+# asks for "MI300X:8" finds no row, so it names the instance type alone, which pins the part.
+SKYPILOT_UNNAMED_INSTANCE_TYPES: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("azure", "Standard_ND96is_MI300X_v5"),
+        ("azure", "Standard_ND128isr_NDR_GB200_v6"),
+    }
+)
+
+# Host families whose GPUs SkyPilot 0.14.1's GCP catalog names differently from the chip's own
+# name (sky/catalog/gcp_catalog.py: H100-MEGA is attached to a3-megagpu-8g only), by prefix.
+SKYPILOT_HOST_NAMES: Mapping[tuple[str, str], str] = {("gcp", "a3-megagpu-"): "H100-MEGA"}
+
+# Host families SkyPilot 0.14.1 prices but cannot attach GPUs to, by prefix, and why.
+SKYPILOT_UNLAUNCHABLE_HOSTS: Mapping[tuple[str, str], str] = {
+    ("gcp", "a3-edgegpu-"): (
+        "SkyPilot 0.14.1 attaches H100 on GCP only to a3-highgpu and a3-megagpu hosts, not to "
+        "the a3-edgegpu host this offer priced; use the kueue or ray export on GKE"
+    ),
+}
+
 # (provider, chip) that SkyPilot 0.14.1 cannot launch although it names the chip, and why;
 # these go through the Kubernetes exports instead.
 SKYPILOT_UNLAUNCHABLE: Mapping[tuple[str, str], str] = {
@@ -175,6 +197,26 @@ def skypilot_accelerator(chip: str, chips_per_instance: int, provider: str = "")
         return f"{prefix}-{chips_per_instance * cores}"
     name = SKYPILOT_CLOUD_NAMES.get((provider, chip)) or SKYPILOT_ACCELERATORS.get(chip)
     return None if name is None else f"{name}:{chips_per_instance}"
+
+
+def _by_prefix(
+    table: Mapping[tuple[str, str], str], provider: str, instance_type: str
+) -> str | None:
+    for (cloud, prefix), value in table.items():
+        if cloud == provider and instance_type.startswith(prefix):
+            return value
+    return None
+
+
+def skypilot_host_name(provider: str, instance_type: str | None) -> str | None:
+    """SkyPilot's accelerator name on this host family, where it differs from the chip's."""
+    return _by_prefix(SKYPILOT_HOST_NAMES, provider, instance_type or "")
+
+
+def skypilot_unlaunchable(provider: str, chip: str, instance_type: str | None) -> str | None:
+    """Why SkyPilot cannot launch this chip or host although it names it, or None."""
+    reason = SKYPILOT_UNLAUNCHABLE.get((provider, chip))
+    return reason or _by_prefix(SKYPILOT_UNLAUNCHABLE_HOSTS, provider, instance_type or "")
 
 
 def launch_region(provider: str, region: str) -> bool:

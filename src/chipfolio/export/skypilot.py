@@ -20,9 +20,11 @@ from chipfolio.export.accelerators import (
     SKYPILOT_CLOUDS,
     SKYPILOT_NEEDS_INSTANCE_TYPE,
     SKYPILOT_TPU_SLICES,
-    SKYPILOT_UNLAUNCHABLE,
+    SKYPILOT_UNNAMED_INSTANCE_TYPES,
     launch_region,
     skypilot_accelerator,
+    skypilot_host_name,
+    skypilot_unlaunchable,
 )
 from chipfolio.export.model import (
     ExportFile,
@@ -55,7 +57,8 @@ def _resources(
         res["region"] = a.region
         if detail.zone:
             res["zone"] = detail.zone
-    res["accelerators"] = accelerator
+    if (a.provider, detail.instance_type or "") not in SKYPILOT_UNNAMED_INSTANCE_TYPES:
+        res["accelerators"] = accelerator
     # a TPU VM takes no instance type in SkyPilot (the slice name is the accelerator)
     if detail.instance_type and a.chip not in SKYPILOT_TPU_SLICES:
         res["instance_type"] = detail.instance_type
@@ -135,11 +138,14 @@ def export_skypilot(
         if accelerator is None:
             skipped.append(Skip.of(a, f"chip '{a.chip}' has no SkyPilot accelerator name"))
             continue
-        reason = SKYPILOT_UNLAUNCHABLE.get((a.provider, a.chip))
+        detail = details.get(a.offer, OfferDetail())
+        reason = skypilot_unlaunchable(a.provider, a.chip, detail.instance_type)
         if reason is not None:
             skipped.append(Skip.of(a, reason))
             continue
-        detail = details.get(a.offer, OfferDetail())
+        host_name = skypilot_host_name(a.provider, detail.instance_type)
+        if host_name is not None:
+            accelerator = f"{host_name}:{a.chips_per_instance}"
         if a.chip in SKYPILOT_NEEDS_INSTANCE_TYPE and not detail.instance_type:
             name_only = accelerator.split(":")[0]
             skipped.append(
