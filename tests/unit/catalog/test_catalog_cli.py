@@ -250,3 +250,18 @@ def test_installed_entry_point(tmp_path: Path) -> None:
         env=env,
     )
     assert_one_line_error(bad.returncode, bad.stderr, "junk.bin", "binary")
+
+
+def test_refresh_reports_offers_and_skips_per_source_and_chip(
+    capsys: pytest.CaptureFixture[str], _home: Path
+) -> None:
+    parts = FIXTURES / "skypilot-parts"
+    code, out, err = run(capsys, "catalog", "refresh", "--from", str(parts))
+    assert code == 0, err
+    assert "per source and chip" in out
+    lines = [" ".join(line.split()) for line in out.splitlines()]
+    assert any("azure" in line and "h100-nvl" in line for line in lines), out
+    summary = run_json(capsys, "catalog", "refresh", "--from", str(parts))
+    azure = next(s for s in summary["report"]["sources"] if s["kind"] == "skypilot-v8:azure")
+    assert azure["by_chip"]["h100-nvl"]["offers"] == 6
+    assert azure["by_chip"]["T4"] == {"accelerator not in the chip registry": 1}
