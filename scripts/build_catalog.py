@@ -4,7 +4,9 @@ Run from the repository root::
 
     .venv/bin/python scripts/build_catalog.py [--shared ../shared/data] [--check]
 
-The chip registry is derived row by row from ``accelerators.csv``. How each row's
+The chip registry is derived row by row from ``accelerators.csv`` and, for parts that real
+price catalogs list but that table lacks, ``src/chipfolio/catalog/data/accelerators-supplement.csv``
+(same layout, a source per row). How each row's
 ``fp8_or_int8_dense_tflops`` column and ``low_precision_note`` are read is written down in
 ``READINGS`` below, one entry per chip, so every figure in the shipped table can be traced to
 the source row it came from. Numbers taken from a note (an INT8 or FP4 rate) are checked to
@@ -33,6 +35,9 @@ DATA_DIR = REPO / "src" / "chipfolio" / "catalog" / "data"
 CHIPS_CSV = DATA_DIR / "chips.csv"
 SNAPSHOTS_DIR = DATA_DIR / "snapshots"
 DEFAULT_JSON = SNAPSHOTS_DIR / "default.json"
+# Parts that real price catalogs list but shared/data/accelerators.csv lacks, in its layout and
+# with a source per row (kept beside the registry it feeds).
+SUPPLEMENT_CSV = DATA_DIR / "accelerators-supplement.csv"
 SKYPILOT_LABEL = (
     "shared/data/skypilot-catalog/v8: extracts of skypilot-org/skypilot-catalog catalogs/v8 "
     "(aws @ e385a0d, gcp @ 8427bbf, lambda @ 95eaf48, nebius @ 0082b04; see its SOURCE.md)"
@@ -293,6 +298,61 @@ READINGS: dict[str, Reading] = {
     ),
 }
 
+READINGS.update(
+    {
+        "A100 40GB SXM4": Reading(
+            "a100-40gb",
+            ("A100-40GB", "A100-40GB-SXM", "A100-SXM4-40GB"),
+            None,
+            "col",
+            None,
+            8,
+            8,
+            "no FP8 on Ampere: the fp8_or_int8 column is INT8 TOPS",
+        ),
+        "A100 80GB PCIe": Reading(
+            "a100-80gb-pcie",
+            ("A100-80GB-PCIe", "A100-PCIe-80GB"),
+            None,
+            "col",
+            None,
+            2,
+            8,
+            "PCIe card; no FP8 on Ampere (the fp8_or_int8 column is INT8); NVLink bridge pairs",
+        ),
+        "H100 PCIe": Reading(
+            "h100-pcie",
+            ("H100-PCIe", "H100-PCIe-80GB"),
+            "col",
+            1513.0,
+            None,
+            2,
+            8,
+            "PCIe card (HBM2e); NVLink bridge pairs (scale-up domain 2)",
+        ),
+        "H100 NVL": Reading(
+            "h100-nvl",
+            ("H100-NVL", "H100NVL", "H100-NVL-94GB"),
+            "col",
+            1671.0,
+            None,
+            2,
+            8,
+            "PCIe card with 94 GB HBM3, not the SXM part; NVLink bridge pairs (scale-up domain 2)",
+        ),
+        "GH200 (96 GB HBM3)": Reading(
+            "gh200",
+            ("GH200", "GH200-96GB", "Grace Hopper"),
+            "col",
+            None,
+            None,
+            1,
+            1,
+            "per Hopper GPU of one GH200 superchip (96 GB HBM3 version); CPU memory not counted",
+        ),
+    }
+)
+
 VENDORS = {
     "NVIDIA": "nvidia",
     "AMD": "amd",
@@ -374,8 +434,8 @@ def _aliases(source_name: str, aliases: tuple[str, ...]) -> list[str]:
     return out
 
 
-def chip_row(src: dict[str, str]) -> dict[str, str]:
-    """One registry row from one accelerators.csv row, per its entry in READINGS."""
+def chip_row(src: dict[str, str], table: str = "shared/data/accelerators.csv") -> dict[str, str]:
+    """One registry row from one row of a source ``table``, per its entry in READINGS."""
     name = src["chip"]
     reading = READINGS[name]
     note = src["low_precision_note"]
@@ -404,7 +464,7 @@ def chip_row(src: dict[str, str]) -> dict[str, str]:
         "stack": _stack(src["software_stack"]),
         "tdp_w": _num(src["tdp_w"]),
         "provenance": src["provenance"],
-        "source": f"shared/data/accelerators.csv ({name}): {src['source']}",
+        "source": f"{table} ({name}): {src['source']}",
         "aliases": "|".join(_aliases(name, reading.aliases)),
         "notes": reading.notes,
     }
@@ -413,11 +473,17 @@ def chip_row(src: dict[str, str]) -> dict[str, str]:
 
 def chips_csv_text(shared: Path) -> str:
     """The whole registry CSV, in source order, as text."""
-    with (shared / "accelerators.csv").open(encoding="utf-8", newline="") as handle:
-        rows = [chip_row(r) for r in csv.DictReader(handle)]
+    rows = []
+    tables = (
+        (shared / "accelerators.csv", "shared/data/accelerators.csv"),
+        (SUPPLEMENT_CSV, "catalog/data/accelerators-supplement.csv"),
+    )
+    for path, table in tables:
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows.extend(chip_row(r, table) for r in csv.DictReader(handle))
     missing = set(READINGS) - {r["name"].split(" ", 1)[1] for r in rows}
     if missing:
-        raise SystemExit(f"chips in READINGS but not in accelerators.csv: {sorted(missing)}")
+        raise SystemExit(f"chips in READINGS but in no source table: {sorted(missing)}")
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CHIP_COLUMNS, lineterminator="\n")
     writer.writeheader()

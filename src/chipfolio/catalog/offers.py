@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from chipfolio.catalog.chips import ChipRegistry, registry
 from chipfolio.domain import Offer, PricingModel, SiliconVendor
-from chipfolio.errors import InputError, UnknownNameError
+from chipfolio.errors import CatalogError, InputError, UnknownNameError
 
 if TYPE_CHECKING:  # polars is imported only when a DataFrame is asked for
     import polars as pl
@@ -163,8 +163,17 @@ class Catalog:
         return dict(sorted(out.items()))
 
     def frame(self) -> pl.DataFrame:
-        """The offers as a polars DataFrame, one row per offer, columns as OFFER_FIELDS."""
-        import polars as pl
+        """The offers as a polars DataFrame, one row per offer, columns as OFFER_FIELDS.
+
+        polars is optional (``pip install 'chipfolio[dataframe]'``); without it this raises
+        :class:`CatalogError` saying so.
+        """
+        try:
+            import polars as pl
+        except ModuleNotFoundError as exc:
+            raise CatalogError(
+                "Catalog.frame() needs polars: pip install 'chipfolio[dataframe]'"
+            ) from exc
 
         records = [offer_record(o) for o in price_order(self.offers)]
         schema: dict[str, Any] = {

@@ -34,7 +34,9 @@ from chipfolio.export.model import (
     unique_name,
 )
 
-KUEUE_API = "kueue.x-k8s.io/v1beta1"
+# v1beta2: Kueue v0.19 marks v1beta1 deprecated ("Use v1beta2 instead"); a v1beta2 ClusterQueue
+# names its cohort with spec.cohortName.
+KUEUE_API = "kueue.x-k8s.io/v1beta2"
 JOBSET_API = "jobset.x-k8s.io/v1alpha2"
 
 
@@ -92,7 +94,7 @@ def _cluster_queue(queue: str, quotas: Mapping[str, Mapping[str, int]]) -> dict[
         "kind": "ClusterQueue",
         "metadata": {"name": queue},
         "spec": {
-            "cohort": k8s.COHORT,
+            "cohortName": k8s.COHORT,
             "namespaceSelector": {
                 "matchLabels": {"kubernetes.io/metadata.name": k8s.NAMESPACE},
             },

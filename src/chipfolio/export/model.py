@@ -22,6 +22,9 @@ from chipfolio.errors import InputError
 
 MAX_ALLOCATIONS = 100_000
 MAX_COUNT = 10_000_000
+# chips in one instance: a TPU slice is one instance (tpu-v5p-12288 is 6,144 chips, the largest
+# TPU7x slice 9,216), so the cap sits above those
+MAX_PER_INSTANCE = 16_384
 PRICING_MODELS: tuple[str, ...] = tuple(p.value for p in PricingModel)
 DEFAULT_PORT = 8000  # serving port of an inference workload whose launch section names none
 
@@ -283,8 +286,10 @@ def _per_instance(item: Mapping[str, Any], chips: int, instances: int, where: st
                 f"missing, and {chips} chips do not split evenly over {instances} instances",
             )
         return max(chips // instances, 1)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1024:
-        raise _fail(src, f"{where}.chips_per_instance", "expected an integer in [1, 1024]")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PER_INSTANCE:
+        raise _fail(
+            src, f"{where}.chips_per_instance", f"expected an integer in [1, {MAX_PER_INSTANCE}]"
+        )
     if instances and value * instances != chips:
         raise _fail(
             src,

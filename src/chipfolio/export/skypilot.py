@@ -2,8 +2,12 @@
 
 Training allocations become tasks with ``num_nodes`` = instances (``sky launch``, or
 ``sky jobs launch`` on spot); inference allocations become SkyServe services with ``replicas``
-= instances of one node each (``sky serve up``). Allocations on clouds SkyPilot does not know,
-or on chips it has no name for, are skipped with the reason.
+= instances of one node each (``sky serve up``). Only what SkyPilot can launch is emitted:
+allocations on clouds SkyPilot does not know, on chips it has no name for, on chips its catalog
+cannot place (Trainium2: use the Kubernetes exports), or on parts its name does not pin without
+an instance type, are skipped with the reason. TPU tasks name the slice only (SkyPilot refuses an
+instance type for a TPU VM); an offer priced for an area rather than a region leaves the region
+open and says so.
 """
 
 from __future__ import annotations
@@ -12,7 +16,16 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
-from chipfolio.export.accelerators import SKYPILOT_CLOUDS, skypilot_accelerator
+from chipfolio.export.accelerators import (
+    SKYPILOT_CLOUDS,
+    SKYPILOT_NEEDS_INSTANCE_TYPE,
+    SKYPILOT_TPU_SLICES,
+    SKYPILOT_UNNAMED_INSTANCE_TYPES,
+    launch_region,
+    skypilot_accelerator,
+    skypilot_host_name,
+    skypilot_unlaunchable,
+)
 from chipfolio.export.model import (
     ExportFile,
     ExportResult,
@@ -39,11 +52,15 @@ def placeholder_run(workload: str) -> str:
 def _resources(
     a: PlannedAllocation, accelerator: str, detail: OfferDetail, launch: LaunchInfo
 ) -> dict[str, Any]:
-    res: dict[str, Any] = {"cloud": a.provider, "region": a.region}
-    if detail.zone:
-        res["zone"] = detail.zone
-    res["accelerators"] = accelerator
-    if detail.instance_type:
+    res: dict[str, Any] = {"cloud": a.provider}
+    if launch_region(a.provider, a.region):
+        res["region"] = a.region
+        if detail.zone:
+            res["zone"] = detail.zone
+    if (a.provider, detail.instance_type or "") not in SKYPILOT_UNNAMED_INSTANCE_TYPES:
+        res["accelerators"] = accelerator
+    # a TPU VM takes no instance type in SkyPilot (the slice name is the accelerator)
+    if detail.instance_type and a.chip not in SKYPILOT_TPU_SLICES:
         res["instance_type"] = detail.instance_type
     res["use_spot"] = a.pricing == "spot"
     if launch.image:
@@ -79,6 +96,11 @@ def _header(a: PlannedAllocation, accelerator: str, name: str, path: str) -> tup
         )
     elif a.pricing is None:
         lines.append("pricing model not in the plan JSON: launched on demand")
+    if not launch_region(a.provider, a.region):
+        lines.append(
+            f"region left open: the plan priced the area '{a.region}', not a {a.provider} "
+            "region; set resources.region to the region you mean"
+        )
     if a.kind == "inference":
         lines.append(f"sky serve up -n {name} {path}  (readiness probe {READINESS_PATH})")
     else:
@@ -89,6 +111,8 @@ def _header(a: PlannedAllocation, accelerator: str, name: str, path: str) -> tup
 
 def _fill_ins(a: PlannedAllocation, launch: LaunchInfo) -> list[str]:
     out = [f"{a.provider} credentials for SkyPilot (sky check {a.provider})"]
+    if not launch_region(a.provider, a.region):
+        out.append(f"a real {a.provider} region for the area '{a.region}' (resources.region)")
     if not launch.run:
         out.append(f"run command of workload '{a.workload}' (launch.run)")
     if a.kind == "inference":
@@ -110,15 +134,33 @@ def export_skypilot(
         if a.provider not in SKYPILOT_CLOUDS:
             skipped.append(Skip.of(a, f"provider '{a.provider}' is not a SkyPilot cloud"))
             continue
-        accelerator = skypilot_accelerator(a.chip, a.chips_per_instance)
+        accelerator = skypilot_accelerator(a.chip, a.chips_per_instance, a.provider)
         if accelerator is None:
             skipped.append(Skip.of(a, f"chip '{a.chip}' has no SkyPilot accelerator name"))
+            continue
+        detail = details.get(a.offer, OfferDetail())
+        reason = skypilot_unlaunchable(a.provider, a.chip, detail.instance_type)
+        if reason is not None:
+            skipped.append(Skip.of(a, reason))
+            continue
+        host_name = skypilot_host_name(a.provider, detail.instance_type)
+        if host_name is not None:
+            accelerator = f"{host_name}:{a.chips_per_instance}"
+        if a.chip in SKYPILOT_NEEDS_INSTANCE_TYPE and not detail.instance_type:
+            name_only = accelerator.split(":")[0]
+            skipped.append(
+                Skip.of(
+                    a,
+                    f"SkyPilot's name '{name_only}' also covers other parts than {a.chip} "
+                    "and the offer names no instance type to pin it",
+                )
+            )
             continue
         workload = a.workload or ""
         name = unique_name(dns_name(workload, a.chip, a.provider, hours(a), limit=50), used)
         info = launch.get(workload, LaunchInfo())
         path = f"skypilot/{name}.yaml"
-        task = _task(a, name, accelerator, details.get(a.offer, OfferDetail()), info)
+        task = _task(a, name, accelerator, detail, info)
         header = _header(a, accelerator, name, path)
         files.append(ExportFile(path, header, (task,), fill_in=tuple(_fill_ins(a, info))))
         quoted = shlex.quote(path)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from chipfolio.catalog.chips import registry
 from chipfolio.interfaces.cli.app import main
 
 REPO = Path(__file__).resolve().parents[3]
@@ -61,7 +62,7 @@ def assert_one_line_error(code: int, err: str, *needles: str) -> None:
 
 def test_chips_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
     chips = run_json(capsys, "chips")
-    assert len(chips) == 23 and all(set(c) >= CHIP_KEYS for c in chips)
+    assert len(chips) == len(registry()) and all(set(c) >= CHIP_KEYS for c in chips)
     by_id = {c["id"]: c for c in chips}
     assert by_id["maia-200"]["bf16_tflops"] is None and by_id["maia-200"]["fp8_tflops"] == 5000
     assert by_id["tpu-v6e"]["fp8_tflops"] == 918 and by_id["tpu-v6e"]["stack"] == "xla"
@@ -72,7 +73,7 @@ def test_chips_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
 def test_chips_csv_and_table(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "chips", "--csv")
     lines = out.strip().splitlines()
-    assert code == 0 and lines[0].startswith("id,name,vendor") and len(lines) == 24
+    assert code == 0 and lines[0].startswith("id,name,vendor") and len(lines) == len(registry()) + 1
     code, out, _ = run(capsys, "chips", "--vendor", "intel")
     assert code == 0 and "gaudi3" in out and "h100-sxm" not in out
 
@@ -139,15 +140,15 @@ def test_refresh_then_list_and_select_snapshots(
     capsys: pytest.CaptureFixture[str], _home: Path
 ) -> None:
     summary = run_json(capsys, "catalog", "refresh", "--from", str(FIXTURES / "skypilot"))
-    assert summary["offers"] == 27 and summary["report"]["skipped"]
+    assert summary["offers"] == 29 and summary["report"]["skipped"]
     snapshot_id = summary["id"]
     assert (_home / "catalogs" / snapshot_id / "offers.csv").is_file()
     listed = run_json(capsys, "catalog", "snapshots")
     assert [s["id"] for s in listed if not s["bundled"]] == [snapshot_id]
     assert any(s["bundled"] and s["default"] for s in listed)
     offers = run_json(capsys, "catalog", "--snapshot", snapshot_id)
-    assert len(offers) == 27 and {o["snapshot_id"] for o in offers} == {snapshot_id}
-    assert len(run_json(capsys, "catalog", "--snapshot", "latest")) == 27
+    assert len(offers) == 29 and {o["snapshot_id"] for o in offers} == {snapshot_id}
+    assert len(run_json(capsys, "catalog", "--snapshot", "latest")) == 29
     code, out, _ = run(capsys, "catalog", "snapshots")
     assert code == 0 and snapshot_id in out and "bundled (default)" in out
 
@@ -167,7 +168,7 @@ def test_failed_refresh_keeps_existing_snapshots(
     code, _, err = run(capsys, *args)
     assert_one_line_error(code, err, "wrong_field.yaml:7", "price_per_hour")
     assert sorted(p.name for p in (_home / "catalogs").iterdir()) == before
-    assert len(run_json(capsys, "catalog", "--snapshot", good["id"])) == 27
+    assert len(run_json(capsys, "catalog", "--snapshot", good["id"])) == 29
 
 
 @pytest.mark.parametrize(
@@ -249,3 +250,18 @@ def test_installed_entry_point(tmp_path: Path) -> None:
         env=env,
     )
     assert_one_line_error(bad.returncode, bad.stderr, "junk.bin", "binary")
+
+
+def test_refresh_reports_offers_and_skips_per_source_and_chip(
+    capsys: pytest.CaptureFixture[str], _home: Path
+) -> None:
+    parts = FIXTURES / "skypilot-parts"
+    code, out, err = run(capsys, "catalog", "refresh", "--from", str(parts))
+    assert code == 0, err
+    assert "per source and chip" in out
+    lines = [" ".join(line.split()) for line in out.splitlines()]
+    assert any("azure" in line and "h100-nvl" in line for line in lines), out
+    summary = run_json(capsys, "catalog", "refresh", "--from", str(parts))
+    azure = next(s for s in summary["report"]["sources"] if s["kind"] == "skypilot-v8:azure")
+    assert azure["by_chip"]["h100-nvl"]["offers"] == 6
+    assert azure["by_chip"]["T4"] == {"accelerator not in the chip registry": 1}

@@ -9,7 +9,6 @@ import sys
 from datetime import date
 from pathlib import Path
 
-import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -109,11 +108,20 @@ def test_private_offers_merge_into_a_new_catalog(bundled: Catalog) -> None:
 
 
 def test_frame(bundled: Catalog) -> None:
+    pl = pytest.importorskip("polars", reason="polars (the dataframe extra) is not installed")
     frame = bundled.frame()
     assert tuple(frame.columns) == OFFER_FIELDS and frame.height == len(bundled)
     assert frame["usd_per_chip_hour"].is_sorted()
     assert frame.schema["term_start"] == pl.Date and frame.schema["flags"] == pl.List(pl.String)
     assert set(offer_record(bundled.offers[0])) == set(OFFER_FIELDS)
+
+
+def test_frame_without_polars_says_how_to_get_it(
+    bundled: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "polars", None)  # import polars -> ModuleNotFoundError
+    with pytest.raises(CatalogError, match=r"chipfolio\[dataframe\]"):
+        bundled.frame()
 
 
 def test_build_is_deterministic_and_listed(tmp_path: Path) -> None:
@@ -122,10 +130,10 @@ def test_build_is_deterministic_and_listed(tmp_path: Path) -> None:
     assert first.id == again.id and re.fullmatch(r"2026-11-22-[0-9a-f]{8}", first.id)
     assert [p.name for p in tmp_path.iterdir()] == [first.id]
     catalog = load_catalog(first.id, tmp_path)
-    assert len(catalog) == first.offers == 27
+    assert len(catalog) == first.offers == 29
     assert catalog.get("gcp:tpu-v6e-8:us-central1:-:on_demand").snapshot_id == first.id
     meta = json.loads((tmp_path / first.id / "meta.json").read_text(encoding="utf-8"))
-    assert meta["row_counts"]["offers"] == 27 and meta["import_report"]["skipped"]
+    assert meta["row_counts"]["offers"] == 29 and meta["import_report"]["skipped"]
 
 
 def test_older_snapshots_stay_readable(tmp_path: Path) -> None:
@@ -135,7 +143,7 @@ def test_older_snapshots_stay_readable(tmp_path: Path) -> None:
     user = [s.id for s in list_snapshots(tmp_path) if not s.bundled]
     assert user == [old.id, new.id]
     assert load_catalog("latest", tmp_path).snapshot_id == new.id
-    assert len(load_catalog(old.id, tmp_path)) == 27
+    assert len(load_catalog(old.id, tmp_path)) == 29
     merged = load_catalog(new.id, tmp_path)
     maia = merged.get("example-azure-maia200-lease")
     assert maia.snapshot_id == new.id and "private" in maia.flags

@@ -196,3 +196,23 @@ def test_anchor_expansion_stays_bounded(tmp_path: Path) -> None:
         lines.append(f"  - &a{i} [{refs}]")
     with pytest.raises(SchemaError, match="expected a mapping"):
         load_private_offers(_write(tmp_path, "\n".join(lines) + "\n"))
+
+
+def test_a_private_offer_in_an_area_is_flagged_approximate() -> None:
+    from chipfolio.catalog.sources.private import parse_private_offers
+
+    base = {
+        "provider": "gcp",
+        "chip": "tpu-v6e",
+        "usd_per_chip_hour": 2.0,
+        "chips_per_instance": 8,
+        "pricing": "reserved",
+    }
+    items: list[dict[str, object]] = [
+        {**base, "id": "area", "region": "asia-northeast"},
+        {**base, "id": "real", "region": "asia-northeast1"},
+        {**base, "id": "neocloud", "provider": "crusoe", "region": "us-central"},
+    ]
+    flags = {o.id: o.flags for o in parse_private_offers(items, "p.yaml", "")}
+    assert flags["area"] == ("private", "region_approximate")
+    assert flags["real"] == ("private",) and flags["neocloud"] == ("private",)

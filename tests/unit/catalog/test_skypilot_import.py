@@ -111,7 +111,7 @@ def test_gcp_host_plus_accelerator_rows(imported: tuple[dict[str, Offer], Import
     assert spot.usd_per_instance_hour == pytest.approx(2.75246 + 25.0)
     skipped, _ = _source(report, "gcp")
     assert skipped[Skip.GCP_HOST_ONLY] == 1  # zone b has no accelerator row
-    assert skipped[Skip.GCP_ACCELERATOR_ONLY] == 1  # the lone T4 row
+    assert skipped[f"{Skip.UNKNOWN_CHIP}: T4"] == 1  # the lone (N1-attachable) T4 row
     assert skipped[Skip.NO_ACCELERATOR] == 1  # the TPU-v4 host row
 
 
@@ -124,7 +124,7 @@ def test_gcp_tpu_slices_count_chips_with_a_zero_cost_host(
     assert v6e.usd_per_chip_hour == pytest.approx(2.7)
     v5p = offers["gcp:tpu-v5p-12288:us-east5:-:on_demand"]
     assert v5p.chips_per_instance == 6144 and v5p.usd_per_chip_hour == pytest.approx(4.2)
-    assert _source(report, "gcp")[0][f"{Skip.UNKNOWN_CHIP}: tpu-v3-8"] == 1
+    assert _source(report, "gcp")[0][f"{Skip.UNKNOWN_CHIP}: tpu-v3"] == 1
 
 
 def test_gcp_700_sentinel_is_skipped(imported: tuple[dict[str, Offer], ImportReport]) -> None:
@@ -153,8 +153,10 @@ def test_lambda_crlf_no_zones_no_spot_and_variants(
     assert {o.region for o in lam} == {"us-east-1", "europe-central-1"}
     assert all(o.zone is None and o.pricing is PricingModel.ON_DEMAND for o in lam)
     skipped, _ = _source(report, "lambda")
-    assert skipped[Skip.VARIANT] == 1  # gpu_1x_h100_pcie is not an H100 SXM
-    assert skipped[f"{Skip.UNKNOWN_CHIP}: GH200"] == 1
+    assert Skip.VARIANT not in skipped and Skip.AMBIGUOUS not in skipped
+    chips = {o.instance_type: o.chip for o in lam}
+    assert chips["gpu_1x_h100_pcie"] == "h100-pcie"  # the PCIe card, not the H100 SXM
+    assert chips["gpu_1x_gh200"] == "gh200"
     assert skipped[Skip.NO_ACCELERATOR] == 1
 
 
@@ -224,14 +226,14 @@ def test_not_a_directory_or_no_csv(tmp_path: Path) -> None:
 def test_hostile_values_in_rows(tmp_path: Path) -> None:
     header = "InstanceType,AcceleratorName,AcceleratorCount,Price,SpotPrice,Region"
     rows = [
-        "a,H100,8,1e400,,r1",  # overflows to inf
-        "b,H100,-8,10,,r1",  # negative count
-        "c,H100,1e30,10,,r1",  # absurd count
-        "d,H100,2.5,10,,r1",  # fractional count
-        f"e,H100,8,10,,{'x' * 500}",  # absurdly long region
-        "f,H100,8,10,,",  # empty region
-        "g,H100,8,inf,-inf,r1",
-        "h,H100,8,10,,r1",  # the one good row
+        "a,H100-SXM,8,1e400,,r1",  # overflows to inf
+        "b,H100-SXM,-8,10,,r1",  # negative count
+        "c,H100-SXM,1e30,10,,r1",  # absurd count
+        "d,H100-SXM,2.5,10,,r1",  # fractional count
+        f"e,H100-SXM,8,10,,{'x' * 500}",  # absurdly long region
+        "f,H100-SXM,8,10,,",  # empty region
+        "g,H100-SXM,8,inf,-inf,r1",
+        "h,H100-SXM,8,10,,r1",  # the one good row
     ]
     text = "\n".join([header, *rows]) + "\n"
     offers, report = import_skypilot_dir(_cloud_file(tmp_path, text.encode(), cloud="other"))

@@ -1,5 +1,5 @@
 """Validators of exported specs: SkyPilot's own schemas, the Kubernetes client's models, and
-JSON Schemas of the Kueue, JobSet and KubeRay resources written from their API references.
+the real CRD schemas of the pinned Kueue, JobSet and KubeRay releases (see crds.py).
 
 Kubernetes objects are checked twice: a walk over the official client's models (every key must
 be a field of the model at that place, with the right JSON type: this catches misspelled and
@@ -20,10 +20,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
+import crds
 import yaml
 
-SCHEMAS = Path(__file__).parent / "schemas"
+KUEUE_API = "kueue.x-k8s.io/v1beta2"
+# kinds whose CRD or API says scope: Namespaced (the others we emit are cluster-scoped)
+NAMESPACED = frozenset({"LocalQueue", "JobSet", "RayJob", "RayCluster", "Job", "Deployment"})
 HAVE_SKY = importlib.util.find_spec("sky") is not None
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -154,19 +156,9 @@ def _quantities(data: Any, path: str) -> Iterator[tuple[str, Any]]:
 # ----- CRDs ---------------------------------------------------------------------------------
 
 
-@cache
-def crd_schema(name: str) -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads((SCHEMAS / f"{name}.json").read_text(encoding="utf-8"))
-    jsonschema.Draft202012Validator.check_schema(schema)
-    return schema
-
-
-def _schema_errors(doc: Mapping[str, Any], name: str) -> list[str]:
-    validator = jsonschema.Draft202012Validator(crd_schema(name))
-    return [
-        f"{name}: {'/'.join(map(str, e.absolute_path))}: {e.message}"
-        for e in validator.iter_errors(doc)
-    ]
+def _crd_errors(doc: Mapping[str, Any]) -> list[str]:
+    """The real CRD schema (strict about unknown fields) and its CEL rules (see crds.py)."""
+    return crds.schema_errors(doc) + crds.cel_errors(doc)
 
 
 def _cluster_queue_rules(doc: Mapping[str, Any]) -> list[str]:
@@ -179,6 +171,10 @@ def _cluster_queue_rules(doc: Mapping[str, Any]) -> list[str]:
             names = [r.get("name") for r in flavor.get("resources", [])]
             if names != covered:
                 errors.append(f"resourceGroups[{g}]: flavor {flavor.get('name')} lists {names}")
+            for r in flavor.get("resources", []):
+                quota = r.get("nominalQuota")
+                if isinstance(quota, int | float) and quota < 0:  # Kueue's webhook rule
+                    errors.append(f"flavor {flavor.get('name')}: negative nominalQuota {quota}")
             if flavor.get("name") in seen:
                 errors.append(f"flavor {flavor.get('name')} in more than one resource group")
             seen.add(flavor.get("name"))
@@ -213,28 +209,26 @@ def document_errors(doc: Mapping[str, Any]) -> list[str]:
     }
     if kind in core:
         errors += kubernetes_errors(doc, core[kind])
-    elif kind[0] == "kueue.x-k8s.io/v1beta1" and kind[1] in (
-        "ResourceFlavor",
-        "ClusterQueue",
-        "LocalQueue",
-    ):
-        errors += _schema_errors(doc, f"kueue-{str(kind[1]).lower()}")
+    elif kind[0] == KUEUE_API and kind[1] in ("ResourceFlavor", "ClusterQueue", "LocalQueue"):
+        errors += _crd_errors(doc)
         if kind[1] == "ClusterQueue":
             errors += _cluster_queue_rules(doc)
     elif kind == ("jobset.x-k8s.io/v1alpha2", "JobSet"):
-        errors += _schema_errors(doc, "jobset")
+        errors += _crd_errors(doc)
         for i, rj in enumerate(doc.get("spec", {}).get("replicatedJobs", [])):
             where = f"replicatedJobs[{i}].template"
             errors += kubernetes_errors(rj.get("template", {}), "V1JobTemplateSpec", where)
     elif kind == ("ray.io/v1", "RayJob"):
-        errors += _schema_errors(doc, "rayjob")
+        errors += _crd_errors(doc)
         errors += _ray_cluster_errors(doc.get("spec", {}).get("rayClusterSpec", {}), "RayJob")
     elif kind == ("ray.io/v1", "RayCluster"):
-        errors += _schema_errors(doc, "raycluster")
+        errors += _crd_errors(doc)
         errors += _ray_cluster_errors(doc.get("spec", {}), "RayCluster")
     else:
         errors.append(f"no validator for {kind}")
     errors += _name_errors(doc)
+    if kind[1] in NAMESPACED and not doc.get("metadata", {}).get("namespace"):
+        errors.append(f"{kind[1]} is namespaced: metadata.namespace is missing")
     return errors
 
 

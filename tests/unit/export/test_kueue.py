@@ -136,7 +136,7 @@ def test_queues_are_wired_within_each_cluster(result: Any) -> None:
             kind, name = doc["kind"], doc["metadata"]["name"]
             objects[cluster][kind].add(name)
             if kind == "ClusterQueue":
-                cohorts.add(doc["spec"]["cohort"])
+                cohorts.add(doc["spec"]["cohortName"])
                 for group in doc["spec"]["resourceGroups"]:
                     for flavor in group["flavors"]:
                         queued.append((cluster, f"ResourceFlavor/{flavor['name']}"))
@@ -259,3 +259,26 @@ def test_spot_on_aks_tolerates_the_spot_taint_and_neoclouds_ask_for_a_label() ->
     assert eks.labels["node.kubernetes.io/instance-type"] == "p5.48xlarge"
     neo = node_target("lambda", "nvidia", "h100-sxm", "us-east-1", 8, None, spot=True)
     assert neo is not None and any("spot" in label for label in neo.operator_labels)
+
+
+def test_kueue_objects_are_v1beta2_with_cohort_name(result: Any) -> None:
+    queue = _first(result, "ClusterQueue")
+    assert queue["apiVersion"] == "kueue.x-k8s.io/v1beta2"
+    assert "cohortName" in queue["spec"] and "cohort" not in queue["spec"]
+    # the deprecated shape is refused: v1beta1 has no schema here, v1beta2 has no spec.cohort
+    old = copy.deepcopy(queue)
+    old["apiVersion"] = "kueue.x-k8s.io/v1beta1"
+    assert document_errors(old)
+    old = copy.deepcopy(queue)
+    old["spec"]["cohort"] = old["spec"].pop("cohortName")
+    assert any("'cohort' was unexpected" in e for e in document_errors(old))
+
+
+def test_crd_cel_rules_are_checked(result: Any) -> None:
+    flavor = _first(result, "ResourceFlavor")
+    flavor["spec"]["tolerations"] = [{"operator": "Exists", "value": "x", "effect": "NoSchedule"}]
+    assert any("takes no value" in e for e in document_errors(flavor))
+    queue = _first(result, "ClusterQueue")
+    del queue["spec"]["cohortName"]
+    queue["spec"]["resourceGroups"][0]["flavors"][0]["resources"][0]["borrowingLimit"] = 1
+    assert any("borrowingLimit needs a cohortName" in e for e in document_errors(queue))

@@ -168,8 +168,12 @@ def test_launch_sections_and_private_instance_types_come_from_the_portfolio(
     assert details["aws-trn2-reserved"].instance_type == "trn2.48xlarge"
     assert "azure-maia200-lease" not in details
     result = export_plan(plan, "skypilot", launch, details)
-    text = "".join(f.render() for f in result.files if "chat-trainium2" in f.path)
-    assert "instance_type: trn2.48xlarge" in text and "ports: 8080" in text
+    text = "".join(f.render() for f in result.files if "chat-tpu-v6e" in f.path)
+    assert "ports: 8080" in text
+    # Trainium2 goes to Kubernetes, where the private offer's instance type selects the nodes
+    kueue = export_plan(plan, "kueue", launch, details)
+    text = "".join(f.render() for f in kueue.files if "chat-trainium2" in f.path)
+    assert "node.kubernetes.io/instance-type: trn2.48xlarge" in text
 
 
 @pytest.mark.parametrize(
@@ -193,7 +197,7 @@ def test_unknown_target_is_refused() -> None:
 
 
 def test_aws_instance_types_agree_with_the_catalog_importer() -> None:
-    from chipfolio.catalog.sources.skypilot_csv import AWS_INSTANCE_CHIPS
+    from chipfolio.catalog.sources.parts import AWS_INSTANCE_CHIPS
     from chipfolio.export.accelerators import AWS_INSTANCE_TYPES
 
     for (chip, per_instance), instance_type in AWS_INSTANCE_TYPES.items():
@@ -223,7 +227,9 @@ def test_gke_and_fallback_node_labels() -> None:
 def _one_workload_plan(names: list[str], **changes: Any) -> dict[str, Any]:
     """The fixture's chat allocation on Trainium2, once per name, with ``changes`` applied."""
     data = plan_data()
-    chat = next(a for a in data["allocations"] if a["chip"] == "trainium2")
+    chat = next(
+        a for a in data["allocations"] if a["chip"] == "tpu-v6e" and a["workload"] == "chat"
+    )
     data["allocations"] = [{**chat, "workload": n, **changes} for n in names]
     data["workloads"] = [{"name": n, "kind": "inference"} for n in names]
     return data
@@ -244,7 +250,7 @@ def test_hostile_names_stay_inert_in_the_generated_shell() -> None:
     run = subprocess.run(["bash", "-c", task["run"]], capture_output=True, text=True, check=False)
     assert run.returncode == 1 and name in run.stderr
     ray = export_plan(plan, "ray").files[0]
-    assert ray.path.startswith("ray/aws-us-east-1/")
+    assert ray.path.startswith("ray/gcp-us-east5/")
     doc = yaml.safe_load(ray.render())
     assert doc["metadata"]["name"].startswith("it-s-touch-pwned-id")
 
@@ -278,4 +284,16 @@ def test_odd_regions_get_no_region_label() -> None:
         if d["kind"] == "ResourceFlavor"
     )  # fmt: skip
     assert "topology.kubernetes.io/region" not in flavor["spec"]["nodeLabels"]
-    assert result.files[0].path == "kueue/aws-us-east-n-virginia/00-queues.yaml"
+    assert result.files[0].path == "kueue/gcp-us-east-n-virginia/00-queues.yaml"
+
+
+@pytest.mark.parametrize("target", ["skypilot", "kueue", "ray"])
+def test_an_area_region_is_no_launch_target_and_says_what_to_fill_in(target: str) -> None:
+    # a price source gave "Asia Northeast": gcp has asia-northeast1..3, no "asia-northeast"
+    plan = read_plan(_one_workload_plan(["chat"], region="asia-northeast"), "p.json")
+    result = export_plan(plan, target)
+    text = "".join(f.render() for f in result.files)
+    assert result.files and not result.skipped
+    assert "region: asia-northeast\n" not in text
+    assert "topology.kubernetes.io/region" not in text
+    assert any("asia-northeast" in item and "region" in item for item in result.fill_ins())

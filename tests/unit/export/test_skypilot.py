@@ -12,11 +12,15 @@ from export_cases import LAUNCH, check_golden, fixture_plan, plan_data
 from export_validators import HAVE_SKY, skypilot_errors
 
 from chipfolio.catalog import registry
+from chipfolio.catalog.sources.parts import name_variant
 from chipfolio.export import export_plan, read_plan
 from chipfolio.export.accelerators import (
     SKYPILOT_ACCELERATORS,
     SKYPILOT_CLOUDS,
+    SKYPILOT_NEEDS_INSTANCE_TYPE,
     SKYPILOT_TPU_SLICES,
+    SKYPILOT_UNLAUNCHABLE,
+    launch_region,
     skypilot_accelerator,
 )
 
@@ -63,9 +67,9 @@ def test_the_validator_catches_broken_tasks(broken: dict[str, Any]) -> None:
     assert skypilot_errors(task)
 
 
-def _read_back(tasks: dict[str, dict[str, Any]]) -> Counter[tuple[str, str, int, str]]:
+def _read_back(tasks: dict[str, dict[str, Any]]) -> Counter[tuple[str, str | None, int, str]]:
     """(chip, region, chips, cloud) of each task, read only from SkyPilot's fields."""
-    out: Counter[tuple[str, str, int, str]] = Counter()
+    out: Counter[tuple[str, str | None, int, str]] = Counter()
     for task in tasks.values():
         res = task["resources"]
         name = res["accelerators"]
@@ -77,7 +81,7 @@ def _read_back(tasks: dict[str, dict[str, Any]]) -> Counter[tuple[str, str, int,
             assert tpu is not None, name
             chip, count = tpu.chip_id, tpu.chips
         nodes = task["service"]["replicas"] if "service" in task else task["num_nodes"]
-        out[(chip, res["region"], count * nodes, res["cloud"])] += 1
+        out[(chip, res.get("region"), count * nodes, res["cloud"])] += 1
     return out
 
 
@@ -85,7 +89,10 @@ def _exportable() -> list[Any]:
     return [
         a
         for a in fixture_plan().allocations
-        if a.workload is not None and a.provider in SKYPILOT_CLOUDS and a.chip != "maia-200"
+        if a.workload is not None
+        and a.provider in SKYPILOT_CLOUDS
+        and a.chip != "maia-200"
+        and (a.provider, a.chip) not in SKYPILOT_UNLAUNCHABLE
     ]
 
 
@@ -93,8 +100,11 @@ def test_round_trip_gives_the_plans_chips_counts_and_regions() -> None:
     result = _export()
     plan = fixture_plan()
     exported = _exportable()
-    assert {a.provider for a in exported} == {"aws", "gcp"}
-    expected = Counter((a.chip, a.region, a.chips, a.provider) for a in exported)
+    assert {a.provider for a in exported} == {"gcp"}  # aws here is Trainium2 only
+    expected = Counter(
+        (a.chip, a.region if launch_region(a.provider, a.region) else None, a.chips, a.provider)
+        for a in exported
+    )
     assert _read_back(_tasks(result)) == expected
     # every allocation is either a task or a counted skip
     assert len(exported) + len(result.skipped) == len(plan.allocations)
@@ -106,12 +116,14 @@ def test_skips_are_counted_with_their_reasons() -> None:
     maia = sum(a.chip == "maia-200" and a.workload is not None for a in allocations)
     crusoe = sum(a.provider == "crusoe" and a.workload is not None for a in allocations)
     idle = sum(a.workload is None for a in allocations)
+    trn2 = sum(a.chip == "trainium2" and a.workload is not None for a in allocations)
     expected = {
+        SKYPILOT_UNLAUNCHABLE[("aws", "trainium2")]: trn2,
         "chip 'maia-200' has no SkyPilot accelerator name": maia,
         "provider 'crusoe' is not a SkyPilot cloud": crusoe,
         "unused commitment (no workload to launch)": idle,
     }
-    assert maia and crusoe
+    assert maia and crusoe and trn2
     assert counts == {k: v for k, v in expected.items() if v}
 
 
@@ -120,17 +132,21 @@ def test_training_is_a_multi_node_task_and_inference_a_service() -> None:
     finetune = tasks["skypilot/finetune-8b-tpu-v6e-gcp-h0-336.yaml"]
     assert finetune["num_nodes"] == 2 and "service" not in finetune
     assert finetune["resources"]["accelerators"] == "tpu-v6e-1"
-    assert finetune["resources"]["instance_type"] == "tpu-v6e-1"  # from the catalog offer id
+    # SkyPilot refuses an instance type for a TPU VM: the slice name alone says it
+    assert "instance_type" not in finetune["resources"]
+    # the offer was priced for the area "asia-northeast": no region that no node carries
+    assert "region" not in finetune["resources"]
     assert finetune["run"].startswith("python train.py")
-    chat = tasks["skypilot/chat-trainium2-aws-h672-2184.yaml"]
+    chat = tasks["skypilot/chat-tpu-v6e-gcp-h0-672.yaml"]
     planned = next(
-        a for a in fixture_plan().allocations if a.workload == "chat" and a.chip == "trainium2"
+        a for a in fixture_plan().allocations if a.workload == "chat" and a.chip == "tpu-v6e"
     )
     assert chat["service"]["replicas"] == planned.instances and chat["num_nodes"] == 1
-    assert chat["resources"]["accelerators"] == "Trainium2:16"
+    assert chat["resources"]["region"] == "us-east5"
     assert chat["resources"]["image_id"] == "docker:vllm/vllm-openai:v0.6.3"
     assert chat["resources"]["use_spot"] is False
-    code = tasks["skypilot/code-trainium2-aws-h672-2184.yaml"]
+    assert not any("trainium2" in path for path in tasks)  # routed to the Kubernetes exports
+    code = tasks["skypilot/code-tpu-v6e-gcp-h0-672.yaml"]
     assert "exit 1" in code["run"]  # no launch section: a placeholder that fails loudly
 
 
@@ -148,7 +164,9 @@ def test_launch_script_lists_one_command_per_task() -> None:
 def test_spot_allocations_use_spot_and_managed_jobs(tmp_path: Path) -> None:
     data = plan_data()
     a = next(x for x in data["allocations"] if x["workload"] == "finetune-8b")
-    data["allocations"] = [{**a, "offer": "gcp:tpu-v6e-1:us-east5:us-east5-b:spot"}]
+    data["allocations"] = [
+        {**a, "offer": "gcp:tpu-v6e-1:us-east5:us-east5-b:spot", "region": "us-east5"}
+    ]
     data["allocations"][0].pop("pricing")  # old plans: pricing read from the catalog id
     result = _export(data)
     task = next(iter(_tasks(result).values()))
@@ -160,9 +178,17 @@ def test_spot_allocations_use_spot_and_managed_jobs(tmp_path: Path) -> None:
 
 
 def test_every_skypilot_name_resolves_to_its_chip_in_the_registry() -> None:
+    # names that also cover other parts resolve to the chip only with the instance type's word
+    words = {"a100-40gb": "sxm", "a100-80gb-pcie": "pcie", "h100-pcie": "pcie", "h100-nvl": "nvl"}
     for chip, name in SKYPILOT_ACCELERATORS.items():
-        assert registry().get(name).id == chip
+        if chip in SKYPILOT_NEEDS_INSTANCE_TYPE:
+            variant = name_variant(name, words[chip])
+            found = variant.chip if variant is not None else registry().get(name).id
+            assert found == chip, name
+        else:
+            assert registry().get(name).id == chip
         assert skypilot_accelerator(chip, 8) == f"{name}:8"
+    assert skypilot_accelerator("h100-nvl", 1, "azure") == "H100:1"  # Azure's catalog name
     for chip, (_prefix, cores) in SKYPILOT_TPU_SLICES.items():
         slice_name = skypilot_accelerator(chip, 4)
         assert slice_name is not None

@@ -11,7 +11,9 @@ pricing model:
 
 Regions are read from region codes in the ``region`` text (``us-east-1 / us-east-2`` gives
 two offers). When the text names broad areas instead ("US East / Europe West"), one offer per
-area is made with an area id (``us-east``) and flagged ``region_approximate``; "assumed" in the
+area is made with an area id (``us-east``) and flagged ``region_approximate`` (so is a code that
+is not of the provider's region form, see ``catalog/regions.py``): plans may price with such
+offers, exporters do not launch into them. "assumed" in the
 text flags ``region_assumed``. Rows without any region, unverified rows and rows whose chip is
 not in the registry are skipped with a counted reason. Provenance "reported" is flagged.
 """
@@ -27,9 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chipfolio.catalog.chips import ChipRegistry, registry
+from chipfolio.catalog.regions import is_region_code
 from chipfolio.catalog.sources.limits import plausible_price
+from chipfolio.catalog.sources.parts import AWS_INSTANCE_CHIPS
 from chipfolio.catalog.sources.report import Flag, ImportReport, ReportBuilder, Skip
-from chipfolio.catalog.sources.skypilot_csv import AWS_INSTANCE_CHIPS
 from chipfolio.domain import Chip, Offer, PricingModel
 from chipfolio.errors import InputError
 
@@ -68,11 +71,14 @@ class Regions:
     flags: tuple[str, ...]
 
 
-def read_regions(text: str) -> Regions:
+def read_regions(text: str, provider: str | None = None) -> Regions:
+    """The regions ``text`` names; anything that is not one of ``provider``'s region codes
+    (an area such as "Asia Northeast", or another cloud's code) is flagged approximate."""
     codes = tuple(dict.fromkeys(_REGION_CODE.findall(text)))
     flags = (str(Flag.REGION_ASSUMED),) if "assumed" in text.lower() else ()
     if codes:
-        return Regions(codes, flags)
+        real = provider is None or all(is_region_code(provider, c) is not False for c in codes)
+        return Regions(codes, flags if real else (*flags, str(Flag.REGION_APPROXIMATE)))
     lowered = text.lower()
     areas = tuple(area for phrase, area in _AREAS.items() if phrase in lowered)
     return Regions(areas, (*flags, str(Flag.REGION_APPROXIMATE)) if areas else flags)
@@ -132,12 +138,12 @@ def _row_offers(
     if chip is None:
         report.skip(line, Skip.UNKNOWN_CHIP, field="accelerator", detail=row["accelerator"])
         return []
-    regions = read_regions(row["region"])
+    provider = PROVIDERS.get(row["provider"].strip().lower(), row["provider"].strip().lower())
+    regions = read_regions(row["region"], provider)
     if not regions.names:
         report.skip(line, Skip.NO_REGION, field="region", detail=row["region"])
         return []
     count = int(row["chips"])
-    provider = PROVIDERS.get(row["provider"].strip().lower(), row["provider"].strip().lower())
     instance_type = _instance_type(row, chip, count)
     flags = _flags(row, row["pricing_type"]) + regions.flags
     source = f"{label} line {line} ({row['date']}; {row['provenance']}): {row['source']}"

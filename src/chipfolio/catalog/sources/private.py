@@ -19,7 +19,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from chipfolio.catalog.chips import ChipRegistry, registry
+from chipfolio.catalog.regions import is_region_code
 from chipfolio.catalog.sources.limits import MAX_CHIPS, MAX_USD_PER_CHIP_HOUR
+from chipfolio.catalog.sources.report import Flag
 from chipfolio.domain import Offer, PricingModel
 from chipfolio.errors import FieldIssue, InputError, SchemaError, UnknownNameError
 
@@ -145,8 +147,16 @@ def _offer(
         term_start=spec.term_start,
         term_end=spec.term_end,
         take_or_pay_chips=spec.take_or_pay_chips,
-        flags=(PRIVATE_FLAG,),
+        flags=_flags(spec.provider, spec.region),
     )
+
+
+def _flags(provider: str, region: str) -> tuple[str, ...]:
+    """``private``, plus ``region_approximate`` when the region is not one of the provider's
+    region codes (an area such as ``asia-northeast``): priced, but never a launch target."""
+    if is_region_code(provider, region) is False:
+        return (PRIVATE_FLAG, str(Flag.REGION_APPROXIMATE))
+    return (PRIVATE_FLAG,)
 
 
 def parse_private_offers(

@@ -21,8 +21,10 @@ class Skip(StrEnum):
     MALFORMED = "malformed row"
     INVALID_PRICE = "invalid price (not a positive finite number below the plausibility cap)"
     NO_ACCELERATOR = "no accelerator (CPU-only row)"
+    UNMAPPED_SIZE = "accelerator instance type with no accelerator name, not in the part table"
     UNKNOWN_CHIP = "accelerator not in the chip registry"
     VARIANT = "chip variant not in the registry"
+    AMBIGUOUS = "accelerator name covers several parts and the instance type does not say which"
     NO_PRICE = "empty on-demand price (reservation-only or unpriced)"
     SENTINEL = "700.0 sentinel price (no price known)"
     SPOT_PLACEHOLDER = "spot price is a placeholder (equals on-demand)"
@@ -76,6 +78,9 @@ class SourceReport:
     skipped: tuple[tuple[str, int], ...] = ()
     flagged: tuple[tuple[str, int], ...] = ()
     examples: tuple[RowNote, ...] = ()
+    # per chip (registry id, or the source's accelerator name when no chip matched): offers
+    # made and rows skipped by reason, e.g. ("h100-nvl", (("offers", 52), ("empty ...", 3)))
+    by_chip: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()
 
     def with_skipped(self, reason: str, count: int) -> SourceReport:
         """This report with ``count`` more offers left out for ``reason``."""
@@ -89,7 +94,12 @@ class SourceReport:
             skipped=tuple(sorted(totals.items())),
             flagged=self.flagged,
             examples=self.examples,
+            by_chip=self.by_chip,
         )
+
+    def chips(self) -> dict[str, dict[str, int]]:
+        """Offers and skipped rows by reason, per chip (see ``by_chip``)."""
+        return {chip: dict(counts) for chip, counts in self.by_chip}
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -100,6 +110,7 @@ class SourceReport:
             "skipped": dict(self.skipped),
             "flagged": dict(self.flagged),
             "examples": [dataclasses.asdict(n) for n in self.examples],
+            "by_chip": self.chips(),
         }
 
 
@@ -161,6 +172,10 @@ class ImportReport:
                     examples=tuple(
                         RowNote(**e) for e in raw.get("examples", []) if isinstance(e, dict)
                     ),
+                    by_chip=tuple(
+                        (str(chip), tuple((str(k), int(v)) for k, v in counts.items()))
+                        for chip, counts in raw.get("by_chip", {}).items()
+                    ),
                 )
             )
         return cls(tuple(sources))
@@ -177,15 +192,31 @@ class ReportBuilder:
     _skipped: Counter[str] = field(default_factory=Counter)
     _flagged: Counter[str] = field(default_factory=Counter)
     _examples: list[RowNote] = field(default_factory=list)
+    _by_chip: dict[str, Counter[str]] = field(default_factory=dict)
 
     def _example(self, note: RowNote, count: int) -> None:
         if count <= EXAMPLES_PER_REASON:
             self._examples.append(note)
 
-    def skip(self, line: int, reason: Skip, *, field: str | None = None, detail: str = "") -> None:
+    def skip(
+        self,
+        line: int,
+        reason: Skip,
+        *,
+        field: str | None = None,
+        detail: str = "",
+        chip: str | None = None,
+    ) -> None:
+        """Count a skipped row (or price); ``chip`` also counts it under that chip."""
         key = f"{reason}: {detail}" if reason is Skip.UNKNOWN_CHIP and detail else str(reason)
         self._skipped[key] += 1
         self._example(RowNote(self.file, line, str(reason), field, detail), self._skipped[key])
+        if chip:
+            self._by_chip.setdefault(chip, Counter())[str(reason)] += 1
+
+    def offered(self, chip: str, count: int = 1) -> None:
+        """Count offers made of ``chip``."""
+        self._by_chip.setdefault(chip, Counter())["offers"] += count
 
     def flag(self, line: int, flag: Flag, *, detail: str = "") -> None:
         self._flagged[str(flag)] += 1
@@ -200,4 +231,8 @@ class ReportBuilder:
             skipped=tuple(sorted(self._skipped.items())),
             flagged=tuple(sorted(self._flagged.items())),
             examples=tuple(self._examples),
+            by_chip=tuple(
+                (chip, tuple(sorted(counts.items())))
+                for chip, counts in sorted(self._by_chip.items())
+            ),
         )

@@ -12,8 +12,14 @@ in the :class:`ImportReport` (see ``report.py``):
 * ``700.0`` is GCP's sentinel for "no price known": skipped.
 * An empty price (reservation-only or unpriced types) is skipped; spot equal to on-demand is a
   placeholder and skipped; spot far below on-demand is kept and flagged.
-* AWS Trainium/Inferentia rows with an empty accelerator name (``trn2.48xlarge``) get their
-  chip from the instance family, and the offer is flagged.
+* Rows map to the exact part (``parts.py``): instance types a provider documents (Azure's
+  ``Standard_NC40ads_H100_v5`` is an H100 NVL although the row says ``H100``; Azure's GB200 and
+  MI300X VMs and AWS ``trn2.48xlarge`` name no accelerator at all) come from its table, and
+  names that cover several parts (``H100``: SXM, PCIe or NVL) are told apart by the instance
+  type (``gpu_1x_h100_pcie``) or skipped as ambiguous, never mapped to a different chip. Offers
+  whose accelerator came from the table alone are flagged.
+* Azure rows that write ``Generation`` unquoted as ``V1,V2`` (one field too many) are read as
+  one column.
 
 On-demand prices are regional: a region's zone rows with one price become one offer with no
 zone; spot prices are per zone and stay per zone.
@@ -31,6 +37,12 @@ from pathlib import Path
 
 from chipfolio.catalog.chips import ChipRegistry, normalize_name, registry
 from chipfolio.catalog.sources.limits import MAX_CHIPS, SPOT_FLOOR_RATIO, plausible_price
+from chipfolio.catalog.sources.parts import (
+    accelerator_family,
+    gcp_host,
+    instance_part,
+    name_variant,
+)
 from chipfolio.catalog.sources.report import Flag, ImportReport, ReportBuilder, Skip
 from chipfolio.domain import Chip, Offer, PricingModel
 from chipfolio.errors import InputError
@@ -39,45 +51,6 @@ MAX_FILE_BYTES = 256 * 1024 * 1024
 GCP_SENTINEL_USD = 700.0
 REQUIRED_COLUMNS = ("InstanceType", "AcceleratorName", "AcceleratorCount", "Price", "Region")
 DEFAULT_LABEL = "SkyPilot catalog v8"
-
-# AWS instance types whose accelerator may be missing or non-canonical in the catalog, with
-# their chip and chip count (AWS EC2 accelerated-computing instance specifications).
-AWS_INSTANCE_CHIPS: Mapping[str, tuple[str, int]] = {
-    "trn2.48xlarge": ("trainium2", 16),
-    "trn2u.48xlarge": ("trainium2", 16),
-    "trn1.2xlarge": ("trainium1", 1),
-    "trn1.32xlarge": ("trainium1", 16),
-    "trn1n.32xlarge": ("trainium1", 16),
-    "inf2.xlarge": ("inferentia2", 1),
-    "inf2.8xlarge": ("inferentia2", 1),
-    "inf2.24xlarge": ("inferentia2", 6),
-    "inf2.48xlarge": ("inferentia2", 12),
-    "p5.4xlarge": ("h100-sxm", 1),
-    "p5.48xlarge": ("h100-sxm", 8),
-    "p5e.48xlarge": ("h200", 8),
-    "p5en.48xlarge": ("h200", 8),
-    "p6-b200.48xlarge": ("b200", 8),
-    "p4de.24xlarge": ("a100-80gb", 8),
-}
-
-# GCP GPU host-VM families and the accelerator rows that price their GPUs (name, per-VM count
-# from the machine-type suffix).
-_GCP_GPU_HOST = re.compile(
-    r"^(?P<family>a2-highgpu|a2-megagpu|a2-ultragpu|a3-highgpu|a3-edgegpu|a3-megagpu|"
-    r"a3-ultragpu|a4-highgpu)-(?P<n>\d+)g$"
-)
-GCP_HOST_ACCELERATOR: Mapping[str, str] = {
-    "a2-highgpu": "A100",
-    "a2-megagpu": "A100",
-    "a2-ultragpu": "A100-80GB",
-    "a3-highgpu": "H100",
-    "a3-edgegpu": "H100",
-    "a3-megagpu": "H100-MEGA",
-    "a3-ultragpu": "H200",
-    "a4-highgpu": "B200",
-}
-_PCIE = re.compile(r"pcie", re.IGNORECASE)
-_PCIE_CARDS = frozenset({"l4", "l40s"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,15 +147,45 @@ class _FileImport:
             return self._gcp_host(row)
         if self.provider == "gcp" and row.accelerator and not row.instance_type:
             return None  # priced together with its host row (see finish())
-        name, count = row.accelerator, row.count
-        flags: tuple[str, ...] = ()
-        if not name or not count:
-            inferred = AWS_INSTANCE_CHIPS.get(row.instance_type)
-            if inferred is None:
-                self.report.skip(row.line, Skip.NO_ACCELERATOR, field="AcceleratorName")
+        part = instance_part(self.provider, row.instance_type)
+        if part is not None:
+            # The provider's own table names the part (and says what an empty name hides).
+            flags = () if row.accelerator else (str(Flag.INFERRED_ACCELERATOR),)
+            if row.count and row.count != part.count:
+                detail = f"{row.count:g} in the row, {part.count} per {row.instance_type}"
+                self.report.skip(
+                    row.line,
+                    Skip.MALFORMED,
+                    field="AcceleratorCount",
+                    detail=detail,
+                    chip=part.chip,
+                )
                 return None
-            name, count, flags = inferred[0], float(inferred[1]), (str(Flag.INFERRED_ACCELERATOR),)
-        return self._chip(row, name, count, row.instance_type, row.price, row.spot, flags)
+            chip = self.known(row, part.chip, part.chip)
+            if chip is None:
+                return None
+            return Priced(row, chip, part.count, row.instance_type, row.price, row.spot, flags)
+        if not row.accelerator or not row.count:
+            if accelerator_family(self.provider, row.instance_type):
+                self.report.skip(
+                    row.line,
+                    Skip.UNMAPPED_SIZE,
+                    field="InstanceType",
+                    detail=row.instance_type,
+                    chip=row.instance_type,
+                )
+            else:
+                self.report.skip(row.line, Skip.NO_ACCELERATOR, field="AcceleratorName")
+            return None
+        return self._chip(row, row.accelerator, row.count, row.instance_type, row.price, row.spot)
+
+    def known(self, row: Row, chip_id: str, name: str) -> Chip | None:
+        chip = self.chips.find(chip_id)
+        if chip is None:
+            self.report.skip(
+                row.line, Skip.UNKNOWN_CHIP, field="AcceleratorName", detail=name, chip=name
+            )
+        return chip
 
     def _chip(
         self,
@@ -192,25 +195,32 @@ class _FileImport:
         instance_type: str,
         price: float | None,
         spot: float | None,
-        flags: tuple[str, ...],
+        flags: tuple[str, ...] = (),
     ) -> Priced | None:
-        chip = self.chips.find(name)
-        if chip is None:
-            self.report.skip(row.line, Skip.UNKNOWN_CHIP, field="AcceleratorName", detail=name)
+        variant = name_variant(name, instance_type)
+        if variant is not None and variant.chip is None:
+            detail = f"{name}: {' or '.join(variant.parts)}"
+            self.report.skip(
+                row.line, Skip.AMBIGUOUS, field="InstanceType", detail=detail, chip=name
+            )
             return None
-        if _PCIE.search(instance_type) and chip.id not in _PCIE_CARDS:
-            self.report.skip(row.line, Skip.VARIANT, field="InstanceType", detail="PCIe")
+        chip_id = variant.chip if variant is not None and variant.chip is not None else name
+        chip = self.known(row, chip_id, chip_id)
+        if chip is None:
             return None
         if count != int(count) or count < 1:
-            self.report.skip(row.line, Skip.MALFORMED, field="AcceleratorCount", detail=str(count))
+            self.report.skip(
+                row.line, Skip.MALFORMED, field="AcceleratorCount", detail=str(count), chip=chip.id
+            )
             return None
         return Priced(row, chip, int(count), instance_type, price, spot, flags)
 
     def _tpu(self, row: Row) -> Priced | None:
         tpu = self.chips.tpu_slice(row.accelerator)
         if tpu is None:
+            family = row.accelerator.rsplit("-", 1)[0]  # tpu-v3-128 -> tpu-v3
             self.report.skip(
-                row.line, Skip.UNKNOWN_CHIP, field="AcceleratorName", detail=row.accelerator
+                row.line, Skip.UNKNOWN_CHIP, field="AcceleratorName", detail=family, chip=family
             )
             return None
         chip = self.chips.get(tpu.chip_id)
@@ -218,48 +228,59 @@ class _FileImport:
         return Priced(row, chip, tpu.chips, normalize_name(row.accelerator), row.price, row.spot)
 
     def _gcp_host(self, row: Row) -> Priced | None:
-        match = _GCP_GPU_HOST.match(row.instance_type)
-        if match is None:
+        host = gcp_host(row.instance_type)
+        if host is None:
             self.report.skip(row.line, Skip.NO_ACCELERATOR, field="AcceleratorName")
             return None
-        name, count = GCP_HOST_ACCELERATOR[match["family"]], int(match["n"])
-        gpu = self.gcp_accelerators.get((normalize_name(name), count, row.region, row.zone))
+        family, count = host
+        key = (normalize_name(family.accelerator), count, row.region, row.zone)
+        gpu = self.gcp_accelerators.get(key)
         if gpu is None:
-            self.report.skip(row.line, Skip.GCP_HOST_ONLY, field="AcceleratorName", detail=name)
+            self.report.skip(
+                row.line,
+                Skip.GCP_HOST_ONLY,
+                field="AcceleratorName",
+                detail=family.accelerator,
+                chip=family.chip,
+            )
             return None
         self.used_accelerators.add(gpu.line)
+        chip = self.known(row, family.chip, family.chip)
+        if chip is None:
+            return None
         price = None if row.price is None or gpu.price is None else row.price + gpu.price
         spot = None if row.spot is None or gpu.spot is None else row.spot + gpu.spot
         flags = (str(Flag.GCP_HOST_PLUS_ACCELERATOR),)
-        return self._chip(row, name, count, row.instance_type, price, spot, flags)
+        return Priced(row, chip, count, row.instance_type, price, spot, flags)
 
     # -- prices ---------------------------------------------------------------------------
 
     def _on_demand(self, item: Priced) -> float | None:
-        line, price = item.row.line, item.price
+        line, price, chip = item.row.line, item.price, item.chip.id
         if price is None:
-            detail = f"{item.chip.id} x{item.chips}"
-            self.report.skip(line, Skip.NO_PRICE, field="Price", detail=detail)
+            detail = f"{chip} x{item.chips}"
+            self.report.skip(line, Skip.NO_PRICE, field="Price", detail=detail, chip=chip)
         elif self.provider == "gcp" and price == GCP_SENTINEL_USD:
-            self.report.skip(line, Skip.SENTINEL, field="Price")
+            self.report.skip(line, Skip.SENTINEL, field="Price", chip=chip)
         elif not plausible_price(price, item.chips):
-            self.report.skip(line, Skip.INVALID_PRICE, field="Price", detail=str(price))
+            self.report.skip(line, Skip.INVALID_PRICE, field="Price", detail=str(price), chip=chip)
         else:
             return price
         return None
 
     def _spot(self, item: Priced, on_demand: float | None) -> tuple[float, tuple[str, ...]] | None:
-        line, spot = item.row.line, item.spot
+        line, spot, chip = item.row.line, item.spot, item.chip.id
         if spot is None:
             return None
         if self.provider == "gcp" and spot == GCP_SENTINEL_USD:
-            self.report.skip(line, Skip.SENTINEL, field="SpotPrice")
+            self.report.skip(line, Skip.SENTINEL, field="SpotPrice", chip=chip)
             return None
         if not plausible_price(spot, item.chips):
-            self.report.skip(line, Skip.INVALID_PRICE, field="SpotPrice", detail=str(spot))
+            detail = str(spot)
+            self.report.skip(line, Skip.INVALID_PRICE, field="SpotPrice", detail=detail, chip=chip)
             return None
         if on_demand is not None and math.isclose(spot, on_demand, rel_tol=1e-6, abs_tol=1e-4):
-            self.report.skip(line, Skip.SPOT_PLACEHOLDER, field="SpotPrice")
+            self.report.skip(line, Skip.SPOT_PLACEHOLDER, field="SpotPrice", chip=chip)
             return None
         flag: Flag | None = None
         if on_demand is None:
@@ -329,10 +350,12 @@ class _FileImport:
         unique: list[Offer] = []
         for offer, line in made:
             if offer.id in seen:
-                self.report.skip(line, Skip.DUPLICATE, detail=f"conflicting row for {offer.id}")
+                detail = f"conflicting row for {offer.id}"
+                self.report.skip(line, Skip.DUPLICATE, detail=detail, chip=offer.chip)
                 continue
             seen.add(offer.id)
             unique.append(offer)
+            self.report.offered(offer.chip)
         return sorted(unique, key=lambda o: o.id)
 
 
@@ -368,10 +391,23 @@ def _read_text(path: Path) -> str:
         raise InputError(f"not UTF-8 text (byte {exc.start})", file=str(path)) from exc
 
 
+_GENERATION = re.compile(r"^V\d+$")
+
+
+def _join_generation(values: list[str], at: int) -> list[str]:
+    """Azure rows that write ``Generation`` unquoted as ``V1,V2`` have one field too many:
+    join the two back into the one column (other rows come back unchanged)."""
+    pair = values[at : at + 2]
+    if len(pair) == 2 and all(_GENERATION.match(v.strip()) for v in pair):
+        return [*values[:at], ",".join(pair), *values[at + 2 :]]
+    return values
+
+
 def _rows(state: _FileImport, path: Path, text: str) -> Iterator[Row]:
     """Parsed rows; malformed and duplicate rows are counted and left out."""
     reader = csv.reader(io.StringIO(text, newline=""))
     header = _header(reader, path)
+    generation = header.index("Generation") if "Generation" in header else None
     seen: set[tuple[str, ...]] = set()
     try:
         for values in reader:
@@ -379,6 +415,8 @@ def _rows(state: _FileImport, path: Path, text: str) -> Iterator[Row]:
             if not values or all(not v.strip() for v in values):
                 continue
             state.report.rows += 1
+            if len(values) == len(header) + 1 and generation is not None:
+                values = _join_generation(values, generation)
             if len(values) != len(header):
                 detail = f"expected {len(header)} fields, got {len(values)}"
                 state.report.skip(line, Skip.MALFORMED, detail=detail)
@@ -422,8 +460,19 @@ def import_vms_file(
         if item is not None:
             state.priced.append(item)
     for key, gpu in state.gcp_accelerators.items():
-        if gpu.line not in state.used_accelerators:
-            builder.skip(gpu.line, Skip.GCP_ACCELERATOR_ONLY, field="InstanceType", detail=key[0])
+        if gpu.line in state.used_accelerators:
+            continue
+        if name_variant(gpu.accelerator, "") is None and state.chips.find(gpu.accelerator) is None:
+            # attachable GPUs of N1 hosts (T4, V100, ...) that the registry does not hold
+            state.known(gpu, gpu.accelerator, gpu.accelerator)
+        else:
+            builder.skip(
+                gpu.line,
+                Skip.GCP_ACCELERATOR_ONLY,
+                field="InstanceType",
+                detail=key[0],
+                chip=gpu.accelerator,
+            )
     offers = state.offers()
     builder.offers = len(offers)
     return offers, builder

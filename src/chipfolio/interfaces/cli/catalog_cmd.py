@@ -146,6 +146,25 @@ def _report_table(info: SnapshotInfo) -> Table:
     return table
 
 
+def _chip_table(info: SnapshotInfo) -> Table | None:
+    """Offers and skipped rows per source and chip (registry id, or the source's name)."""
+    table = Table(title="per source and chip")
+    table.add_column("source")
+    table.add_column("chip")
+    table.add_column("offers", justify="right")
+    table.add_column("skipped", justify="right")
+    table.add_column("why skipped")
+    for source in info.report.sources:
+        where = source.kind.split(":", 1)[-1]
+        for chip, counts in source.chips().items():
+            reasons = {k: v for k, v in counts.items() if k != "offers"}
+            why = "; ".join(f"{k} ({v})" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1]))
+            table.add_row(
+                where, chip, str(counts.get("offers", 0)), str(sum(reasons.values())), why
+            )
+    return table if table.row_count else None
+
+
 @catalog_app.command("refresh")
 def refresh(
     from_dir: Path = typer.Option(
@@ -164,6 +183,9 @@ def refresh(
         return
     console = table_console()
     console.print(_report_table(info))
+    chips = _chip_table(info)
+    if chips is not None:
+        console.print(chips)
     console.print(f"snapshot {info.id} saved in {info.location}; use --snapshot {info.id}")
 
 
