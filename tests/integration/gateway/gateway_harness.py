@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -101,8 +102,10 @@ class Env:
         self.port = 0
         self.clock = FakeClock()
 
-    def upstream(self, name: str, **kw: Any) -> FakeUpstream:
-        up = self.lt.run(FakeUpstream(name, **kw).start())
+    def upstream(
+        self, name: str, *, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None, **kw: Any
+    ) -> FakeUpstream:
+        up = self.lt.run(FakeUpstream(name, **kw).start(host, 0, tls))
         self.upstreams[name] = up
         return up
 

@@ -56,7 +56,7 @@ def test_good_file_gives_weights_and_settings(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("data", "field", "needle"),
     [
-        (edit(pools__0__url="ftp://x/v1"), "pools[0].url", "http:// URL"),
+        (edit(pools__0__url="ftp://x/v1"), "pools[0].url", "http:// or https:// URL"),
         (edit(pools__0__url="http://x:99999/v1"), "pools[0].url", "port"),
         (edit(pools__1__name=""), "pools[1].name", "at least 1"),
         (edit(pools__0__weight=3), "pools[0].weight", "Extra inputs"),

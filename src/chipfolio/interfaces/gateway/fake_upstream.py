@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ssl
 import time
 from dataclasses import dataclass
 
@@ -63,6 +64,7 @@ class FakeUpstream:
         self.fault = Fault()
         self.host = "127.0.0.1"
         self.port = 0
+        self.tls: ssl.SSLContext | None = None
         self.completions = 0
         self.models_requests = 0
         self.served = 0
@@ -71,10 +73,12 @@ class FakeUpstream:
         self._cache: dict[tuple[bytes, str], bytes] = {}
         self._seq = 0
         self.last_request: Request | None = None
+        self.last_models_request: Request | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}/v1"
 
     def set_fault(self, mode: str, count: int | None = None, **kw: float) -> None:
         if mode not in FAULTS:
@@ -88,9 +92,13 @@ class FakeUpstream:
             bool(kw.get("partial", 0)),
         )
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeUpstream:
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
+    ) -> FakeUpstream:
+        """Listen (with TLS when ``tls`` is a server context)."""
         loop = asyncio.get_running_loop()
         self.host = host
+        self.tls = tls if tls is not None else self.tls
         factory = serve_factory(self._handle, 1 << 24, loop)
 
         def tracked() -> ServerConnection:
@@ -98,7 +106,7 @@ class FakeUpstream:
             self._conns.add(conn)
             return conn
 
-        self._server = await loop.create_server(tracked, host, port, backlog=2048)
+        self._server = await loop.create_server(tracked, host, port, backlog=2048, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -137,6 +145,7 @@ class FakeUpstream:
             return
         if req.method == b"GET" and req.path == b"/v1/models":
             self.models_requests += 1
+            self.last_models_request = req
             body = orjson.dumps(
                 {
                     "object": "list",

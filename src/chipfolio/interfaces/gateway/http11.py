@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import ssl as ssl_module
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any, cast
@@ -469,6 +470,7 @@ class UpstreamPool:
         "max_idle",
         "opened",
         "port",
+        "ssl",
     )
 
     def __init__(
@@ -479,6 +481,7 @@ class UpstreamPool:
         connect_timeout: float = 1.0,
         max_idle: int = 1024,
         keepalive_s: float = 4.0,
+        ssl: ssl_module.SSLContext | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -486,6 +489,7 @@ class UpstreamPool:
         self.connect_timeout = connect_timeout
         self.max_idle = max_idle
         self.keepalive_s = keepalive_s
+        self.ssl = ssl  # TLS: SNI and the certificate check use ``host``
         self._idle: list[UpstreamConnection] = []
         self.opened = 0
 
@@ -501,10 +505,20 @@ class UpstreamPool:
                 if conn.idle_since >= oldest:
                     return conn
                 conn.abort()
-        _, proto = await asyncio.wait_for(
-            self._loop.create_connection(lambda: UpstreamConnection(self), self.host, self.port),
-            self.connect_timeout,
+        tls = self.ssl
+        connect = (
+            self._loop.create_connection(lambda: UpstreamConnection(self), self.host, self.port)
+            if tls is None
+            else self._loop.create_connection(
+                lambda: UpstreamConnection(self),
+                self.host,
+                self.port,
+                ssl=tls,
+                server_hostname=self.host,
+                ssl_handshake_timeout=self.connect_timeout,
+            )
         )
+        _, proto = await asyncio.wait_for(connect, self.connect_timeout)
         self.opened += 1
         return proto
 

@@ -21,11 +21,11 @@ import asyncio
 import logging
 import os
 import random
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 
@@ -61,6 +61,7 @@ class _Target:
     upstream: UpstreamPool
     base_path: bytes
     host_header: bytes
+    credential: bytes = field(repr=False)  # b"\r\n<header>: <key>", or b"" (no own key)
     post: bytes = field(init=False)  # b"POST <base path>"
     head: bytes = field(init=False)  # " HTTP/1.1", host, content-type, "content-length: "
     pool_header: bytes = field(init=False)  # the x-chipfolio-pool response header line
@@ -120,7 +121,7 @@ class Gateway:
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._targets: dict[str, _Target] = {}
-        self._upstreams: dict[tuple[str, int], UpstreamPool] = {}
+        self._upstreams: dict[tuple[str, int, str | None], UpstreamPool] = {}
         self._models_body = b""
         self.requests: dict[tuple[str, int], int] = {}
         self.retries = 0
@@ -132,6 +133,10 @@ class Gateway:
         self._health_task: asyncio.Task[None] | None = None
         self._watch_task: asyncio.Task[None] | None = None
         self._server: asyncio.AbstractServer | None = None
+        # the client's Authorization goes on to pools without their own credential, unless
+        # it is a key of this gateway's (--client-keys)
+        self.forward_client_auth = True
+        self.last_errors: dict[str, str] = {}
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -144,20 +149,16 @@ class Gateway:
     def _build_targets(self) -> None:
         targets: dict[str, _Target] = {}
         for spec in self.router.table.pools():
-            parts = urlsplit(spec.url)
-            host = parts.hostname or "127.0.0.1"
-            port = parts.port or 80
-            key = (host, port)
+            tr = self.config.transports[spec.name]
+            key = tr.pool_key
             up = self._upstreams.get(key)
             if up is None:
-                up = UpstreamPool(host, port, self.loop, self.settings.connect_timeout_s)
+                up = UpstreamPool(tr.host, tr.port, self.loop, self.settings.connect_timeout_s)
                 self._upstreams[key] = up
+            up.ssl = tr.tls
             up.connect_timeout = self.settings.connect_timeout_s
             up.keepalive_s = self.settings.upstream_keepalive_s
-            base = parts.path.rstrip("/")
-            if base.endswith("/v1"):
-                base = base[:-3]
-            targets[spec.name] = _Target(spec, up, base.encode(), f"{host}:{port}".encode("idna"))
+            targets[spec.name] = _Target(spec, up, tr.base_path, tr.host_header, tr.credential)
         self._targets = targets
         models = [
             {"id": m, "object": "model", "created": 0, "owned_by": "chipfolio"}
@@ -258,6 +259,7 @@ class Gateway:
                 + target.base_path
                 + b"/v1/models HTTP/1.1\r\nhost: "
                 + target.host_header
+                + target.credential
                 + b"\r\n\r\n",
                 ex,
             )
@@ -452,6 +454,21 @@ class Gateway:
             last.kind.value,
         )
 
+    def _connect_failed(self, name: str, exc: BaseException) -> None:
+        """Charge the pool and keep the reason (a refused certificate, say) for /admin/state."""
+        self.router.on_failure(name, Failure.CONNECT, self.clock())
+        reason = (
+            f"TLS: {exc.verify_message or exc}"
+            if isinstance(exc, ssl.SSLCertVerificationError)
+            else f"{type(exc).__name__}: {exc}"
+        )
+        reason = (
+            f"{reason} ({exc.reason})" if isinstance(exc, ssl.SSLError) and exc.reason else reason
+        )
+        if self.last_errors.get(name) != reason:  # log each new reason once, not each request
+            log.warning("pool '%s': cannot connect: %s", name, reason)
+        self.last_errors[name] = reason
+
     def _request_bytes(self, target: _Target, req: Request, stream: bool) -> bytes:
         query = req.query
         head = (
@@ -461,9 +478,12 @@ class Gateway:
             + target.head
             + b"%d" % len(req.body)
         )
-        auth = req.headers.get(b"authorization")
-        if auth is not None:
-            head += b"\r\nauthorization: " + auth
+        if target.credential:  # the pool's own key; the client's never goes to such a pool
+            head += target.credential
+        elif self.forward_client_auth:
+            auth = req.headers.get(b"authorization")
+            if auth is not None:
+                head += b"\r\nauthorization: " + auth
         if stream:
             head += b"\r\naccept: text/event-stream"
         return head + b"\r\n\r\n" + req.body
@@ -485,8 +505,8 @@ class Gateway:
             while True:
                 try:
                     up = await target.upstream.acquire(fresh)
-                except (OSError, TimeoutError):
-                    router.on_failure(name, Failure.CONNECT, self.clock())
+                except (OSError, TimeoutError) as exc:
+                    self._connect_failed(name, exc)
                     return _Failed(name, Failure.CONNECT)
                 ex = Exchange(loop)
                 up.send(payload, ex)
@@ -637,6 +657,13 @@ class Gateway:
 
     def state(self) -> dict[str, Any]:
         snap = self.router.snapshot(self.clock())
+        transports = self.config.transports
+        for pools in snap["workloads"].values():
+            for p in pools:
+                tr = transports.get(p["name"])
+                p["tls"] = None if tr is None else tr.trust
+                p["credential"] = None if tr is None else tr.credential_source
+                p["last_error"] = self.last_errors.get(p["name"])
         snap["plan_file"] = self.config.plan_file
         snap["pools_file"] = self.config.pools_file
         snap["gateway"] = {
