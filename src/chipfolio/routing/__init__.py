@@ -1,16 +1,18 @@
 """Routing policy for the inference gateway: pure, typed, framework-free, no I/O.
 
 Plan weights per pool (:mod:`.weights`), smooth weighted selection (:mod:`.balancer`), a circuit
-breaker per pool (:mod:`.breaker`), a retry budget with jittered backoff (:mod:`.retry`) and the
-:class:`Router` that joins them (:mod:`.router`). Time is always passed in (``now`` in seconds on
-any monotonic clock) and randomness comes from an injected ``random.Random``, so every decision
-is reproducible in tests. The HTTP side lives in ``chipfolio.interfaces.gateway``.
+breaker per pool (:mod:`.breaker`), a retry budget with jittered backoff (:mod:`.retry`),
+per-client rate limits (:mod:`.ratelimit`) and the :class:`Router` that joins them
+(:mod:`.router`). Time is always passed in (``now`` in seconds on any monotonic clock) and
+randomness comes from an injected ``random.Random``, so every decision is reproducible in tests.
+The HTTP side lives in ``chipfolio.interfaces.gateway``.
 """
 
 from __future__ import annotations
 
 from chipfolio.routing.balancer import SmoothWeighted
 from chipfolio.routing.breaker import BreakerPolicy, BreakerState, CircuitBreaker
+from chipfolio.routing.ratelimit import RateLimiter
 from chipfolio.routing.retry import RetryBudget, RetryPolicy, backoff_s
 from chipfolio.routing.router import (
     Failure,
@@ -35,6 +37,7 @@ __all__ = [
     "PoolSpec",
     "PoolStats",
     "PoolWeight",
+    "RateLimiter",
     "RetryBudget",
     "RetryPolicy",
     "Router",

@@ -200,3 +200,20 @@ def test_cli_check_prints_weights_and_bad_input_is_one_line_exit_2(
     err = capsys.readouterr().err.strip()
     assert "did you mean 'az-maia'" in err and "Traceback" not in err
     assert main(["gateway", "--plan", str(plan), "--pools", str(pools), "--port", "70000"]) == 2
+
+
+def test_cli_bad_key_files_are_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pools, plan = write(tmp_path, GOOD)
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("[{name: a, sha256: nothex}]")
+    base = ["gateway", "--plan", str(plan), "--pools", str(pools), "--check"]
+    assert main([*base, "--client-keys", str(keys)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert str(keys) in err and "[0].sha256" in err and "Traceback" not in err
+    admin = tmp_path / "admin.key"
+    admin.write_text("short\n")
+    assert main([*base, "--admin-key-file", str(admin)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert str(admin) in err and "at least 16" in err and "Traceback" not in err

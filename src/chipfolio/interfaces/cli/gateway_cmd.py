@@ -44,6 +44,8 @@ def run_gateway_command(
     watch: float,
     workers: int,
     check: bool,
+    client_keys: Path | None = None,
+    admin_key_file: Path | None = None,
 ) -> None:
     try:
         from chipfolio.interfaces.gateway.config import load_config
@@ -58,7 +60,7 @@ def run_gateway_command(
         raise InputError(f"expected 1..64 workers, got {workers}", field="--workers")
     if workers > 1 and port == 0:
         raise InputError("several workers need a fixed port, not 0", field="--port")
-    config = load_config(pools, plan, hour)
+    config = load_config(pools, plan, hour, client_keys=client_keys, admin_key_file=admin_key_file)
     console = Console(stderr=True, highlight=False)
     console.print(_weights_table(config))
     if check:
@@ -106,6 +108,19 @@ def register(app: typer.Typer) -> None:
         check: bool = typer.Option(
             False, "--check", help="Validate the files, print the weights and exit."
         ),
+        client_keys: Path | None = typer.Option(
+            None,
+            "--client-keys",
+            help="YAML list of {name, sha256[, workloads, requests_per_s]}: only these keys "
+            "may send requests.",
+        ),
+        admin_key_file: Path | None = typer.Option(
+            None,
+            "--admin-key-file",
+            help="File holding the admin key that /admin/* needs (without it they are off).",
+        ),
     ) -> None:
         """Serve an OpenAI-compatible proxy routing across vendor pools by the plan's weights."""
-        run_gateway_command(plan, pools, host, port, hour, watch, workers, check)
+        run_gateway_command(
+            plan, pools, host, port, hour, watch, workers, check, client_keys, admin_key_file
+        )

@@ -44,6 +44,7 @@ from pydantic import (
 )
 
 from chipfolio.errors import FieldIssue, InputError, SchemaError, UnknownNameError
+from chipfolio.interfaces.gateway.access import Access, load_access
 from chipfolio.routing import (
     BreakerPolicy,
     PlanAllocation,
@@ -236,6 +237,7 @@ class GatewayConfig:
     pools_file: str
     plan_file: str
     transports: dict[str, PoolTransport] = field(default_factory=dict)
+    access: Access = field(default_factory=Access)
 
 
 def _read_text(path: Path, what: str) -> str:
@@ -495,8 +497,16 @@ def resolve_transports(pools: PoolsFile, file: str) -> dict[str, PoolTransport]:
     return out
 
 
-def load_config(pools_path: str | Path, plan_path: str | Path, hour: float = 0.0) -> GatewayConfig:
-    """Read, validate and cross-check both files; build the routing table."""
+def load_config(
+    pools_path: str | Path,
+    plan_path: str | Path,
+    hour: float = 0.0,
+    *,
+    client_keys: str | Path | None = None,
+    admin_key_file: str | Path | None = None,
+) -> GatewayConfig:
+    """Read, validate and cross-check both files (and the key files, when given); build the
+    routing table."""
     file = str(pools_path)
     pools = parse_pools(_read_text(Path(pools_path), "pools file"), file)
     # TODO(lead): read the plan with Plan.from_json once planner/plan.py has it; this is the
@@ -506,4 +516,5 @@ def load_config(pools_path: str | Path, plan_path: str | Path, hour: float = 0.0
     transports = resolve_transports(pools, file)
     specs = [PoolSpec(p.name, p.workload, p.offer, p.url) for p in pools.pools]
     table = build_routing_table(pools.models, specs, plan.allocations, hour)
-    return GatewayConfig(table, pools.settings, file, str(plan_path), transports)
+    access = load_access(client_keys, admin_key_file, tuple(table.workloads))
+    return GatewayConfig(table, pools.settings, file, str(plan_path), transports, access)

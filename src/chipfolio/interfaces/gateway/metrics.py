@@ -125,6 +125,22 @@ def render_metrics(state: dict[str, Any]) -> str:
         [("", float(state["retry_budget"]["balance"]))],
     )
     family(
+        "chipfolio_gateway_unauthorized_total",
+        "counter",
+        "Requests refused for a missing or unknown client key (401).",
+        [("", float(g.get("unauthorized", 0)))],
+    )
+    family(
+        "chipfolio_gateway_client_requests_total",
+        "counter",
+        "Requests by client key name: admitted, forbidden (403), rate_limited (429).",
+        [
+            (_labels(client=name, outcome=outcome), float(n))
+            for name, counts in g.get("clients", {}).items()
+            for outcome, n in counts.items()
+        ],
+    )
+    family(
         "chipfolio_gateway_reloads_total",
         "counter",
         "Plan reloads.",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import random
 import ssl
@@ -40,7 +41,8 @@ from chipfolio.interfaces.gateway.http11 import (
     serve_factory,
 )
 from chipfolio.interfaces.gateway.metrics import render_metrics
-from chipfolio.routing import Failure, PoolSpec, Router
+from chipfolio.interfaces.gateway.access import ClientKey
+from chipfolio.routing import Failure, PoolSpec, RateLimiter, Router
 
 log = logging.getLogger("chipfolio.gateway")
 
@@ -135,7 +137,10 @@ class Gateway:
         self._server: asyncio.AbstractServer | None = None
         # the client's Authorization goes on to pools without their own credential, unless
         # it is a key of this gateway's (--client-keys)
-        self.forward_client_auth = True
+        self.forward_client_auth = config.access.keys is None
+        self.limiter = RateLimiter()
+        self.unauthorized = 0
+        self.clients: dict[str, dict[str, int]] = {}
         self.last_errors: dict[str, str] = {}
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -160,11 +165,7 @@ class Gateway:
             up.keepalive_s = self.settings.upstream_keepalive_s
             targets[spec.name] = _Target(spec, up, tr.base_path, tr.host_header, tr.credential)
         self._targets = targets
-        models = [
-            {"id": m, "object": "model", "created": 0, "owned_by": "chipfolio"}
-            for m in sorted(self.router.table.models)
-        ]
-        self._models_body = orjson.dumps({"object": "list", "data": models})
+        self._models_body = self._models_list(sorted(self.router.table.models))
 
     async def start(
         self,
@@ -210,9 +211,18 @@ class Gateway:
 
     def reload(self) -> dict[str, Any]:
         """Re-read POOLS.yaml and the plan; requests in flight finish on their pools."""
-        cfg = load_config(self.config.pools_file, self.config.plan_file, self.hour)
+        access = self.config.access
+        cfg = load_config(
+            self.config.pools_file,
+            self.config.plan_file,
+            self.hour,
+            client_keys=access.client_keys_file,
+            admin_key_file=access.admin_key_file,
+        )
         self.config = cfg
         self.settings = cfg.settings
+        self.forward_client_auth = cfg.access.keys is None
+        self.limiter.forget_except(cfg.access.names())
         self.router.load(cfg.table)
         self._build_targets()
         return {
@@ -221,12 +231,22 @@ class Gateway:
 
     async def _watch_loop(self, interval: float) -> None:
         def stamp() -> tuple[int, ...]:
+            access = self.config.access
+            files = (
+                self.config.pools_file,
+                self.config.plan_file,
+                access.client_keys_file,
+                access.admin_key_file,
+            )
+            out: list[int] = []
             try:
-                a = os.stat(self.config.pools_file)
-                b = os.stat(self.config.plan_file)
+                for f in files:
+                    if f is not None:
+                        st = os.stat(f)
+                        out += (st.st_mtime_ns, st.st_size)
             except OSError:
                 return ()
-            return (a.st_mtime_ns, a.st_size, b.st_mtime_ns, b.st_size)
+            return tuple(out)
 
         last = stamp()
         while True:
@@ -294,16 +314,23 @@ class Gateway:
         path = req.path
         method = req.method
         if method == b"POST" and path in _COMPLETION_PATHS:
+            route = "chat" if path == _COMPLETION_PATHS[0] else "completions"
+            client = None
+            if self.config.access.keys is not None:
+                client = self._admit(req, conn, route)
+                if client is None:
+                    return
             self.in_flight += 1
             try:
-                await self._proxy(req, conn, path)
+                await self._proxy(req, conn, route, client)
             finally:
                 self.in_flight -= 1
             return
+        if path.startswith(b"/admin/") and not self._admin_ok(req, conn):
+            return
         if method == b"GET":
             if path == b"/v1/models":
-                self._count("models", 200)
-                conn.respond(200, self._models_body)
+                self._models(req, conn)
                 return
             if path == b"/metrics":
                 conn.respond(200, self.metrics().encode(), b"text/plain; version=0.0.4")
@@ -338,9 +365,102 @@ class Gateway:
             status,
             error_body(
                 f"{'method not allowed' if known else 'not found'}: "
-                f"{method.decode('latin-1')} {path.decode('latin-1')}"
+                f"{method.decode('latin-1')[:16]} {path.decode('latin-1')[:200]}"
             ),
         )
+
+    # --- access ---------------------------------------------------------------------------
+
+    def _client_count(self, client: ClientKey, outcome: str) -> None:
+        counts = self.clients.get(client.name)
+        if counts is None:
+            counts = self.clients[client.name] = {}
+        counts[outcome] = counts.get(outcome, 0) + 1
+
+    def _admit(self, req: Request, conn: ServerConnection, route: str) -> ClientKey | None:
+        """The client whose key the request carries, within its rate; None once answered."""
+        client = self.config.access.client(req.headers.get(b"authorization"))
+        if client is None:
+            self.unauthorized += 1
+            self._client_error(
+                conn,
+                route,
+                401,
+                "missing or unknown API key: send 'Authorization: Bearer <key>' with a key "
+                "this gateway knows",
+                "invalid_request_error",
+                "invalid_api_key",
+            )
+            return None
+        if client.requests_per_s is not None:
+            wait = self.limiter.take(client.name, client.requests_per_s, self.clock())
+            if wait > 0:
+                self._client_count(client, "rate_limited")
+                self._client_error(
+                    conn,
+                    route,
+                    429,
+                    f"rate limit of {client.requests_per_s:g} requests/s for key "
+                    f"'{client.name}' reached",
+                    "rate_limit_error",
+                    "rate_limit_exceeded",
+                    b"retry-after: %d\r\n" % max(1, math.ceil(wait)),
+                )
+                return None
+        self._client_count(client, "admitted")
+        return client
+
+    def _admin_ok(self, req: Request, conn: ServerConnection) -> bool:
+        access = self.config.access
+        if access.admin_sha256 is None:
+            self._client_error(
+                conn,
+                "admin",
+                404,
+                "the admin endpoints are off; start the gateway with --admin-key-file",
+                code="admin_off",
+            )
+            return False
+        if not access.admin(req.headers.get(b"authorization")):
+            self._client_error(
+                conn,
+                "admin",
+                401,
+                "the admin endpoints need 'Authorization: Bearer <admin key>'",
+                code="invalid_api_key",
+            )
+            return False
+        return True
+
+    def _models(self, req: Request, conn: ServerConnection) -> None:
+        access = self.config.access
+        if access.keys is None:
+            self._count("models", 200)
+            conn.respond(200, self._models_body)
+            return
+        client = access.client(req.headers.get(b"authorization"))
+        if client is None:
+            self.unauthorized += 1
+            self._client_error(
+                conn,
+                "models",
+                401,
+                "missing or unknown API key: send 'Authorization: Bearer <key>'",
+                "invalid_request_error",
+                "invalid_api_key",
+            )
+            return
+        self._count("models", 200)
+        models = self.router.table.models
+        conn.respond(
+            200,
+            self._models_list(sorted(m for m, w in models.items() if client.may_use(w))),
+        )
+
+    @staticmethod
+    def _models_list(names: list[str]) -> bytes:
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": "chipfolio"} for m in names]
+        return orjson.dumps({"object": "list", "data": data})
 
     def _client_error(
         self,
@@ -355,8 +475,9 @@ class Gateway:
         self._count(route, status)
         conn.respond(status, error_body(msg, kind, code), _JSON, extra)
 
-    async def _proxy(self, req: Request, conn: ServerConnection, path: bytes) -> None:
-        route = "chat" if path == _COMPLETION_PATHS[0] else "completions"
+    async def _proxy(
+        self, req: Request, conn: ServerConnection, route: str, client: ClientKey | None
+    ) -> None:
         try:
             doc = orjson.loads(req.body)
         except orjson.JSONDecodeError:
@@ -372,15 +493,32 @@ class Gateway:
         stream = doc.get("stream") is True
         router = self.router
         workload = router.workload_of(model)
-        if workload is None:
-            known = ", ".join(sorted(router.table.models))
-            self._client_error(
-                conn,
-                route,
-                404,
-                f"unknown model '{model}'; this gateway serves: {known}",
-                code="model_not_found",
+        if workload is None or (client is not None and not client.may_use(workload)):
+            models = router.table.models
+            known = ", ".join(
+                sorted(m for m, w in models.items() if client is None or client.may_use(w))
             )
+            shown = model[:100] + ("..." if len(model) > 100 else "")
+            if workload is None:
+                self._client_error(
+                    conn,
+                    route,
+                    404,
+                    f"unknown model '{shown}'; this gateway serves: {known or '(none)'}",
+                    code="model_not_found",
+                )
+            else:
+                assert client is not None
+                self._client_count(client, "forbidden")
+                self._client_error(
+                    conn,
+                    route,
+                    403,
+                    f"key '{client.name}' may not use model '{shown}'; it may use: "
+                    f"{known or '(none)'}",
+                    "permission_error",
+                    "model_not_allowed",
+                )
             return
         clock = self.clock
         router.on_request(clock())
@@ -672,6 +810,8 @@ class Gateway:
             "stream_cuts": self.stream_cuts,
             "stale_connection_retries": self.stale_retries,
             "reload_errors": self.reload_errors,
+            "unauthorized": self.unauthorized,
+            "clients": {n: dict(sorted(c.items())) for n, c in sorted(self.clients.items())},
             "last_reload_error": self.last_reload_error,
             "requests": [
                 {"route": r, "status": s, "count": c} for (r, s), c in sorted(self.requests.items())
