@@ -29,6 +29,7 @@ class Failure(StrEnum):
     TIMEOUT = "timeout"
     FIRST_TOKEN_TIMEOUT = "first_token_timeout"
     CUT = "cut"
+    BAD_RESPONSE = "bad_response"  # not HTTP, a second response, or past a size limit
     THROTTLED = "throttled"
 
 

@@ -160,6 +160,12 @@ class GatewaySettings(BaseModel):
     max_retry_after_s: float = Field(60.0, ge=0, le=86400, allow_inf_nan=False)
     upstream_keepalive_s: float = Field(4.0, ge=0, le=3600, allow_inf_nan=False)
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, le=1 << 30)
+    max_response_bytes: int = Field(64 * 1024 * 1024, ge=1024, le=1 << 32)
+    max_sse_event_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=1 << 30)
+    client_request_timeout_s: float = Field(30.0, gt=0, le=3600, allow_inf_nan=False)
+    client_idle_timeout_s: float = Field(60.0, gt=0, le=86400, allow_inf_nan=False)
+    client_stalled_read_timeout_s: float = Field(60.0, gt=0, le=86400, allow_inf_nan=False)
+    max_client_connections: int = Field(10_000, ge=1, le=1_000_000)
     seed: int = 0
 
     def routing_policy(self) -> RoutingPolicy:

@@ -28,7 +28,12 @@ from dataclasses import dataclass
 
 import orjson
 
-from chipfolio.interfaces.gateway.http11 import Request, ServerConnection, serve_factory
+from chipfolio.interfaces.gateway.http11 import (
+    ClientLimits,
+    Request,
+    ServerConnection,
+    serve_factory,
+)
 
 FAULTS = (
     "none",
@@ -99,7 +104,7 @@ class FakeUpstream:
         loop = asyncio.get_running_loop()
         self.host = host
         self.tls = tls if tls is not None else self.tls
-        factory = serve_factory(self._handle, 1 << 24, loop)
+        factory = serve_factory(self._handle, ClientLimits(1 << 24), loop)
 
         def tracked() -> ServerConnection:
             conn = factory()

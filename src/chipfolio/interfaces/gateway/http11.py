@@ -22,6 +22,7 @@ import httptools
 
 MAX_URL_BYTES = 64 * 1024
 MAX_HEADERS = 200
+MAX_UPSTREAM_HEAD_BYTES = 64 * 1024
 
 _STATUS_LINES: dict[int, bytes] = {
     s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus
@@ -58,6 +59,50 @@ class Request:
 Handler = Callable[[Request, "ServerConnection"], Awaitable[None]]
 
 
+class ClientLimits:
+    """Bounds on what one client connection may hold, shared by a server's connections.
+
+    A request must arrive whole within ``request_timeout_s`` of its first byte (slowloris), a
+    kept-alive connection may sit idle for ``idle_timeout_s``, and a client that stops reading
+    a response is cut after ``stalled_read_timeout_s`` with its buffer full. ``sweep`` enforces
+    the three from one periodic task, so a request costs no timer of its own. At most
+    ``max_connections`` are open at once; more are closed at accept with a 503.
+    """
+
+    __slots__ = (
+        "conns",
+        "idle_timeout_s",
+        "max_body",
+        "max_connections",
+        "refused",
+        "request_timeout_s",
+        "stalled_read_timeout_s",
+        "timed_out",
+    )
+
+    def __init__(
+        self,
+        max_body: int,
+        request_timeout_s: float | None = None,
+        idle_timeout_s: float | None = None,
+        stalled_read_timeout_s: float | None = None,
+        max_connections: int = 1 << 30,
+    ) -> None:
+        self.max_body = max_body
+        self.request_timeout_s = request_timeout_s
+        self.idle_timeout_s = idle_timeout_s
+        self.stalled_read_timeout_s = stalled_read_timeout_s
+        self.max_connections = max_connections
+        self.conns: set[ServerConnection] = set()
+        self.refused = 0
+        self.timed_out = 0
+
+    def sweep(self, now: float) -> None:
+        for conn in [c for c in self.conns if 0.0 < c.deadline < now]:
+            self.timed_out += 1
+            conn.time_out()
+
+
 class ServerConnection(asyncio.Protocol):
     """One client connection: parses requests and runs the handler on each, in order."""
 
@@ -68,22 +113,27 @@ class ServerConnection(asyncio.Protocol):
         "_flow",
         "_handler",
         "_headers",
+        "_limits",
         "_loop",
-        "_max_body",
         "_parser",
         "_pending",
-        "_too_large",
+        "_reading",
         "_url",
         "closed",
+        "deadline",
         "response_started",
         "transport",
         "write_paused",
     )
 
-    def __init__(self, handler: Handler, max_body: int, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, handler: Handler, limits: ClientLimits, loop: asyncio.AbstractEventLoop
+    ) -> None:
         self._handler = handler
-        self._max_body = max_body
+        self._limits = limits
         self._loop = loop
+        self.deadline = 0.0  # when ClientLimits.sweep closes this connection (0: never)
+        self._reading = False  # between the first byte of a request and its end
         self._parser: Any = httptools.HttpRequestParser(self)
         self._pending: collections.deque[Request] = collections.deque()
         self._current: asyncio.Task[None] | None = None
@@ -91,7 +141,6 @@ class ServerConnection(asyncio.Protocol):
         self._headers: dict[bytes, bytes] = {}
         self._body: list[bytes] = []
         self._body_size = 0
-        self._too_large = False
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.response_started = False
@@ -102,6 +151,26 @@ class ServerConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
+        limits = self._limits
+        if len(limits.conns) >= limits.max_connections:
+            limits.refused += 1
+            self._reject(503, b"too many connections")
+            return
+        limits.conns.add(self)
+        self._idle()
+
+    def _idle(self) -> None:
+        t = self._limits.idle_timeout_s
+        self.deadline = self._loop.time() + t if t else 0.0
+
+    def time_out(self) -> None:
+        """Called by ``ClientLimits.sweep`` when the deadline passed."""
+        self.deadline = 0.0
+        if self._reading and self._current is None:
+            self._reject(408, b"request not received in time")
+        elif self.transport is not None and not self.closed:
+            self.closed = True
+            self.transport.abort()
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
@@ -115,11 +184,15 @@ class ServerConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        t = self._limits.stalled_read_timeout_s
+        if t:
+            self.deadline = self._loop.time() + t
         if self._flow is not None:
             self._flow.pause_reading()
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        self.deadline = 0.0
         if self._flow is not None:
             self._flow.resume_reading()
 
@@ -134,6 +207,8 @@ class ServerConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.deadline = 0.0
+        self._limits.conns.discard(self)
         self._pending.clear()
         if self._current is not None and not self._current.done():
             self._current.cancel()
@@ -145,7 +220,10 @@ class ServerConnection(asyncio.Protocol):
         self._headers = {}
         self._body = []
         self._body_size = 0
-        self._too_large = False
+        self._reading = True
+        t = self._limits.request_timeout_s
+        if t and self._current is None:
+            self.deadline = self._loop.time() + t
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -158,21 +236,29 @@ class ServerConnection(asyncio.Protocol):
             self._reject(431, b"too many request headers")
 
     def on_headers_complete(self) -> None:
+        length = self._headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self._limits.max_body:
+            self._reject(413, b"request body too large")  # before reading any of it
+            return
         if self._headers.get(b"expect", b"").lower() == b"100-continue" and self.transport:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
+        if self.closed:
+            return
         self._body_size += len(body)
-        if self._body_size > self._max_body:
-            self._too_large = True
+        if self._body_size > self._limits.max_body:  # chunked: refuse as soon as it is over
             self._body = []
-        elif not self._too_large:
-            self._body.append(body)
-
-    def on_message_complete(self) -> None:
-        if self._too_large:
             self._reject(413, b"request body too large")
             return
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        self._reading = False
+        if self.closed:
+            return
+        if self._current is None:
+            self.deadline = 0.0  # the handler runs; the pool's timeouts apply now
         path, _, query = self._url.partition(b"?")
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         req = Request(
@@ -213,6 +299,8 @@ class ServerConnection(asyncio.Protocol):
             self.closed = True
         elif self._pending:
             self._start(self._pending.popleft())
+        else:
+            self._idle()
 
     def _reject(self, status: int, message: bytes) -> None:
         if self.closed or self.transport is None:
@@ -282,9 +370,9 @@ class ServerConnection(asyncio.Protocol):
 
 
 def serve_factory(
-    handler: Handler, max_body: int, loop: asyncio.AbstractEventLoop
+    handler: Handler, limits: ClientLimits, loop: asyncio.AbstractEventLoop
 ) -> Callable[[], ServerConnection]:
-    return lambda: ServerConnection(handler, max_body, loop)
+    return lambda: ServerConnection(handler, limits, loop)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,6 +384,7 @@ class Exchange:
     """One request/response on an upstream connection, filled in by its callbacks."""
 
     __slots__ = (
+        "bad",
         "body",
         "done",
         "error",
@@ -305,13 +394,18 @@ class Exchange:
         "head",
         "headers",
         "last_body_at",
+        "limit",
         "loop",
         "sink",
+        "size",
         "status",
     )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, limit: int = 1 << 62) -> None:
         self.loop = loop
+        self.limit = limit  # most body bytes held in memory (not counting a sink's)
+        self.size = 0
+        self.bad = False  # the upstream broke HTTP or a limit, as opposed to going away
         self.status = 0
         self.headers: dict[bytes, bytes] = {}
         self.body: list[bytes] = []
@@ -331,12 +425,19 @@ class Exchange:
             self.head.set_result(None)
 
     def on_body(self, data: bytes) -> None:
+        if self.done.done():
+            return
         self.got_body = True
         sink = self.sink
         if sink is not None:
             self.last_body_at = self.loop.time()
             sink(data)
         else:
+            self.size += len(data)
+            if self.size > self.limit:
+                self.body.clear()
+                self.fail(f"response larger than {self.limit} bytes", bad=True)
+                return
             self.body.append(data)
         first = self.first
         if first is not None and not first.done():
@@ -347,10 +448,11 @@ class Exchange:
             if fut is not None and not fut.done():
                 fut.set_result(None)
 
-    def fail(self, reason: str) -> None:
+    def fail(self, reason: str, bad: bool = False) -> None:
         if self.done.done():
             return
         self.error = reason
+        self.bad = bad
         self.on_complete()
 
     def body_bytes(self) -> bytes:
@@ -361,7 +463,10 @@ class UpstreamConnection(asyncio.Protocol):
     """A keep-alive connection to one upstream; carries one exchange at a time."""
 
     __slots__ = (
+        "_head_bytes",
+        "_headers",
         "_parser",
+        "_poisoned",
         "closed",
         "exchange",
         "idle_since",
@@ -380,6 +485,9 @@ class UpstreamConnection(asyncio.Protocol):
         self.reading_paused = False
         self.uses = 0
         self.idle_since = 0.0
+        self._head_bytes = 0
+        self._headers = 0
+        self._poisoned = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
@@ -395,13 +503,23 @@ class UpstreamConnection(asyncio.Protocol):
             self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
+        ex = self.exchange
+        if ex is None:  # bytes no request asked for must never reach the next request
+            self.abort()
+            return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError:
-            ex = self.exchange
             self.abort()
-            if ex is not None:
-                ex.fail("malformed response from upstream")
+            ex.fail("malformed response from upstream", bad=True)
+            return
+        if self._poisoned:  # a second response after the one asked for: drop the connection
+            self.abort()
+        elif not ex.got_head:  # the head is still coming: bound what the parser holds
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_UPSTREAM_HEAD_BYTES:
+                self.abort()
+                ex.fail(f"response head larger than {MAX_UPSTREAM_HEAD_BYTES} bytes", bad=True)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -414,6 +532,8 @@ class UpstreamConnection(asyncio.Protocol):
     def send(self, data: bytes, exchange: Exchange) -> None:
         assert self.transport is not None
         self.exchange = exchange
+        self._head_bytes = 0
+        self._headers = 0
         self.uses += 1
         self.transport.write(data)
 
@@ -426,9 +546,18 @@ class UpstreamConnection(asyncio.Protocol):
                 self.transport.abort()
 
     # httptools callbacks
+    def on_message_begin(self) -> None:
+        if self.exchange is None:
+            self._poisoned = True
+
     def on_header(self, name: bytes, value: bytes) -> None:
         ex = self.exchange
         if ex is not None:
+            self._headers += 1
+            if self._headers > MAX_HEADERS:
+                self.abort()
+                ex.fail("too many response headers", bad=True)
+                return
             ex.headers[name.lower()] = value
 
     def on_headers_complete(self) -> None:

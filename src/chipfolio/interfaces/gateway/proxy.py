@@ -31,8 +31,10 @@ from typing import Any
 import orjson
 
 from chipfolio.errors import ChipfolioError
+from chipfolio.interfaces.gateway.access import ClientKey
 from chipfolio.interfaces.gateway.config import GatewayConfig, GatewaySettings, load_config
 from chipfolio.interfaces.gateway.http11 import (
+    ClientLimits,
     Exchange,
     Request,
     ServerConnection,
@@ -41,7 +43,6 @@ from chipfolio.interfaces.gateway.http11 import (
     serve_factory,
 )
 from chipfolio.interfaces.gateway.metrics import render_metrics
-from chipfolio.interfaces.gateway.access import ClientKey
 from chipfolio.routing import Failure, PoolSpec, RateLimiter, Router
 
 log = logging.getLogger("chipfolio.gateway")
@@ -134,6 +135,8 @@ class Gateway:
         self.last_reload_error: str | None = None
         self._health_task: asyncio.Task[None] | None = None
         self._watch_task: asyncio.Task[None] | None = None
+        self._sweep_task: asyncio.Task[None] | None = None
+        self.limits = ClientLimits(config.settings.max_body_bytes)
         self._server: asyncio.AbstractServer | None = None
         # the client's Authorization goes on to pools without their own credential, unless
         # it is a key of this gateway's (--client-keys)
@@ -179,8 +182,9 @@ class Gateway:
         """Listen; returns the bound port (useful with ``port=0``)."""
         loop = self.loop
         self._build_targets()
+        self._apply_limits()
         self._server = await loop.create_server(
-            serve_factory(self.handle, self.settings.max_body_bytes, loop),
+            serve_factory(self.handle, self.limits, loop),
             host,
             port,
             reuse_port=reuse_port or None,
@@ -190,13 +194,14 @@ class Gateway:
             self._health_task = loop.create_task(self._health_loop())
         if watch_s:
             self._watch_task = loop.create_task(self._watch_loop(watch_s))
+        self._sweep_task = loop.create_task(self._sweep_loop())
         sock = self._server.sockets[0]
         bound: int = sock.getsockname()[1]
         return bound
 
     async def stop(self, drain_s: float = 0.0) -> None:
         """Stop accepting connections, let requests in flight finish for up to ``drain_s``."""
-        for task in (self._health_task, self._watch_task):
+        for task in (self._health_task, self._watch_task, self._sweep_task):
             if task is not None:
                 task.cancel()
         if self._server is not None:
@@ -206,6 +211,26 @@ class Gateway:
             await asyncio.sleep(0.01)
         for up in self._upstreams.values():
             up.close()
+
+    def _apply_limits(self) -> None:
+        s, lim = self.settings, self.limits
+        lim.max_body = s.max_body_bytes
+        lim.request_timeout_s = s.client_request_timeout_s
+        lim.idle_timeout_s = s.client_idle_timeout_s
+        lim.stalled_read_timeout_s = s.client_stalled_read_timeout_s
+        lim.max_connections = s.max_client_connections
+
+    async def _sweep_loop(self) -> None:
+        """Close client connections past their deadline (slow requests, idle, stalled reads)."""
+        while True:
+            s = self.settings
+            shortest = min(
+                s.client_request_timeout_s,
+                s.client_idle_timeout_s,
+                s.client_stalled_read_timeout_s,
+            )
+            await asyncio.sleep(min(1.0, shortest / 4))
+            self.limits.sweep(self.loop.time())
 
     # --- reload ---------------------------------------------------------------------------
 
@@ -223,6 +248,7 @@ class Gateway:
         self.settings = cfg.settings
         self.forward_client_auth = cfg.access.keys is None
         self.limiter.forget_except(cfg.access.names())
+        self._apply_limits()
         self.router.load(cfg.table)
         self._build_targets()
         return {
@@ -646,11 +672,17 @@ class Gateway:
                 except (OSError, TimeoutError) as exc:
                     self._connect_failed(name, exc)
                     return _Failed(name, Failure.CONNECT)
-                ex = Exchange(loop)
+                ex = Exchange(loop, settings.max_response_bytes)
                 up.send(payload, ex)
                 timer = loop.call_later(timeout, ex.fail, "timeout")
                 await ex.head
-                if ex.error is None or ex.got_head or ex.error == "timeout" or up.uses < 2:
+                if (
+                    ex.error is None
+                    or ex.got_head
+                    or ex.bad
+                    or ex.error == "timeout"
+                    or up.uses < 2
+                ):
                     break
                 # A kept-alive connection the pool closed as it was reused: the request never
                 # reached it. Once, on a new connection, with no charge to the pool.
@@ -677,6 +709,9 @@ class Gateway:
             up.abort()
             if ex.error == "timeout":
                 kind = Failure.FIRST_TOKEN_TIMEOUT if stream else Failure.TIMEOUT
+            elif ex.bad:
+                kind = Failure.BAD_RESPONSE
+                log.warning("pool '%s': %s", name, ex.error)
             elif not ex.got_head:
                 kind = Failure.CONNECT
             else:
@@ -714,6 +749,7 @@ class Gateway:
         loop = self.loop
         sse = content_type.startswith(b"text/event-stream")
         pending = b""  # SSE: bytes after the last complete event, held back
+        max_event = self.settings.max_sse_event_bytes
 
         def whole_events(data: bytes) -> bytes:
             nonlocal pending
@@ -724,6 +760,9 @@ class Gateway:
             lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
             end = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
             pending = data[end:]
+            if len(pending) > max_event:  # a pool that never ends its event: bounded
+                pending = b""
+                ex.fail(f"an SSE event longer than {max_event} bytes", bad=True)
             return data[:end]
 
         first = whole_events(ex.body_bytes())
@@ -768,7 +807,7 @@ class Gateway:
         if ex.error is not None:  # the client has whole events only: end it with one more
             up.abort()
             self.stream_cuts += 1
-            router.on_failure(name, Failure.CUT, self.clock())
+            router.on_failure(name, Failure.BAD_RESPONSE if ex.bad else Failure.CUT, self.clock())
             event = orjson.dumps(
                 {
                     "error": {
