@@ -3,13 +3,15 @@
 Plan weights per pool (:mod:`.weights`), smooth weighted selection (:mod:`.balancer`), a circuit
 breaker per pool (:mod:`.breaker`), a retry budget with jittered backoff (:mod:`.retry`),
 per-client rate limits (:mod:`.ratelimit`) and the :class:`Router` that joins them
-(:mod:`.router`). Time is always passed in (``now`` in seconds on any monotonic clock) and
-randomness comes from an injected ``random.Random``, so every decision is reproducible in tests.
-The HTTP side lives in ``chipfolio.interfaces.gateway``.
+(:mod:`.router`); served tokens per pool (:mod:`.usage`) and the plan-against-actual
+comparison (:mod:`.actual`). Time is always passed in (``now`` in seconds on any monotonic
+clock) and randomness comes from an injected ``random.Random``, so every decision is
+reproducible in tests. The HTTP side lives in ``chipfolio.interfaces.gateway``.
 """
 
 from __future__ import annotations
 
+from chipfolio.routing.actual import OfferPrice, offer_prices, plan_vs_actual
 from chipfolio.routing.balancer import SmoothWeighted
 from chipfolio.routing.breaker import BreakerPolicy, BreakerState, CircuitBreaker
 from chipfolio.routing.ratelimit import RateLimiter
@@ -20,6 +22,7 @@ from chipfolio.routing.router import (
     Router,
     RoutingPolicy,
 )
+from chipfolio.routing.usage import TokenMeter
 from chipfolio.routing.weights import (
     PlanAllocation,
     PoolSpec,
@@ -33,6 +36,7 @@ __all__ = [
     "BreakerState",
     "CircuitBreaker",
     "Failure",
+    "OfferPrice",
     "PlanAllocation",
     "PoolSpec",
     "PoolStats",
@@ -44,6 +48,9 @@ __all__ = [
     "RoutingPolicy",
     "RoutingTable",
     "SmoothWeighted",
+    "TokenMeter",
     "backoff_s",
     "build_routing_table",
+    "offer_prices",
+    "plan_vs_actual",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -89,11 +90,42 @@ def run_gateway_command(
         ) from exc
 
 
+def run_report_command(
+    state: Path | None, url: str | None, admin_key_file: Path | None, as_json: bool
+) -> None:
+    from chipfolio.interfaces.gateway.report import read_state, render
+
+    doc, where = read_state(state, url, admin_key_file)
+    if as_json:
+        typer.echo(json.dumps(doc["plan_vs_actual"], indent=2))
+        return
+    tables, lines = render(doc)
+    console = Console(highlight=False)
+    console.print(f"Gateway state from {where}")
+    for t in tables:
+        console.print(t)
+    for line in lines:
+        console.print(line)
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("gateway")
+    gw = typer.Typer(
+        invoke_without_command=True,
+        no_args_is_help=False,
+        help="Serve an OpenAI-compatible proxy routing across vendor pools by the plan's "
+        "weights (`chipfolio gateway --plan P --pools F`), or report on one "
+        "(`chipfolio gateway report`).",
+    )
+
+    @gw.callback()
     def gateway(
-        plan: Path = typer.Option(..., "--plan", help="Plan JSON from `chipfolio plan --json`."),
-        pools: Path = typer.Option(..., "--pools", help="POOLS.yaml: models and pool endpoints."),
+        ctx: typer.Context,
+        plan: Path | None = typer.Option(
+            None, "--plan", help="Plan JSON from `chipfolio plan --json`."
+        ),
+        pools: Path | None = typer.Option(
+            None, "--pools", help="POOLS.yaml: models and pool endpoints."
+        ),
         host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
         port: int = typer.Option(8080, "--port", help="Port to listen on."),
         hour: float = typer.Option(
@@ -121,6 +153,30 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Serve an OpenAI-compatible proxy routing across vendor pools by the plan's weights."""
+        if ctx.invoked_subcommand is not None:
+            return
+        if plan is None:
+            raise InputError("missing option (the plan JSON)", field="--plan")
+        if pools is None:
+            raise InputError("missing option (the POOLS.yaml)", field="--pools")
         run_gateway_command(
             plan, pools, host, port, hour, watch, workers, check, client_keys, admin_key_file
         )
+
+    @gw.command("report")
+    def report(
+        state: Path | None = typer.Option(
+            None, "--state", help="A saved /admin/state JSON of the gateway."
+        ),
+        url: str | None = typer.Option(
+            None, "--url", help="The gateway's base URL, e.g. http://127.0.0.1:8080."
+        ),
+        admin_key_file: Path | None = typer.Option(
+            None, "--admin-key-file", help="The admin key, to fetch /admin/state from --url."
+        ),
+        as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
+    ) -> None:
+        """Where served traffic departed from the plan, and what it cost at the plan's prices."""
+        run_report_command(state, url, admin_key_file, as_json)
+
+    app.add_typer(gw, name="gateway")

@@ -47,12 +47,14 @@ from chipfolio.errors import FieldIssue, InputError, SchemaError, UnknownNameErr
 from chipfolio.interfaces.gateway.access import Access, load_access
 from chipfolio.routing import (
     BreakerPolicy,
+    OfferPrice,
     PlanAllocation,
     PoolSpec,
     RetryPolicy,
     RoutingPolicy,
     RoutingTable,
     build_routing_table,
+    offer_prices,
 )
 
 log = logging.getLogger("chipfolio.gateway")
@@ -244,6 +246,7 @@ class GatewayConfig:
     plan_file: str
     transports: dict[str, PoolTransport] = field(default_factory=dict)
     access: Access = field(default_factory=Access)
+    prices: dict[tuple[str | None, str], OfferPrice] = field(default_factory=dict)
 
 
 def _read_text(path: Path, what: str) -> str:
@@ -310,7 +313,14 @@ def load_plan(path: str | Path) -> PlanFacts:
         start = _number(a.get("from_hour", 0.0), file, f"{where}.from_hour")
         end_raw = a.get("to_hour")
         end = float("inf") if end_raw is None else _number(end_raw, file, f"{where}.to_hour")
-        allocations.append(PlanAllocation(workload, offer, tps, start, end))
+        cost_raw = a.get("cost_usd")
+        cost = None if cost_raw is None else _number(cost_raw, file, f"{where}.cost_usd")
+        if cost is not None and cost < 0:
+            raise InputError(f"expected >= 0, got {cost}", file=file, field=f"{where}.cost_usd")
+        vendor = a.get("vendor")
+        if vendor is not None and not isinstance(vendor, str):
+            raise InputError("expected a string or null", file=file, field=f"{where}.vendor")
+        allocations.append(PlanAllocation(workload, offer, tps, start, end, cost, vendor))
         offers.add(offer)
         if workload is not None:
             workloads.add(workload)
@@ -523,4 +533,12 @@ def load_config(
     specs = [PoolSpec(p.name, p.workload, p.offer, p.url) for p in pools.pools]
     table = build_routing_table(pools.models, specs, plan.allocations, hour)
     access = load_access(client_keys, admin_key_file, tuple(table.workloads))
-    return GatewayConfig(table, pools.settings, file, str(plan_path), transports, access)
+    return GatewayConfig(
+        table,
+        pools.settings,
+        file,
+        str(plan_path),
+        transports,
+        access,
+        offer_prices(plan.allocations),
+    )

@@ -208,7 +208,9 @@ class FakeUpstream:
                     conn.transport.abort()
                 return
         if stream:
-            await self._stream(conn, chat, model, fault)
+            opts = doc.get("stream_options")
+            usage = isinstance(opts, dict) and opts.get("include_usage") is True
+            await self._stream(conn, chat, model, fault, usage)
             return
         if fault is not None and fault.mode == "slow_first_token":
             await asyncio.sleep(fault.delay_s)
@@ -285,7 +287,12 @@ class FakeUpstream:
         return b"data: " + data + b"\n\n"
 
     async def _stream(
-        self, conn: ServerConnection, chat: bool, model: str, fault: Fault | None
+        self,
+        conn: ServerConnection,
+        chat: bool,
+        model: str,
+        fault: Fault | None,
+        include_usage: bool = False,
     ) -> None:
         self._seq += 1
         seq = self._seq
@@ -304,6 +311,22 @@ class FakeUpstream:
             if i and self.token_delay_s:
                 await asyncio.sleep(self.token_delay_s)
             conn.write_chunk(self._event(chat, model, seq, i, i == self.tokens))
+        if include_usage:  # as OpenAI does: one more chunk, no choices, the usage
+            usage = orjson.dumps(
+                {
+                    "id": f"{self.name}-{seq}",
+                    "object": "chat.completion.chunk" if chat else "text_completion",
+                    "created": 0,
+                    "model": model,
+                    "choices": [],
+                    "usage": {
+                        "prompt_tokens": 1,
+                        "completion_tokens": self.tokens,
+                        "total_tokens": 1 + self.tokens,
+                    },
+                }
+            )
+            conn.write_chunk(b"data: " + usage + b"\n\n")
         conn.write_chunk(b"data: [DONE]\n\n")
         conn.end_stream()
         self.served += 1

@@ -43,7 +43,14 @@ from chipfolio.interfaces.gateway.http11 import (
     serve_factory,
 )
 from chipfolio.interfaces.gateway.metrics import render_metrics
-from chipfolio.routing import Failure, PoolSpec, RateLimiter, Router
+from chipfolio.routing import (
+    Failure,
+    PoolSpec,
+    RateLimiter,
+    Router,
+    TokenMeter,
+    plan_vs_actual,
+)
 
 log = logging.getLogger("chipfolio.gateway")
 
@@ -142,6 +149,8 @@ class Gateway:
         # it is a key of this gateway's (--client-keys)
         self.forward_client_auth = config.access.keys is None
         self.limiter = RateLimiter()
+        self.started = clock()
+        self.meters: dict[str, TokenMeter] = {}
         self.unauthorized = 0
         self.clients: dict[str, dict[str, int]] = {}
         self.last_errors: dict[str, str] = {}
@@ -155,6 +164,10 @@ class Gateway:
         return self._loop
 
     def _build_targets(self) -> None:
+        now = self.clock()
+        self.meters = {
+            p.name: self.meters.get(p.name) or TokenMeter(now) for p in self.router.table.pools()
+        }
         targets: dict[str, _Target] = {}
         for spec in self.router.table.pools():
             tr = self.config.transports[spec.name]
@@ -618,6 +631,53 @@ class Gateway:
             last.kind.value,
         )
 
+    def _meter(self, name: str, usage: object) -> None:
+        """Count an answer's ``usage`` (or that it had none) for its pool."""
+        meter = self.meters.get(name)
+        if meter is None:  # the pool left with a reload while the answer was in flight
+            return
+        if isinstance(usage, dict):
+            prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+            if (
+                isinstance(prompt, int)
+                and isinstance(completion, int)
+                and 0 <= prompt < 1 << 40
+                and 0 <= completion < 1 << 40
+            ):
+                meter.add(self.clock(), prompt, completion)
+                return
+        meter.add_unmetered()
+
+    def _meter_body(self, name: str, body: bytes) -> None:
+        usage = None
+        if b'"usage"' in body:
+            try:
+                doc = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                doc = None
+            if isinstance(doc, dict):
+                usage = doc.get("usage")
+        self._meter(name, usage)
+
+    def _meter_stream_tail(self, name: str, tail: bytes) -> None:
+        """The usage of a stream: in its last event that carries one (``include_usage``)."""
+        usage = None
+        if b'"usage"' in tail:
+            for event in reversed(tail.replace(b"\r\n", b"\n").split(b"\n\n")):
+                if b'"usage"' not in event:
+                    continue
+                data = b"".join(
+                    line[5:].lstrip() for line in event.split(b"\n") if line.startswith(b"data:")
+                )
+                try:
+                    doc = orjson.loads(data)
+                except orjson.JSONDecodeError:
+                    continue
+                if isinstance(doc, dict) and isinstance(doc.get("usage"), dict):
+                    usage = doc["usage"]
+                    break
+        self._meter(name, usage)
+
     def _connect_failed(self, name: str, exc: BaseException) -> None:
         """Charge the pool and keep the reason (a refused certificate, say) for /admin/state."""
         self.router.on_failure(name, Failure.CONNECT, self.clock())
@@ -730,7 +790,10 @@ class Gateway:
                 return _Failed(name, Failure.THROTTLED, 429, ex.body_bytes(), content_type, ra)
             router.on_success(name, self.clock())
             self._count(route, status)
-            conn.respond(status, ex.body_bytes(), content_type, target.pool_header)
+            body = ex.body_bytes()
+            conn.respond(status, body, content_type, target.pool_header)
+            if status == 200:
+                self._meter_body(name, body)
             return None
         return await self._relay_stream(target, up, ex, conn, route, content_type)
 
@@ -769,14 +832,17 @@ class Gateway:
         ex.body.clear()
         conn.start_stream(200, content_type, target.pool_header, first)
         sent = len(first)
+        last, before = first, b""  # the last two pieces sent: where a usage event would be
         timer = None
         if not ex.done.done():
 
             def write(data: bytes) -> None:
-                nonlocal sent
+                nonlocal sent, last, before
                 out = whole_events(data)
-                sent += len(out)
-                conn.write_chunk(out)
+                if out:
+                    sent += len(out)
+                    before, last = last, out
+                    conn.write_chunk(out)
 
             ex.sink = write
             conn.follow(up)
@@ -828,12 +894,15 @@ class Gateway:
         conn.write_chunk(pending)
         conn.end_stream()
         self._count(route, 200)
+        tail = before + last + pending
+        self._meter_stream_tail(name, tail[-65536:])
         return None
 
     # --- reporting ------------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
-        snap = self.router.snapshot(self.clock())
+        now = self.clock()
+        snap = self.router.snapshot(now)
         transports = self.config.transports
         for pools in snap["workloads"].values():
             for p in pools:
@@ -841,6 +910,22 @@ class Gateway:
                 p["tls"] = None if tr is None else tr.trust
                 p["credential"] = None if tr is None else tr.credential_source
                 p["last_error"] = self.last_errors.get(p["name"])
+                m = self.meters.get(p["name"])
+                if m is not None:
+                    p["usage"] = {
+                        "prompt_tokens": m.prompt_tokens,
+                        "completion_tokens": m.completion_tokens,
+                        "metered_answers": m.metered,
+                        "unmetered_answers": m.unmetered,
+                        "completion_tokens_per_s": round(m.tokens_per_s(now), 3),
+                        "recent_completion_tokens_per_s": round(m.recent_tokens_per_s(now), 3),
+                    }
+        snap["plan_vs_actual"] = plan_vs_actual(
+            self.router.table,
+            self.config.prices,
+            {n: float(m.completion_tokens) for n, m in self.meters.items()},
+            now - self.started,
+        )
         snap["plan_file"] = self.config.plan_file
         snap["pools_file"] = self.config.pools_file
         snap["gateway"] = {
