@@ -42,6 +42,20 @@ class RateLimiter:
             return 0.0
         return (1.0 - b.tokens) / rate_per_s
 
+    def charge(self, name: str, count: int, rate_per_s: float, now: float) -> None:
+        """Take ``count`` tokens that other workers spent on this client (may go negative,
+        so the next requests here wait for them: the rate holds across workers)."""
+        if count <= 0 or rate_per_s <= 0:
+            return
+        cap = max(1.0, rate_per_s)
+        b = self._buckets.get(name)
+        if b is None:
+            b = self._buckets[name] = _Bucket(cap, now)
+        elif now > b.last:
+            b.tokens = min(cap, b.tokens + (now - b.last) * rate_per_s)
+            b.last = now
+        b.tokens -= count
+
     def forget_except(self, names: set[str]) -> None:
         """Drop the buckets of clients no longer listed."""
         for name in [n for n in self._buckets if n not in names]:

@@ -41,3 +41,12 @@ def test_forget_and_bad_rate() -> None:
     assert rl.take("a", 1.0, 0.0) == 0.0  # a fresh bucket
     with pytest.raises(ValueError):
         rl.take("a", 0.0, 0.0)
+
+
+def test_tokens_spent_elsewhere_are_charged_here() -> None:
+    rl = RateLimiter()
+    rl.charge("a", 3, 2.0, 0.0)  # another worker admitted 3 (burst 2): one token owed
+    assert rl.take("a", 2.0, 0.0) == pytest.approx(1.0)  # (1 - (-1)) / 2
+    assert rl.take("a", 2.0, 1.0) == 0.0
+    rl.charge("a", 0, 2.0, 1.0)  # nothing spent: nothing changes
+    assert rl.take("a", 2.0, 1.0) == pytest.approx(0.5)

@@ -135,7 +135,7 @@ def register(app: typer.Typer) -> None:
             0.0, "--watch", help="Poll both files every N seconds and reload on change (0: off)."
         ),
         workers: int = typer.Option(
-            1, "--workers", help="Processes sharing the port (SO_REUSEPORT); state is per worker."
+            1, "--workers", help="Processes sharing the port (SO_REUSEPORT) and one state."
         ),
         check: bool = typer.Option(
             False, "--check", help="Validate the files, print the weights and exit."

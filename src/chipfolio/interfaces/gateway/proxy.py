@@ -43,6 +43,7 @@ from chipfolio.interfaces.gateway.http11 import (
     serve_factory,
 )
 from chipfolio.interfaces.gateway.metrics import render_metrics
+from chipfolio.interfaces.gateway.workers import Peers
 from chipfolio.routing import (
     Failure,
     PoolSpec,
@@ -151,6 +152,7 @@ class Gateway:
         self.limiter = RateLimiter()
         self.started = clock()
         self.meters: dict[str, TokenMeter] = {}
+        self.peers: Peers | None = None  # the other workers, with --workers > 1
         self.unauthorized = 0
         self.clients: dict[str, dict[str, int]] = {}
         self.last_errors: dict[str, str] = {}
@@ -191,10 +193,18 @@ class Gateway:
         health: bool = True,
         watch_s: float | None = None,
         reuse_port: bool = False,
+        peers: Peers | None = None,
     ) -> int:
-        """Listen; returns the bound port (useful with ``port=0``)."""
+        """Listen; returns the bound port (useful with ``port=0``). With ``peers`` (one of
+        several workers), only worker 0 runs health checks and watches the files."""
         loop = self.loop
         self._build_targets()
+        if peers is not None:
+            self.peers = peers
+            await peers.start(self)
+            self.router.listener = peers.on_route_event
+            if peers.index != 0:
+                health, watch_s = False, None
         self._apply_limits()
         self._server = await loop.create_server(
             serve_factory(self.handle, self.limits, loop),
@@ -217,6 +227,8 @@ class Gateway:
         for task in (self._health_task, self._watch_task, self._sweep_task):
             if task is not None:
                 task.cancel()
+        if self.peers is not None:
+            await self.peers.stop()
         if self._server is not None:
             self._server.close()
         deadline = self.loop.time() + drain_s
@@ -296,6 +308,8 @@ class Gateway:
                 try:
                     self.reload()
                     log.info("reloaded %s and %s", self.config.pools_file, self.config.plan_file)
+                    if self.peers is not None:
+                        self.peers.publish("reload")
                 except ChipfolioError as exc:
                     self.reload_errors += 1
                     self.last_reload_error = str(exc)
@@ -335,6 +349,8 @@ class Gateway:
                 conn.abort()
             raise
         self.router.on_health(name, ok, self.clock(), self.settings.unhealthy_after)
+        if self.peers is not None:
+            self.peers.publish("health", pool=name, ok=ok)
         return ok
 
     async def _health_loop(self) -> None:
@@ -388,6 +404,8 @@ class Gateway:
                 self.last_reload_error = str(exc)
                 conn.respond(400, error_body(f"reload failed, plan unchanged: {exc}"))
                 return
+            if self.peers is not None:
+                self.peers.publish("reload")
             conn.respond(200, orjson.dumps({"reloaded": True, "weights": weights}))
             return
         known = path in (
@@ -447,7 +465,23 @@ class Gateway:
                 )
                 return None
         self._client_count(client, "admitted")
+        if self.peers is not None and client.requests_per_s is not None:
+            admitted = self.peers.admitted
+            admitted[client.name] = admitted.get(client.name, 0) + 1
         return client
+
+    def charge_clients(self, admitted: dict[str, Any]) -> None:
+        """Requests other workers admitted for rate-limited keys, charged to this worker's
+        buckets so a key's rate holds across workers."""
+        keys = self.config.access.keys
+        if keys is None:
+            return
+        limits = {k.name: k.requests_per_s for k in keys.values() if k.requests_per_s}
+        now = self.clock()
+        for name, n in admitted.items():
+            rate = limits.get(name)
+            if rate is not None and isinstance(n, int):
+                self.limiter.charge(name, n, rate, now)
 
     def _admin_ok(self, req: Request, conn: ServerConnection) -> bool:
         access = self.config.access
@@ -901,6 +935,24 @@ class Gateway:
     # --- reporting ------------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
+        """This worker's state, summed with the other workers' (``workers``), and the plan
+        against actual."""
+        state = self.local_state()
+        if self.peers is not None:
+            state = self.peers.merge(state)
+        served = {
+            p["name"]: float(p["usage"]["completion_tokens"])
+            for ps in state["workloads"].values()
+            for p in ps
+            if "usage" in p
+        }
+        state["plan_vs_actual"] = plan_vs_actual(
+            self.router.table, self.config.prices, served, self.clock() - self.started
+        )
+        return state
+
+    def local_state(self) -> dict[str, Any]:
+        """This worker's own routing state and counters."""
         now = self.clock()
         snap = self.router.snapshot(now)
         transports = self.config.transports
@@ -920,12 +972,7 @@ class Gateway:
                         "completion_tokens_per_s": round(m.tokens_per_s(now), 3),
                         "recent_completion_tokens_per_s": round(m.recent_tokens_per_s(now), 3),
                     }
-        snap["plan_vs_actual"] = plan_vs_actual(
-            self.router.table,
-            self.config.prices,
-            {n: float(m.completion_tokens) for n, m in self.meters.items()},
-            now - self.started,
-        )
+        snap["pid"] = os.getpid()
         snap["plan_file"] = self.config.plan_file
         snap["pools_file"] = self.config.pools_file
         snap["gateway"] = {
