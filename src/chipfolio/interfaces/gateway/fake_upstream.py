@@ -332,9 +332,16 @@ class FakeUpstream:
         self.served += 1
 
 
-async def _serve(host: str, port: int, name: str, tokens: int, token_delay_s: float) -> None:
+async def _serve(
+    host: str,
+    port: int,
+    name: str,
+    tokens: int,
+    token_delay_s: float,
+    tls: ssl.SSLContext | None = None,
+) -> None:
     up = FakeUpstream(name, tokens, token_delay_s)
-    await up.start(host, port)
+    await up.start(host, port, tls)
     print(f"fake upstream {name} on {up.url}", flush=True)
     await asyncio.Event().wait()
 
@@ -346,7 +353,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", default="fake")
     parser.add_argument("--tokens", type=int, default=4)
     parser.add_argument("--token-delay", type=float, default=0.0)
+    parser.add_argument("--certfile", help="serve TLS with this PEM certificate (chain)")
+    parser.add_argument("--keyfile", help="the certificate's PEM private key")
     args = parser.parse_args(argv)
+    tls = None
+    if args.certfile:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.certfile, args.keyfile)
     try:
         import uvloop
 
@@ -354,7 +367,7 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError:
         pass
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args.host, args.port, args.name, args.tokens, args.token_delay))
+        asyncio.run(_serve(args.host, args.port, args.name, args.tokens, args.token_delay, tls))
 
 
 if __name__ == "__main__":

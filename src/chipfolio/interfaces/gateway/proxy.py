@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import random
 import ssl
@@ -32,24 +31,22 @@ import orjson
 
 from chipfolio.errors import ChipfolioError
 from chipfolio.interfaces.gateway.access import ClientKey
+from chipfolio.interfaces.gateway.admission import Gatekeeper, Refusal
 from chipfolio.interfaces.gateway.config import GatewayConfig, GatewaySettings, load_config
 from chipfolio.interfaces.gateway.http11 import (
     ClientLimits,
-    Exchange,
     Request,
     ServerConnection,
-    UpstreamConnection,
-    UpstreamPool,
     serve_factory,
 )
+from chipfolio.interfaces.gateway.metering import UsageMeters
 from chipfolio.interfaces.gateway.metrics import render_metrics
+from chipfolio.interfaces.gateway.upstream import Exchange, UpstreamConnection, UpstreamPool
 from chipfolio.interfaces.gateway.workers import Peers
 from chipfolio.routing import (
     Failure,
     PoolSpec,
-    RateLimiter,
     Router,
-    TokenMeter,
     plan_vs_actual,
 )
 
@@ -149,12 +146,10 @@ class Gateway:
         # the client's Authorization goes on to pools without their own credential, unless
         # it is a key of this gateway's (--client-keys)
         self.forward_client_auth = config.access.keys is None
-        self.limiter = RateLimiter()
+        self.gate = Gatekeeper(clock)
         self.started = clock()
-        self.meters: dict[str, TokenMeter] = {}
+        self.usage = UsageMeters()
         self.peers: Peers | None = None  # the other workers, with --workers > 1
-        self.unauthorized = 0
-        self.clients: dict[str, dict[str, int]] = {}
         self.last_errors: dict[str, str] = {}
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -166,10 +161,7 @@ class Gateway:
         return self._loop
 
     def _build_targets(self) -> None:
-        now = self.clock()
-        self.meters = {
-            p.name: self.meters.get(p.name) or TokenMeter(now) for p in self.router.table.pools()
-        }
+        self.usage.keep((p.name for p in self.router.table.pools()), self.clock())
         targets: dict[str, _Target] = {}
         for spec in self.router.table.pools():
             tr = self.config.transports[spec.name]
@@ -272,7 +264,7 @@ class Gateway:
         self.config = cfg
         self.settings = cfg.settings
         self.forward_client_auth = cfg.access.keys is None
-        self.limiter.forget_except(cfg.access.names())
+        self.gate.reloaded(cfg.access)
         self._apply_limits()
         self.router.load(cfg.table)
         self._build_targets()
@@ -372,17 +364,22 @@ class Gateway:
             route = "chat" if path == _COMPLETION_PATHS[0] else "completions"
             client = None
             if self.config.access.keys is not None:
-                client = self._admit(req, conn, route)
-                if client is None:
+                admitted = self.gate.admit(self.config.access, req.headers.get(b"authorization"))
+                if isinstance(admitted, Refusal):
+                    self._refuse(conn, route, admitted)
                     return
+                client = admitted
             self.in_flight += 1
             try:
                 await self._proxy(req, conn, route, client)
             finally:
                 self.in_flight -= 1
             return
-        if path.startswith(b"/admin/") and not self._admin_ok(req, conn):
-            return
+        if path.startswith(b"/admin/"):
+            refused = self.gate.admin(self.config.access, req.headers.get(b"authorization"))
+            if refused is not None:
+                self._refuse(conn, "admin", refused)
+                return
         if method == b"GET":
             if path == b"/v1/models":
                 self._models(req, conn)
@@ -428,82 +425,8 @@ class Gateway:
 
     # --- access ---------------------------------------------------------------------------
 
-    def _client_count(self, client: ClientKey, outcome: str) -> None:
-        counts = self.clients.get(client.name)
-        if counts is None:
-            counts = self.clients[client.name] = {}
-        counts[outcome] = counts.get(outcome, 0) + 1
-
-    def _admit(self, req: Request, conn: ServerConnection, route: str) -> ClientKey | None:
-        """The client whose key the request carries, within its rate; None once answered."""
-        client = self.config.access.client(req.headers.get(b"authorization"))
-        if client is None:
-            self.unauthorized += 1
-            self._client_error(
-                conn,
-                route,
-                401,
-                "missing or unknown API key: send 'Authorization: Bearer <key>' with a key "
-                "this gateway knows",
-                "invalid_request_error",
-                "invalid_api_key",
-            )
-            return None
-        if client.requests_per_s is not None:
-            wait = self.limiter.take(client.name, client.requests_per_s, self.clock())
-            if wait > 0:
-                self._client_count(client, "rate_limited")
-                self._client_error(
-                    conn,
-                    route,
-                    429,
-                    f"rate limit of {client.requests_per_s:g} requests/s for key "
-                    f"'{client.name}' reached",
-                    "rate_limit_error",
-                    "rate_limit_exceeded",
-                    b"retry-after: %d\r\n" % max(1, math.ceil(wait)),
-                )
-                return None
-        self._client_count(client, "admitted")
-        if self.peers is not None and client.requests_per_s is not None:
-            admitted = self.peers.admitted
-            admitted[client.name] = admitted.get(client.name, 0) + 1
-        return client
-
-    def charge_clients(self, admitted: dict[str, Any]) -> None:
-        """Requests other workers admitted for rate-limited keys, charged to this worker's
-        buckets so a key's rate holds across workers."""
-        keys = self.config.access.keys
-        if keys is None:
-            return
-        limits = {k.name: k.requests_per_s for k in keys.values() if k.requests_per_s}
-        now = self.clock()
-        for name, n in admitted.items():
-            rate = limits.get(name)
-            if rate is not None and isinstance(n, int):
-                self.limiter.charge(name, n, rate, now)
-
-    def _admin_ok(self, req: Request, conn: ServerConnection) -> bool:
-        access = self.config.access
-        if access.admin_sha256 is None:
-            self._client_error(
-                conn,
-                "admin",
-                404,
-                "the admin endpoints are off; start the gateway with --admin-key-file",
-                code="admin_off",
-            )
-            return False
-        if not access.admin(req.headers.get(b"authorization")):
-            self._client_error(
-                conn,
-                "admin",
-                401,
-                "the admin endpoints need 'Authorization: Bearer <admin key>'",
-                code="invalid_api_key",
-            )
-            return False
-        return True
+    def _refuse(self, conn: ServerConnection, route: str, r: Refusal) -> None:
+        self._client_error(conn, route, r.status, r.message, r.kind, r.code, r.extra_headers)
 
     def _models(self, req: Request, conn: ServerConnection) -> None:
         access = self.config.access
@@ -511,29 +434,23 @@ class Gateway:
             self._count("models", 200)
             conn.respond(200, self._models_body)
             return
-        client = access.client(req.headers.get(b"authorization"))
-        if client is None:
-            self.unauthorized += 1
-            self._client_error(
-                conn,
-                "models",
-                401,
-                "missing or unknown API key: send 'Authorization: Bearer <key>'",
-                "invalid_request_error",
-                "invalid_api_key",
-            )
+        names = self.gate.models(
+            access, req.headers.get(b"authorization"), self.router.table.models
+        )
+        if isinstance(names, Refusal):
+            self._refuse(conn, "models", names)
             return
         self._count("models", 200)
-        models = self.router.table.models
-        conn.respond(
-            200,
-            self._models_list(sorted(m for m, w in models.items() if client.may_use(w))),
-        )
+        conn.respond(200, self._models_list(names))
 
     @staticmethod
     def _models_list(names: list[str]) -> bytes:
         data = [{"id": m, "object": "model", "created": 0, "owned_by": "chipfolio"} for m in names]
         return orjson.dumps({"object": "list", "data": data})
+
+    def charge_clients(self, admitted: dict[str, Any]) -> None:
+        """Rate-limited requests other workers admitted (see ``Gatekeeper.charge``)."""
+        self.gate.charge(self.config.access, admitted)
 
     def _client_error(
         self,
@@ -582,16 +499,7 @@ class Gateway:
                 )
             else:
                 assert client is not None
-                self._client_count(client, "forbidden")
-                self._client_error(
-                    conn,
-                    route,
-                    403,
-                    f"key '{client.name}' may not use model '{shown}'; it may use: "
-                    f"{known or '(none)'}",
-                    "permission_error",
-                    "model_not_allowed",
-                )
+                self._refuse(conn, route, self.gate.forbid(client, shown, known))
             return
         clock = self.clock
         router.on_request(clock())
@@ -664,53 +572,6 @@ class Gateway:
             "upstream_error",
             last.kind.value,
         )
-
-    def _meter(self, name: str, usage: object) -> None:
-        """Count an answer's ``usage`` (or that it had none) for its pool."""
-        meter = self.meters.get(name)
-        if meter is None:  # the pool left with a reload while the answer was in flight
-            return
-        if isinstance(usage, dict):
-            prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-            if (
-                isinstance(prompt, int)
-                and isinstance(completion, int)
-                and 0 <= prompt < 1 << 40
-                and 0 <= completion < 1 << 40
-            ):
-                meter.add(self.clock(), prompt, completion)
-                return
-        meter.add_unmetered()
-
-    def _meter_body(self, name: str, body: bytes) -> None:
-        usage = None
-        if b'"usage"' in body:
-            try:
-                doc = orjson.loads(body)
-            except orjson.JSONDecodeError:
-                doc = None
-            if isinstance(doc, dict):
-                usage = doc.get("usage")
-        self._meter(name, usage)
-
-    def _meter_stream_tail(self, name: str, tail: bytes) -> None:
-        """The usage of a stream: in its last event that carries one (``include_usage``)."""
-        usage = None
-        if b'"usage"' in tail:
-            for event in reversed(tail.replace(b"\r\n", b"\n").split(b"\n\n")):
-                if b'"usage"' not in event:
-                    continue
-                data = b"".join(
-                    line[5:].lstrip() for line in event.split(b"\n") if line.startswith(b"data:")
-                )
-                try:
-                    doc = orjson.loads(data)
-                except orjson.JSONDecodeError:
-                    continue
-                if isinstance(doc, dict) and isinstance(doc.get("usage"), dict):
-                    usage = doc["usage"]
-                    break
-        self._meter(name, usage)
 
     def _connect_failed(self, name: str, exc: BaseException) -> None:
         """Charge the pool and keep the reason (a refused certificate, say) for /admin/state."""
@@ -827,7 +688,7 @@ class Gateway:
             body = ex.body_bytes()
             conn.respond(status, body, content_type, target.pool_header)
             if status == 200:
-                self._meter_body(name, body)
+                self.usage.from_body(name, body, self.clock())
             return None
         return await self._relay_stream(target, up, ex, conn, route, content_type)
 
@@ -929,7 +790,7 @@ class Gateway:
         conn.end_stream()
         self._count(route, 200)
         tail = before + last + pending
-        self._meter_stream_tail(name, tail[-65536:])
+        self.usage.from_stream_tail(name, tail[-65536:], self.clock())
         return None
 
     # --- reporting ------------------------------------------------------------------------
@@ -962,16 +823,9 @@ class Gateway:
                 p["tls"] = None if tr is None else tr.trust
                 p["credential"] = None if tr is None else tr.credential_source
                 p["last_error"] = self.last_errors.get(p["name"])
-                m = self.meters.get(p["name"])
-                if m is not None:
-                    p["usage"] = {
-                        "prompt_tokens": m.prompt_tokens,
-                        "completion_tokens": m.completion_tokens,
-                        "metered_answers": m.metered,
-                        "unmetered_answers": m.unmetered,
-                        "completion_tokens_per_s": round(m.tokens_per_s(now), 3),
-                        "recent_completion_tokens_per_s": round(m.recent_tokens_per_s(now), 3),
-                    }
+                usage = self.usage.row(p["name"], now)
+                if usage is not None:
+                    p["usage"] = usage
         snap["pid"] = os.getpid()
         snap["plan_file"] = self.config.plan_file
         snap["pools_file"] = self.config.pools_file
@@ -981,8 +835,7 @@ class Gateway:
             "stream_cuts": self.stream_cuts,
             "stale_connection_retries": self.stale_retries,
             "reload_errors": self.reload_errors,
-            "unauthorized": self.unauthorized,
-            "clients": {n: dict(sorted(c.items())) for n, c in sorted(self.clients.items())},
+            **self.gate.snapshot(),
             "last_reload_error": self.last_reload_error,
             "requests": [
                 {"route": r, "status": s, "count": c} for (r, s), c in sorted(self.requests.items())

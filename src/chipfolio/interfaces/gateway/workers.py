@@ -140,7 +140,6 @@ class Peers:
         self.count = count
         self.interval_s = interval_s
         self.snapshots: dict[int, tuple[float, dict[str, Any]]] = {}  # worker -> (at, state)
-        self.admitted: dict[str, int] = {}  # client-key requests admitted since the last snap
         self.events_in = 0
         self.lags_ms: list[float] = []
         self.reloads_applied = 0
@@ -184,8 +183,7 @@ class Peers:
         assert gw is not None
         while True:
             await asyncio.sleep(self.interval_s)
-            admitted, self.admitted = self.admitted, {}
-            self.publish("snap", state=gw.local_state(), admitted=admitted)
+            self.publish("snap", state=gw.local_state(), admitted=gw.gate.take_admitted())
 
     async def _read_loop(self, reader: asyncio.StreamReader) -> None:
         while True:
