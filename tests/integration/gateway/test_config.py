@@ -217,3 +217,34 @@ def test_cli_bad_key_files_are_one_line_exit_2(
     assert main([*base, "--admin-key-file", str(admin)]) == 2
     err = capsys.readouterr().err.strip()
     assert str(admin) in err and "at least 16" in err and "Traceback" not in err
+
+
+def test_the_vendor_example_validates_with_its_keys_in_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    example = Path(__file__).resolve().parents[3] / "examples" / "pools-vendors.yaml"
+    plan = tmp_path / "plan.json"
+    plan.write_text(
+        json.dumps(
+            {
+                "allocations": [
+                    {"workload": "chat", "offer": "az-maia", "tokens_per_s": 403200.0},
+                    {"workload": "chat", "offer": "aws-trn2", "tokens_per_s": 336000.0},
+                ],
+                "workloads": [{"name": "chat"}],
+            }
+        )
+    )
+    monkeypatch.delenv("AZURE_MAIA_KEY", raising=False)
+    with pytest.raises(InputError, match="AZURE_MAIA_KEY is not set"):
+        load_config(example, plan)
+    monkeypatch.setenv("AZURE_MAIA_KEY", "k-azure")
+    monkeypatch.setenv("TRN2_KEY", "k-trn2")
+    cfg = load_config(example, plan)
+    maia, trn2 = cfg.transports["maia-eastus"], cfg.transports["trn2-use1"]
+    assert maia.trust == "system" and maia.port == 443 and maia.base_path == b"/openai"
+    assert (
+        maia.credential == b"\r\napi-key: k-azure"
+        and maia.credential_source == "env:AZURE_MAIA_KEY"
+    )
+    assert trn2.credential == b"\r\nauthorization: Bearer k-trn2" and trn2.port == 8443

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -236,3 +237,17 @@ def test_client_authorization_still_reaches_pools_without_their_own_key(env: Env
         assert r.status == 200
     assert a.last_request is not None
     assert a.last_request.headers[b"authorization"] == b"Bearer sk-client"
+
+
+def test_an_ipv6_loopback_pool_gets_a_bracketed_host_header(env: Env) -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    a = env.upstream("a", host="::1")
+    assert a.url.startswith("http://[::1]:")
+    env.start(one_pool(a.url))
+    assert served_by(env) == "maia"
+    assert a.last_request is not None
+    assert a.last_request.headers[b"host"] == f"[::1]:{a.port}".encode()
