@@ -63,8 +63,10 @@ MAX_LINE_BYTES = 16 * 1024 * 1024
 # --- parent: the hub --------------------------------------------------------------------------
 
 
-def relay(socks: list[socket.socket], children: list[int]) -> None:
-    """Forward each worker's lines to the others until every worker has exited."""
+def relay(socks: list[socket.socket], children: list[int], signals: bool = True) -> None:
+    """Forward each worker's lines to the others until every worker has exited (or, with no
+    ``children`` to wait for, until every worker closed its socket). ``signals``: pass
+    SIGINT/SIGTERM on to the children (main thread only)."""
     sel = selectors.DefaultSelector()
     buffers: dict[int, bytearray] = {}
     for i, s in enumerate(socks):
@@ -78,10 +80,11 @@ def relay(socks: list[socket.socket], children: list[int]) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
-    signal.signal(signal.SIGINT, stop_children)
-    signal.signal(signal.SIGTERM, stop_children)
+    if signals:
+        signal.signal(signal.SIGINT, stop_children)
+        signal.signal(signal.SIGTERM, stop_children)
     running = set(children)
-    while running:
+    while running or (not children and alive):
         for key, _ in sel.select(timeout=0.5):
             i = key.data
             try:
