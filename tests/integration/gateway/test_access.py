@@ -173,3 +173,13 @@ def test_bad_admin_key_files(tmp_path: Path) -> None:
             load_admin_key(f)
     with pytest.raises(InputError, match="cannot read"):
         load_admin_key(tmp_path / "missing.key")
+
+
+def test_a_broken_keys_file_on_reload_keeps_the_keys_in_force(env: Env) -> None:
+    env.start(pools_with_code(env), client_keys=KEYS)
+    (env.tmp / "client-keys.yaml").write_text("[{name: x, sha256: nothex}]")
+    status, raw, _ = env.http("POST", "/admin/reload", b"", admin=True)
+    assert status == 400 and "client-keys.yaml" in raw.decode() and "[0].sha256" in raw.decode()
+    env.client(api_key=FRONTEND).chat.completions.create(model="chat", messages=MSG)
+    with pytest.raises(openai.AuthenticationError):
+        env.client(api_key="sk-x").chat.completions.create(model="chat", messages=MSG)

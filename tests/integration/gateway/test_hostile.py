@@ -276,9 +276,18 @@ def test_malformed_json_gets_a_400_and_the_connection_lives_on(
         post(BODY, b"authorization: Bearer \x00x\r\n"),  # NUL
         post(BODY, b"x-ok: 1\nx-evil: 1\r\n"),  # bare LF
         b"POST /v1/chat/completions?a=b\r\nx-evil:1 HTTP/1.1\r\nhost: x\r\n\r\n",
+        # request smuggling shapes: both framings, two lengths, an odd transfer coding
+        b"POST /v1/chat/completions HTTP/1.1\r\ncontent-length: 3\r\n"
+        b"transfer-encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"POST /v1/chat/completions HTTP/1.1\r\ncontent-length: 3\r\ncontent-length: 5\r\n\r\n"
+        b"abcde",
+        b"POST /v1/chat/completions HTTP/1.1\r\ntransfer-encoding: chunked, identity\r\n\r\n"
+        b"0\r\n\r\n",
     ],
 )
-def test_header_injection_is_refused_and_nothing_reaches_a_pool(env: Env, raw: bytes) -> None:
+def test_header_injection_and_smuggling_are_refused_and_nothing_reaches_a_pool(
+    env: Env, raw: bytes
+) -> None:
     a = env.upstream("a")
     env.start(primary_and_spare(a.url, a))
     with socket.create_connection(("127.0.0.1", env.port), timeout=5) as s:
@@ -420,3 +429,20 @@ def test_a_second_answer_smuggled_after_the_first_never_reaches_another_client(
         assert calls[0] >= 2 and bad.connections == calls[0]  # a new connection each time
     finally:
         bad.close()
+
+
+def test_a_pipelined_flood_is_read_only_as_fast_as_it_is_answered(env: Env) -> None:
+    a = env.upstream("a")
+    env.start(primary_and_spare(a.url, a))
+    n = 500
+    with socket.create_connection(("127.0.0.1", env.port), timeout=10) as s:
+        s.sendall(post(BODY) * n)  # all at once; the gateway queues at most 16 of them
+        data = b""
+        for _ in range(10_000):  # bounded: until every answer is in
+            if data.count(b"HTTP/1.1 200 OK") >= n:
+                break
+            chunk = s.recv(1 << 20)
+            assert chunk
+            data += chunk
+    assert data.count(b"HTTP/1.1 200 OK") == n and a.completions == n
+    assert env.gateway is not None and env.gateway.limits.pipelines_paused >= 1

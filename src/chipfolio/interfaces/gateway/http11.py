@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 MAX_URL_BYTES = 64 * 1024
 MAX_HEADERS = 200
+MAX_PIPELINED = 16  # requests queued behind the one running; then the connection is not read
 
 _STATUS_LINES: dict[int, bytes] = {
     s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus
@@ -64,7 +65,8 @@ class ClientLimits:
     kept-alive connection may sit idle for ``idle_timeout_s``, and a client that stops reading
     a response is cut after ``stalled_read_timeout_s`` with its buffer full. ``sweep`` enforces
     the three from one periodic task, so a request costs no timer of its own. At most
-    ``max_connections`` are open at once; more are closed at accept with a 503.
+    ``max_connections`` are open at once; more are closed at accept with a 503. A client
+    that pipelines more than ``MAX_PIPELINED`` requests is not read until the queue drains.
     """
 
     __slots__ = (
@@ -72,6 +74,7 @@ class ClientLimits:
         "idle_timeout_s",
         "max_body",
         "max_connections",
+        "pipelines_paused",
         "refused",
         "request_timeout_s",
         "stalled_read_timeout_s",
@@ -94,6 +97,7 @@ class ClientLimits:
         self.conns: set[ServerConnection] = set()
         self.refused = 0
         self.timed_out = 0
+        self.pipelines_paused = 0
 
     def sweep(self, now: float) -> None:
         for conn in [c for c in self.conns if 0.0 < c.deadline < now]:
@@ -271,6 +275,9 @@ class ServerConnection(asyncio.Protocol):
             self._start(req)
         else:
             self._pending.append(req)
+            if len(self._pending) == MAX_PIPELINED and self.transport is not None:
+                self._limits.pipelines_paused += 1
+                self.transport.pause_reading()  # read no more until the queue drains
 
     # --- running handlers -------------------------------------------------------------------
 
@@ -296,6 +303,8 @@ class ServerConnection(asyncio.Protocol):
             self.transport.close()
             self.closed = True
         elif self._pending:
+            if len(self._pending) == MAX_PIPELINED and self.transport is not None:
+                self.transport.resume_reading()
             self._start(self._pending.popleft())
         else:
             self._idle()
