@@ -36,6 +36,7 @@ from bench_gateway import (
     PY,
     Procs,
     free_port,
+    kill_run,
     lua,
     measure,
     wait_http,
@@ -90,23 +91,23 @@ def make_ca(tmp: Path) -> tuple[Path, Path, Path]:
     return tmp / "ca.pem", tmp / "leaf.pem", tmp / "leaf.key"
 
 
-def start_upstreams(tmp: Path, procs: Procs) -> dict[str, tuple[str, int]]:
+def start_upstreams(tmp: Path, procs: Procs) -> dict[str, tuple[str, int, Any]]:
     ca, cert, key = make_ca(tmp)
-    ups: dict[str, tuple[str, int]] = {}
+    ups: dict[str, tuple[str, int, Any]] = {}
     for name, tls in (("a", False), ("b", False), ("ta", True), ("tb", True)):
         port = free_port()
         cmd = [PY, "-m", "chipfolio.interfaces.gateway.fake_upstream", "--port", str(port)]
         cmd += ["--name", name]
         if tls:
             cmd += ["--certfile", str(cert), "--keyfile", str(key)]
-        procs.start(cmd, 1, tmp / f"upstream-{name}.log")
-        ups[name] = ("https" if tls else "http", port)
+        proc = procs.start(cmd, 1, tmp / f"upstream-{name}.log")
+        ups[name] = ("https" if tls else "http", port, proc)
     # urllib (warm-up requests, readiness) trusts the bench CA from here on
     trust = ssl.create_default_context(cafile=str(ca))
     urllib.request.install_opener(
         urllib.request.build_opener(urllib.request.HTTPSHandler(context=trust))
     )
-    for scheme, port in ups.values():
+    for scheme, port, _ in ups.values():
         wait_http(f"{scheme}://127.0.0.1:{port}/v1/models")
     plan = {
         "allocations": [
@@ -121,8 +122,8 @@ def start_upstreams(tmp: Path, procs: Procs) -> dict[str, tuple[str, int]]:
         ("plain", ("a", "b"), ""),
         ("tls", ("ta", "tb"), f", ca_file: '{ca}'"),
     ):
-        rows = "".join(
-            f"  - {{name: {n}, workload: chat, offer: offer-{n[-1]}, "
+        rows = "".join(  # pools are named a and b in both files (the kill run polls "a")
+            f"  - {{name: {n[-1]}, workload: chat, offer: offer-{n[-1]}, "
             f"url: '{ups[n][0]}://127.0.0.1:{ups[n][1]}/v1'{extra}}}\n"
             for n in names
         )
@@ -158,6 +159,9 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--gateway-cpus", default="0", help="taskset CPU list of the gateway")
+    parser.add_argument("--kill-duration", type=float, default=10.0)
+    parser.add_argument("--kill-at", type=float, default=3.0)
+    parser.add_argument("--no-kill", action="store_true", help="skip the kill run")
     args = parser.parse_args()
     try:
         import cryptography  # noqa: F401
@@ -219,6 +223,14 @@ def main() -> int:
                     f"{row['cpu_ms_per_req']:.3f} ms CPU/req, added p50 "
                     f"{row['p50_ms'] - plain['p50_ms']:+.3f} ms over direct plain{extra}"
                 )
+            if not args.no_kill:
+                print("kill run: TLS upstreams, 2 workers, one upstream SIGKILLed mid-load")
+                gw, port = start_gateway(tmp, procs, "pools-tls.yaml", 2, args.gateway_cpus)
+                base = f"http://127.0.0.1:{port}"
+                kill_run("gateway TLS, 2w", base, ups["ta"][2], script, args, f"{base}/admin/state")
+                s = admin_state(port)
+                print(f"    after the kill: breakers {[w['breakers'] for w in s['workers']]}")
+                procs.stop(gw)
             print(f"  load average at the end {os.getloadavg()}")
     finally:
         procs.close()
