@@ -220,7 +220,7 @@ def test_cli_bad_key_files_are_one_line_exit_2(
 
 
 def test_the_vendor_example_validates_with_its_keys_in_the_environment(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     example = Path(__file__).resolve().parents[3] / "examples" / "pools-vendors.yaml"
     plan = tmp_path / "plan.json"
@@ -248,3 +248,8 @@ def test_the_vendor_example_validates_with_its_keys_in_the_environment(
         and maia.credential_source == "env:AZURE_MAIA_KEY"
     )
     assert trn2.credential == b"\r\nauthorization: Bearer k-trn2" and trn2.port == 8443
+    monkeypatch.setenv("COLUMNS", "250")
+    assert main(["gateway", "--plan", str(plan), "--pools", str(example), "--check"]) == 0
+    err = capsys.readouterr().err
+    assert "env:AZURE_MAIA_KEY" in err and "system" in err and "54.5%" in err
+    assert "k-azure" not in err and "k-trn2" not in err

@@ -19,17 +19,20 @@ if TYPE_CHECKING:  # the gateway extra is imported only when the command runs
 
 def _weights_table(config: GatewayConfig) -> Table:
     table = Table(title="Routing weights from the plan")
-    for name in ("workload", "pool", "offer", "url"):
+    for name in ("workload", "pool", "offer", "url", "tls", "key from"):
         table.add_column(name)
     table.add_column("planned tok/s", justify="right")
     table.add_column("weight", justify="right")
     for workload, pws in sorted(config.table.workloads.items()):
         for pw in pws:
+            tr = config.transports.get(pw.pool.name)
             table.add_row(
                 workload,
                 pw.pool.name,
                 pw.pool.offer,
                 pw.pool.url,
+                "—" if tr is None or tr.trust is None else tr.trust,
+                "—" if tr is None or tr.credential_source is None else tr.credential_source,
                 f"{pw.planned_tokens_per_s:,.0f}",
                 "fallback" if pw.fallback else f"{pw.weight:.1%}",
             )
