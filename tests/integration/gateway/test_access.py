@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ from gateway_harness import ADMIN_KEY, Env, two_pools
 
 from chipfolio.errors import InputError
 from chipfolio.interfaces.gateway.access import load_admin_key, load_client_keys
+from chipfolio.interfaces.gateway.config import load_config
+from chipfolio.interfaces.gateway.proxy import Gateway
 
 MSG = [{"role": "user", "content": "hi"}]
 FRONTEND = "sk-frontend-1111"
@@ -183,3 +186,60 @@ def test_a_broken_keys_file_on_reload_keeps_the_keys_in_force(env: Env) -> None:
     env.client(api_key=FRONTEND).chat.completions.create(model="chat", messages=MSG)
     with pytest.raises(openai.AuthenticationError):
         env.client(api_key="sk-x").chat.completions.create(model="chat", messages=MSG)
+
+
+def test_service_tokens_are_client_keys_and_a_revocation_takes_effect(
+    env: Env, tmp_path: Path
+) -> None:
+    pytest.importorskip("sqlalchemy")
+    pytest.importorskip("alembic")
+    from chipfolio.interfaces.service.auth import create_token, revoke_token
+    from chipfolio.interfaces.service.db import Database, migrate
+    from chipfolio.interfaces.service.models import Role
+
+    url = f"sqlite:///{tmp_path / 'service.db'}"
+    db = Database(url)
+    migrate(db)
+    alice = create_token(db, "alice", Role.VIEWER, "test")
+    bob = create_token(db, "bob", Role.PLANNER, "test")
+    db.dispose()
+    a, b = env.upstream("a"), env.upstream("b")
+    pools = two_pools(a, b, client_keys_refresh_s=0.1)
+    env.write(pools)
+    config = load_config(env.tmp / "pools.yaml", env.tmp / "plan.json", client_keys_db=url)
+    assert config.access.names() == {"alice", "bob"}
+    assert url not in repr(config.access)
+
+    async def boot() -> tuple[Any, int]:
+        gw = Gateway(config)
+        return gw, await gw.start("127.0.0.1", 0, health=False)
+
+    env.gateway, env.port = env.lt.run(boot())
+    for key in (alice, bob):
+        env.client(api_key=key).chat.completions.create(model="chat", messages=MSG)
+    revoke_token(Database(url), "bob", "test")
+    deadline = time.monotonic() + 5
+    while "bob" in env.lt.call(lambda: env.gateway.config.access.names()):  # type: ignore[union-attr]
+        assert time.monotonic() < deadline, "the revocation never reached the gateway"
+        time.sleep(0.05)
+    with pytest.raises(openai.AuthenticationError):
+        env.client(api_key=bob).chat.completions.create(model="chat", messages=MSG)
+    env.client(api_key=alice).chat.completions.create(model="chat", messages=MSG)
+
+
+def test_a_service_database_that_is_not_there_is_one_clear_error(env: Env, tmp_path: Path) -> None:
+    pytest.importorskip("sqlalchemy")
+    a, b = env.upstream("a"), env.upstream("b")
+    env.write(two_pools(a, b))
+    (tmp_path / "empty.db").write_bytes(b"")
+    for url, needle in (
+        (f"sqlite:///{tmp_path / 'missing.db'}", "no such database file"),
+        (f"sqlite:///{tmp_path / 'empty.db'}", "no such table: api_tokens"),
+        ("not a url", "expected a database URL"),
+        ("postgresql://gw:s3cret-pw@127.0.0.1:1/chipfolio", "cannot read the service's tokens"),
+    ):
+        with pytest.raises(InputError) as exc:
+            load_config(env.tmp / "pools.yaml", env.tmp / "plan.json", client_keys_db=url)
+        assert needle in str(exc.value) and "--client-keys-db" in str(exc.value)
+        assert "s3cret-pw" not in str(exc.value)
+    assert not (tmp_path / "missing.db").exists()  # looking did not create it

@@ -50,6 +50,7 @@ def run_gateway_command(
     check: bool,
     client_keys: Path | None = None,
     admin_key_file: Path | None = None,
+    client_keys_db: str | None = None,
 ) -> None:
     try:
         from chipfolio.interfaces.gateway.config import load_config
@@ -64,7 +65,14 @@ def run_gateway_command(
         raise InputError(f"expected 1..64 workers, got {workers}", field="--workers")
     if workers > 1 and port == 0:
         raise InputError("several workers need a fixed port, not 0", field="--port")
-    config = load_config(pools, plan, hour, client_keys=client_keys, admin_key_file=admin_key_file)
+    config = load_config(
+        pools,
+        plan,
+        hour,
+        client_keys=client_keys,
+        admin_key_file=admin_key_file,
+        client_keys_db=client_keys_db,
+    )
     console = Console(stderr=True, highlight=False)
     console.print(_weights_table(config))
     if check:
@@ -154,6 +162,12 @@ def register(app: typer.Typer) -> None:
             "--admin-key-file",
             help="File holding the admin key that /admin/* needs (without it they are off).",
         ),
+        client_keys_db: str | None = typer.Option(
+            None,
+            "--client-keys-db",
+            help="Database URL of `chipfolio serve`: its unrevoked API tokens are client keys "
+            "too (re-read every client_keys_refresh_s).",
+        ),
     ) -> None:
         """Serve an OpenAI-compatible proxy routing across vendor pools by the plan's weights."""
         if ctx.invoked_subcommand is not None:
@@ -163,7 +177,17 @@ def register(app: typer.Typer) -> None:
         if pools is None:
             raise InputError("missing option (the POOLS.yaml)", field="--pools")
         run_gateway_command(
-            plan, pools, host, port, hour, watch, workers, check, client_keys, admin_key_file
+            plan,
+            pools,
+            host,
+            port,
+            hour,
+            watch,
+            workers,
+            check,
+            client_keys,
+            admin_key_file,
+            client_keys_db,
         )
 
     @gw.command("report")

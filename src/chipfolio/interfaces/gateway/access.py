@@ -7,8 +7,11 @@
 
 ``sha256`` is the hex SHA-256 of the key (``printf %s "$KEY" | sha256sum``); the keys themselves
 are never stored. A request names its key as ``Authorization: Bearer <key>``; the gateway
-hashes it and looks the hash up. ``--admin-key-file FILE`` holds the admin key itself (a secret
-file, e.g. a mounted Kubernetes secret); only its hash is kept in memory.
+hashes it and looks the hash up. ``--client-keys-db URL`` adds the unrevoked tokens of the
+service's token store (its ``api_tokens`` table, which keeps the same SHA-256 digests), read
+with a plain query from here, as keys with every workload and no rate limit.
+``--admin-key-file FILE`` holds the admin key itself (a secret file, e.g. a mounted Kubernetes
+secret); only its hash is kept in memory.
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ class Access:
     admin_sha256: bytes | None = field(default=None, repr=False)
     client_keys_file: str | None = None
     admin_key_file: str | None = None
+    client_keys_db: str | None = field(default=None, repr=False)  # a URL may hold a password
 
     def client(self, authorization: bytes | None) -> ClientKey | None:
         """The client whose key the ``Authorization`` header carries, or None."""
@@ -194,16 +198,82 @@ def load_admin_key(path: str | Path) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
+def load_service_keys(url: str) -> dict[str, ClientKey]:
+    """The unrevoked tokens of the service's token store, as client keys by digest."""
+    where = "--client-keys-db"
+    try:
+        import sqlalchemy as sa
+    except ImportError as exc:  # pragma: no cover - sqlalchemy is in the service extra
+        raise InputError(
+            "reading the service's tokens needs its extra: pip install 'chipfolio[service]'",
+            field=where,
+        ) from exc
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise InputError(
+            "expected a database URL, e.g. sqlite:///chipfolio.db", field=where
+        ) from exc
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() == "sqlite":
+        db = parsed.database
+        if not db or db == ":memory:" or not Path(db).is_file():
+            raise InputError(f"no such database file: {db or '(none)'}", field=where)
+    query = "SELECT name, token_sha256 FROM api_tokens WHERE revoked_at IS NULL"
+    try:
+        engine = sa.create_engine(parsed)
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(sa.text(query)).all()
+        finally:
+            engine.dispose()
+    except sa.exc.SQLAlchemyError as exc:
+        orig = getattr(exc, "orig", None)
+        first = (str(orig if orig is not None else exc).splitlines() or ["error"])[0]
+        raise InputError(
+            f"cannot read the service's tokens from {shown} ({first}); is it a chipfolio "
+            "service database (chipfolio serve)?",
+            field=where,
+        ) from exc
+    keys: dict[str, ClientKey] = {}
+    for name, digest in rows:
+        if isinstance(name, str) and isinstance(digest, str) and len(digest) == 64:
+            keys[digest.lower()] = ClientKey(name)
+    return keys
+
+
+def _merge(
+    file_keys: dict[str, ClientKey], db_keys: dict[str, ClientKey], file: str
+) -> dict[str, ClientKey]:
+    names = {k.name for k in file_keys.values()}
+    for digest, key in db_keys.items():
+        if digest in file_keys:
+            raise InputError(
+                f"the service token '{key.name}' is also listed as '{file_keys[digest].name}'",
+                file=file,
+            )
+        if key.name in names:
+            raise InputError(
+                f"key name '{key.name}' is used both here and by a service token", file=file
+            )
+    return {**file_keys, **db_keys}
+
+
 def load_access(
     client_keys_file: str | Path | None,
     admin_key_file: str | Path | None,
     workloads: Collection[str],
+    client_keys_db: str | None = None,
 ) -> Access:
     keys = None if client_keys_file is None else load_client_keys(client_keys_file, workloads)
+    if client_keys_db is not None:
+        db_keys = load_service_keys(client_keys_db)
+        keys = db_keys if keys is None else _merge(keys, db_keys, str(client_keys_file))
     admin = None if admin_key_file is None else load_admin_key(admin_key_file)
     return Access(
         None if keys is None else MappingProxyType(keys),
         admin,
         None if client_keys_file is None else str(client_keys_file),
         None if admin_key_file is None else str(admin_key_file),
+        client_keys_db,
     )

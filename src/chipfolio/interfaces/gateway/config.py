@@ -168,6 +168,7 @@ class GatewaySettings(BaseModel):
     client_idle_timeout_s: float = Field(60.0, gt=0, le=86400, allow_inf_nan=False)
     client_stalled_read_timeout_s: float = Field(60.0, gt=0, le=86400, allow_inf_nan=False)
     max_client_connections: int = Field(10_000, ge=1, le=1_000_000)
+    client_keys_refresh_s: float = Field(30.0, ge=0.05, le=86400, allow_inf_nan=False)
     seed: int = 0
 
     def routing_policy(self) -> RoutingPolicy:
@@ -520,6 +521,7 @@ def load_config(
     *,
     client_keys: str | Path | None = None,
     admin_key_file: str | Path | None = None,
+    client_keys_db: str | None = None,
 ) -> GatewayConfig:
     """Read, validate and cross-check both files (and the key files, when given); build the
     routing table."""
@@ -532,7 +534,7 @@ def load_config(
     transports = resolve_transports(pools, file)
     specs = [PoolSpec(p.name, p.workload, p.offer, p.url) for p in pools.pools]
     table = build_routing_table(pools.models, specs, plan.allocations, hour)
-    access = load_access(client_keys, admin_key_file, tuple(table.workloads))
+    access = load_access(client_keys, admin_key_file, tuple(table.workloads), client_keys_db)
     return GatewayConfig(
         table,
         pools.settings,

@@ -16,6 +16,7 @@ and the reports; forwarding a request with failover is its :class:`~.relay.Relay
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import random
@@ -26,6 +27,7 @@ from typing import Any
 import orjson
 
 from chipfolio.errors import ChipfolioError
+from chipfolio.interfaces.gateway.access import load_access
 from chipfolio.interfaces.gateway.admission import Gatekeeper, Refusal
 from chipfolio.interfaces.gateway.config import GatewayConfig, GatewaySettings, load_config
 from chipfolio.interfaces.gateway.http11 import (
@@ -85,6 +87,7 @@ class Gateway(Relay):
         self._health_task: asyncio.Task[None] | None = None
         self._watch_task: asyncio.Task[None] | None = None
         self._sweep_task: asyncio.Task[None] | None = None
+        self._keys_task: asyncio.Task[None] | None = None
         self.limits = ClientLimits(config.settings.max_body_bytes)
         self._server: asyncio.AbstractServer | None = None
         # the client's Authorization goes on to pools without their own credential, unless
@@ -154,13 +157,15 @@ class Gateway(Relay):
         if watch_s:
             self._watch_task = loop.create_task(self._watch_loop(watch_s))
         self._sweep_task = loop.create_task(self._sweep_loop())
+        if self.config.access.client_keys_db is not None:
+            self._keys_task = loop.create_task(self._refresh_keys_loop())
         sock = self._server.sockets[0]
         bound: int = sock.getsockname()[1]
         return bound
 
     async def stop(self, drain_s: float = 0.0) -> None:
         """Stop accepting connections, let requests in flight finish for up to ``drain_s``."""
-        for task in (self._health_task, self._watch_task, self._sweep_task):
+        for task in (self._health_task, self._watch_task, self._sweep_task, self._keys_task):
             if task is not None:
                 task.cancel()
         if self.peers is not None:
@@ -193,6 +198,26 @@ class Gateway(Relay):
             await asyncio.sleep(min(1.0, shortest / 4))
             self.limits.sweep(self.loop.time())
 
+    async def _refresh_keys_loop(self) -> None:
+        """Re-read the client keys (service tokens created or revoked) off the event loop."""
+        while True:
+            await asyncio.sleep(self.settings.client_keys_refresh_s)
+            access = self.config.access
+            try:
+                fresh = await self.loop.run_in_executor(
+                    None,
+                    load_access,
+                    access.client_keys_file,
+                    access.admin_key_file,
+                    tuple(self.router.table.workloads),
+                    access.client_keys_db,
+                )
+            except ChipfolioError as exc:
+                log.error("cannot refresh the client keys, keeping the current ones: %s", exc)
+                continue
+            self.config = dataclasses.replace(self.config, access=fresh)
+            self.gate.reloaded(fresh)
+
     # --- reload ---------------------------------------------------------------------------
 
     def reload(self) -> dict[str, Any]:
@@ -204,6 +229,7 @@ class Gateway(Relay):
             self.hour,
             client_keys=access.client_keys_file,
             admin_key_file=access.admin_key_file,
+            client_keys_db=access.client_keys_db,
         )
         self.config = cfg
         self.settings = cfg.settings
