@@ -281,6 +281,9 @@ def _number(value: Any, file: str, field: str) -> float:
 
 def load_plan(path: str | Path) -> PlanFacts:
     """Workloads, offers and allocations of a ``chipfolio plan --json`` file."""
+    # TODO(lead): switch to Plan.from_json (planner/plan.py) when it lands, as the only reader
+    # of plan JSON; the gateway needs workload, offer, tokens_per_s, from/to_hour, cost_usd,
+    # vendor of each allocation and the workload names.
     p = Path(path)
     file = str(p)
     try:
