@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+ADMIN_KEY = "bench-admin-key-0123456789abcdef"
 PY = sys.executable
 BODY = json.dumps(
     {
@@ -220,6 +221,7 @@ def setup(tmp: Path, procs: Procs) -> Iterator[dict[str, Any]]:
         "workloads": [{"name": "chat"}],
     }
     (tmp / "plan.json").write_text(json.dumps(plan))
+    (tmp / "admin.key").write_text(ADMIN_KEY + "\n")
     (tmp / "pools.yaml").write_text(
         "models: {chat: chat}\npools:\n"
         f"  - {{name: a, workload: chat, offer: offer-a, url: 'http://127.0.0.1:{ports['a']}/v1'}}\n"
@@ -249,6 +251,8 @@ def start_gateway(tmp: Path, procs: Procs) -> tuple[subprocess.Popen[bytes], int
             str(tmp / "pools.yaml"),
             "--port",
             str(port),
+            "--admin-key-file",
+            str(tmp / "admin.key"),
         ],
         0,
         tmp / "gateway.log",
@@ -346,7 +350,10 @@ def kill_run(
     if state_url:
         deadline = killed + 10
         while time.monotonic() < deadline:
-            with urllib.request.urlopen(state_url, timeout=2) as r:
+            req = urllib.request.Request(
+                state_url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+            )
+            with urllib.request.urlopen(req, timeout=2) as r:
                 state = json.loads(r.read())
             pool = next(p for p in state["workloads"]["chat"] if p["name"] == "a")
             if not pool["available"]:

@@ -129,6 +129,24 @@ class CircuitBreaker:
         ):
             self._open(now, p.open_s)
 
+    def adopt_open(self, now: float, duration: float) -> None:
+        """A peer (another worker) opened its breaker for this pool: stay out as long.
+
+        Not counted as a trip here; an open breaker that already lasts longer is kept."""
+        until = self.open_until()
+        if until is not None and until >= now + duration:
+            return
+        self._state = BreakerState.OPEN
+        self._opened_at = now
+        self._open_for = duration
+        self._probes = 0
+        self._probe_ok = 0
+
+    def adopt_close(self) -> None:
+        """A peer's probe succeeded: the pool is back."""
+        if self._state is not BreakerState.CLOSED:
+            self._close()
+
     def _open(self, now: float, duration: float) -> None:
         self._state = BreakerState.OPEN
         self._opened_at = now

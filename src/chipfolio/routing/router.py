@@ -10,13 +10,13 @@ keeps the breaker, health and counters of every pool whose name survives.
 from __future__ import annotations
 
 import random
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from chipfolio.routing.balancer import SmoothWeighted
-from chipfolio.routing.breaker import BreakerPolicy, CircuitBreaker
+from chipfolio.routing.breaker import BreakerPolicy, BreakerState, CircuitBreaker
 from chipfolio.routing.retry import RetryBudget, RetryPolicy, backoff_s
 from chipfolio.routing.weights import PoolSpec, RoutingTable
 
@@ -29,6 +29,7 @@ class Failure(StrEnum):
     TIMEOUT = "timeout"
     FIRST_TOKEN_TIMEOUT = "first_token_timeout"
     CUT = "cut"
+    BAD_RESPONSE = "bad_response"  # not HTTP, a second response, or past a size limit
     THROTTLED = "throttled"
 
 
@@ -78,6 +79,9 @@ class Router:
         self.reloads = 0
         self.load(table)
         self.reloads = 0
+        # Told of every change other routers must learn to agree with this one (several
+        # workers): (pool, "open" | "closed" | "throttled", seconds). None: nobody listens.
+        self.listener: Callable[[str, str, float], None] | None = None
 
     # --- table ---------------------------------------------------------------------------
 
@@ -163,7 +167,11 @@ class Router:
             return
         s.in_flight -= 1
         s.successes += 1
-        self.breakers[pool].on_success(now)
+        b = self.breakers[pool]
+        was_closed = b.state(now) is BreakerState.CLOSED
+        b.on_success(now)
+        if self.listener is not None and not was_closed and b.state(now) is BreakerState.CLOSED:
+            self.listener(pool, "closed", 0.0)
 
     def on_abandon(self, pool: str, now: float) -> None:
         s = self.stats.get(pool)
@@ -185,8 +193,28 @@ class Router:
             wait = min(max(0.0, wait), self.policy.max_retry_after_s)
             s.throttled_until = max(s.throttled_until, now + wait)
             self.breakers[pool].on_abandon(now)
+            if self.listener is not None:
+                self.listener(pool, "throttled", wait)
             return
-        self.breakers[pool].on_failure(now)
+        b = self.breakers[pool]
+        before = b.open_until()
+        b.on_failure(now)
+        after = b.open_until()
+        if self.listener is not None and after is not None and after != before:
+            self.listener(pool, "open", after - now)
+
+    def adopt(self, pool: str, kind: str, seconds: float, now: float) -> None:
+        """Apply what another router reported (see ``listener``); tells no listener."""
+        if pool not in self.breakers:
+            return
+        if kind == "open":
+            self.breakers[pool].adopt_open(now, max(0.0, seconds))
+        elif kind == "closed":
+            self.breakers[pool].adopt_close()
+        elif kind == "throttled":
+            wait = min(max(0.0, seconds), self.policy.max_retry_after_s)
+            s = self.stats[pool]
+            s.throttled_until = max(s.throttled_until, now + wait)
 
     def on_health(self, pool: str, ok: bool, now: float, unhealthy_after: int = 2) -> None:
         """Result of an active health check (no tokens spent)."""

@@ -27,6 +27,8 @@ class PlanAllocation:
     tokens_per_s: float
     from_hour: float = 0.0
     to_hour: float = float("inf")
+    cost_usd: float | None = None  # what the plan pays for it over [from_hour, to_hour)
+    vendor: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,12 @@ A module with a name of its own (not ``conftest``), so tests import it unambiguo
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import ssl
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,6 +28,7 @@ from chipfolio.interfaces.gateway.fake_upstream import FakeUpstream  # noqa: E40
 from chipfolio.interfaces.gateway.proxy import Gateway  # noqa: E402
 
 T = TypeVar("T")
+ADMIN_KEY = "admin-key-for-the-tests-0123456789"
 
 PLAN: dict[str, Any] = {
     "status": "optimal",
@@ -101,8 +106,10 @@ class Env:
         self.port = 0
         self.clock = FakeClock()
 
-    def upstream(self, name: str, **kw: Any) -> FakeUpstream:
-        up = self.lt.run(FakeUpstream(name, **kw).start())
+    def upstream(
+        self, name: str, *, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None, **kw: Any
+    ) -> FakeUpstream:
+        up = self.lt.run(FakeUpstream(name, **kw).start(host, 0, tls))
         self.upstreams[name] = up
         return up
 
@@ -116,9 +123,29 @@ class Env:
         plan: dict[str, Any] | None = None,
         health: bool = False,
         fake_clock: bool = False,
+        client_keys: dict[str, dict[str, Any]] | None = None,
+        admin_key: str | None = ADMIN_KEY,
     ) -> Gateway:
+        """``client_keys``: key -> its entry's other fields (the file gets its sha256);
+        ``admin_key``: the admin key (None: the admin endpoints are off)."""
         self.write(pools, plan)
-        config = load_config(self.tmp / "pools.yaml", self.tmp / "plan.json")
+        keys_file = admin_file = None
+        if client_keys is not None:
+            keys_file = self.tmp / "client-keys.yaml"
+            entries = [
+                {"sha256": hashlib.sha256(k.encode()).hexdigest(), **rest}
+                for k, rest in client_keys.items()
+            ]
+            keys_file.write_text(yaml.safe_dump(entries))
+        if admin_key is not None:
+            admin_file = self.tmp / "admin.key"
+            admin_file.write_text(admin_key + "\n")
+        config = load_config(
+            self.tmp / "pools.yaml",
+            self.tmp / "plan.json",
+            client_keys=keys_file,
+            admin_key_file=admin_file,
+        )
         clock = self.clock if fake_clock else None
 
         async def boot() -> tuple[Gateway, int]:
@@ -133,8 +160,31 @@ class Env:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def client(self, timeout: float = 10.0) -> Any:
-        return openai.OpenAI(base_url=self.base_url, api_key="test", max_retries=0, timeout=timeout)
+    def client(self, timeout: float = 10.0, api_key: str = "test") -> Any:
+        return openai.OpenAI(
+            base_url=self.base_url, api_key=api_key, max_retries=0, timeout=timeout
+        )
+
+    def http(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        admin: bool = False,
+    ) -> tuple[int, bytes, Any]:
+        """One request to the gateway (``admin``: with the admin key): status, body, headers."""
+        h = dict(headers or {})
+        if admin:
+            h["Authorization"] = f"Bearer {ADMIN_KEY}"
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}", data=body, method=method, headers=h
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, r.read(), r.headers
+        except urllib.error.HTTPError as e:
+            return e.code, e.read(), e.headers
 
     def state(self) -> dict[str, Any]:
         assert self.gateway is not None

@@ -56,7 +56,7 @@ def test_good_file_gives_weights_and_settings(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("data", "field", "needle"),
     [
-        (edit(pools__0__url="ftp://x/v1"), "pools[0].url", "http:// URL"),
+        (edit(pools__0__url="ftp://x/v1"), "pools[0].url", "http:// or https:// URL"),
         (edit(pools__0__url="http://x:99999/v1"), "pools[0].url", "port"),
         (edit(pools__1__name=""), "pools[1].name", "at least 1"),
         (edit(pools__0__weight=3), "pools[0].weight", "Extra inputs"),
@@ -200,3 +200,56 @@ def test_cli_check_prints_weights_and_bad_input_is_one_line_exit_2(
     err = capsys.readouterr().err.strip()
     assert "did you mean 'az-maia'" in err and "Traceback" not in err
     assert main(["gateway", "--plan", str(plan), "--pools", str(pools), "--port", "70000"]) == 2
+
+
+def test_cli_bad_key_files_are_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pools, plan = write(tmp_path, GOOD)
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("[{name: a, sha256: nothex}]")
+    base = ["gateway", "--plan", str(plan), "--pools", str(pools), "--check"]
+    assert main([*base, "--client-keys", str(keys)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert str(keys) in err and "[0].sha256" in err and "Traceback" not in err
+    admin = tmp_path / "admin.key"
+    admin.write_text("short\n")
+    assert main([*base, "--admin-key-file", str(admin)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert str(admin) in err and "at least 16" in err and "Traceback" not in err
+
+
+def test_the_vendor_example_validates_with_its_keys_in_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    example = Path(__file__).resolve().parents[3] / "examples" / "pools-vendors.yaml"
+    plan = tmp_path / "plan.json"
+    plan.write_text(
+        json.dumps(
+            {
+                "allocations": [
+                    {"workload": "chat", "offer": "az-maia", "tokens_per_s": 403200.0},
+                    {"workload": "chat", "offer": "aws-trn2", "tokens_per_s": 336000.0},
+                ],
+                "workloads": [{"name": "chat"}],
+            }
+        )
+    )
+    monkeypatch.delenv("AZURE_MAIA_KEY", raising=False)
+    with pytest.raises(InputError, match="AZURE_MAIA_KEY is not set"):
+        load_config(example, plan)
+    monkeypatch.setenv("AZURE_MAIA_KEY", "k-azure")
+    monkeypatch.setenv("TRN2_KEY", "k-trn2")
+    cfg = load_config(example, plan)
+    maia, trn2 = cfg.transports["maia-eastus"], cfg.transports["trn2-use1"]
+    assert maia.trust == "system" and maia.port == 443 and maia.base_path == b"/openai"
+    assert (
+        maia.credential == b"\r\napi-key: k-azure"
+        and maia.credential_source == "env:AZURE_MAIA_KEY"
+    )
+    assert trn2.credential == b"\r\nauthorization: Bearer k-trn2" and trn2.port == 8443
+    monkeypatch.setenv("COLUMNS", "250")
+    assert main(["gateway", "--plan", str(plan), "--pools", str(example), "--check"]) == 0
+    err = capsys.readouterr().err
+    assert "env:AZURE_MAIA_KEY" in err and "system" in err and "54.5%" in err
+    assert "k-azure" not in err and "k-trn2" not in err

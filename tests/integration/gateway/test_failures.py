@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 import openai
@@ -294,11 +292,8 @@ def test_reload_swaps_weights_without_dropping_requests_in_flight(env: Env) -> N
     plan["allocations"][0]["tokens_per_s"] = 1000.0
     plan["allocations"][1]["tokens_per_s"] = 3000.0
     (env.tmp / "plan.json").write_text(json.dumps(plan))
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{env.port}/admin/reload", method="POST", data=b""
-    )
-    with urllib.request.urlopen(req, timeout=5) as r:
-        assert json.loads(r.read())["weights"] == {"maia": 0.25, "trn2": 0.75}
+    status, raw, _ = env.http("POST", "/admin/reload", b"", admin=True)
+    assert status == 200 and json.loads(raw)["weights"] == {"maia": 0.25, "trn2": 0.75}
     rest = [ch.choices[0].delta.content or "" for ch in it]
     text = (first.choices[0].delta.content or "") + "".join(rest)
     assert text == "".join(f"tok{i} " for i in range(10))
@@ -310,13 +305,8 @@ def test_bad_reload_keeps_the_current_plan(env: Env) -> None:
     a, b = env.upstream("a"), env.upstream("b")
     env.start(two_pools(a, b))
     (env.tmp / "plan.json").write_text("{broken")
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{env.port}/admin/reload", method="POST", data=b""
-    )
-    with pytest.raises(urllib.error.HTTPError) as exc:
-        urllib.request.urlopen(req, timeout=5)
-    assert exc.value.code == 400
-    assert "plan unchanged" in exc.value.read().decode()
+    status, raw, _ = env.http("POST", "/admin/reload", b"", admin=True)
+    assert status == 400 and "plan unchanged" in raw.decode()
     assert chat(env)[0] in ("maia", "trn2")
     assert env.state()["gateway"]["reload_errors"] == 1
 

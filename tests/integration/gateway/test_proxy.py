@@ -158,7 +158,7 @@ def test_admin_state_and_metrics_show_weights_breakers_and_counters(env: Env) ->
     a, b = env.upstream("a"), env.upstream("b")
     env.start(two_pools(a, b))
     env.client().chat.completions.create(model="chat", messages=MSG)
-    status, raw, _ = http(env, "GET", "/admin/state")
+    status, raw, _ = env.http("GET", "/admin/state", admin=True)
     state = json.loads(raw)
     pools = {p["name"]: p for p in state["workloads"]["chat"]}
     assert pools["maia"]["weight"] == 0.75 and pools["trn2"]["weight"] == 0.25

@@ -187,3 +187,16 @@ def test_invariants_hold_for_any_sequence_of_events(events: list[tuple[str, floa
         else:
             b.on_abandon(now)
             in_flight_probes = max(0, in_flight_probes - 1)
+
+
+def test_adopting_a_peers_open_and_close() -> None:
+    from chipfolio.routing import BreakerState, CircuitBreaker
+
+    b = CircuitBreaker()
+    b.adopt_open(10.0, 5.0)
+    assert b.state(12.0) is BreakerState.OPEN and b.trips == 0  # not this worker's trip
+    b.adopt_open(12.0, 1.0)  # a shorter one does not shorten it
+    assert b.open_until() == 15.0
+    assert b.state(15.0) is BreakerState.HALF_OPEN
+    b.adopt_close()
+    assert b.state(15.0) is BreakerState.CLOSED and b.can_accept(15.0)

@@ -143,3 +143,41 @@ def test_snapshot_reports_weights_breakers_and_counters() -> None:
     assert pools["t"]["failures"] == {"timeout": 1} and pools["t"]["in_flight"] == 0
     assert pools["f"]["fallback"] and pools["f"]["breaker"] == "closed"
     assert snap["models"] == {"chat": "chat", "gpt": "chat"}
+
+
+def test_listener_hears_trips_recoveries_and_throttles_and_adopt_agrees() -> None:
+    from chipfolio.routing import (
+        BreakerPolicy,
+        Failure,
+        PlanAllocation,
+        PoolSpec,
+        Router,
+        RoutingPolicy,
+        build_routing_table,
+    )
+
+    table = build_routing_table(
+        {"chat": "chat"},
+        [PoolSpec("a", "chat", "o1", "u"), PoolSpec("b", "chat", "o2", "u")],
+        [PlanAllocation("chat", "o1", 1.0), PlanAllocation("chat", "o2", 1.0)],
+    )
+    policy = RoutingPolicy(breaker=BreakerPolicy(consecutive_failures=2, open_s=3.0))
+    one, two = Router(table, policy), Router(table, policy)
+    heard: list[tuple[str, str, float]] = []
+    one.listener = lambda pool, kind, s: heard.append((pool, kind, s))
+    for _ in range(2):
+        one.on_start("a", 0.0)
+        one.on_failure("a", Failure.CONNECT, 0.0)
+    assert heard == [("a", "open", 3.0)]
+    two.adopt("a", "open", 3.0, 0.0)
+    assert not two.available("a", 1.0) and two.available("b", 1.0)
+    one.on_start("a", 3.0)  # half-open probe succeeds
+    one.on_success("a", 3.0)
+    assert heard[-1] == ("a", "closed", 0.0)
+    two.adopt("a", "closed", 0.0, 3.0)
+    assert two.available("a", 3.0)
+    one.on_start("b", 4.0)
+    one.on_failure("b", Failure.THROTTLED, 4.0, 7.0)
+    assert heard[-1] == ("b", "throttled", 7.0)
+    two.adopt("b", "throttled", 7.0, 4.0)
+    assert not two.available("b", 10.0) and two.available("b", 11.0)

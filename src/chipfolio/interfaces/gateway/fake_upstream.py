@@ -22,12 +22,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ssl
 import time
 from dataclasses import dataclass
 
 import orjson
 
-from chipfolio.interfaces.gateway.http11 import Request, ServerConnection, serve_factory
+from chipfolio.interfaces.gateway.http11 import (
+    ClientLimits,
+    Request,
+    ServerConnection,
+    serve_factory,
+)
 
 FAULTS = (
     "none",
@@ -63,6 +69,7 @@ class FakeUpstream:
         self.fault = Fault()
         self.host = "127.0.0.1"
         self.port = 0
+        self.tls: ssl.SSLContext | None = None
         self.completions = 0
         self.models_requests = 0
         self.served = 0
@@ -71,10 +78,12 @@ class FakeUpstream:
         self._cache: dict[tuple[bytes, str], bytes] = {}
         self._seq = 0
         self.last_request: Request | None = None
+        self.last_models_request: Request | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}/v1"
 
     def set_fault(self, mode: str, count: int | None = None, **kw: float) -> None:
         if mode not in FAULTS:
@@ -88,17 +97,21 @@ class FakeUpstream:
             bool(kw.get("partial", 0)),
         )
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> FakeUpstream:
+    async def start(
+        self, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
+    ) -> FakeUpstream:
+        """Listen (with TLS when ``tls`` is a server context)."""
         loop = asyncio.get_running_loop()
         self.host = host
-        factory = serve_factory(self._handle, 1 << 24, loop)
+        self.tls = tls if tls is not None else self.tls
+        factory = serve_factory(self._handle, ClientLimits(1 << 24), loop)
 
         def tracked() -> ServerConnection:
             conn = factory()
             self._conns.add(conn)
             return conn
 
-        self._server = await loop.create_server(tracked, host, port, backlog=2048)
+        self._server = await loop.create_server(tracked, host, port, backlog=2048, ssl=self.tls)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -137,6 +150,7 @@ class FakeUpstream:
             return
         if req.method == b"GET" and req.path == b"/v1/models":
             self.models_requests += 1
+            self.last_models_request = req
             body = orjson.dumps(
                 {
                     "object": "list",
@@ -194,7 +208,9 @@ class FakeUpstream:
                     conn.transport.abort()
                 return
         if stream:
-            await self._stream(conn, chat, model, fault)
+            opts = doc.get("stream_options")
+            usage = isinstance(opts, dict) and opts.get("include_usage") is True
+            await self._stream(conn, chat, model, fault, usage)
             return
         if fault is not None and fault.mode == "slow_first_token":
             await asyncio.sleep(fault.delay_s)
@@ -271,7 +287,12 @@ class FakeUpstream:
         return b"data: " + data + b"\n\n"
 
     async def _stream(
-        self, conn: ServerConnection, chat: bool, model: str, fault: Fault | None
+        self,
+        conn: ServerConnection,
+        chat: bool,
+        model: str,
+        fault: Fault | None,
+        include_usage: bool = False,
     ) -> None:
         self._seq += 1
         seq = self._seq
@@ -290,14 +311,37 @@ class FakeUpstream:
             if i and self.token_delay_s:
                 await asyncio.sleep(self.token_delay_s)
             conn.write_chunk(self._event(chat, model, seq, i, i == self.tokens))
+        if include_usage:  # as OpenAI does: one more chunk, no choices, the usage
+            usage = orjson.dumps(
+                {
+                    "id": f"{self.name}-{seq}",
+                    "object": "chat.completion.chunk" if chat else "text_completion",
+                    "created": 0,
+                    "model": model,
+                    "choices": [],
+                    "usage": {
+                        "prompt_tokens": 1,
+                        "completion_tokens": self.tokens,
+                        "total_tokens": 1 + self.tokens,
+                    },
+                }
+            )
+            conn.write_chunk(b"data: " + usage + b"\n\n")
         conn.write_chunk(b"data: [DONE]\n\n")
         conn.end_stream()
         self.served += 1
 
 
-async def _serve(host: str, port: int, name: str, tokens: int, token_delay_s: float) -> None:
+async def _serve(
+    host: str,
+    port: int,
+    name: str,
+    tokens: int,
+    token_delay_s: float,
+    tls: ssl.SSLContext | None = None,
+) -> None:
     up = FakeUpstream(name, tokens, token_delay_s)
-    await up.start(host, port)
+    await up.start(host, port, tls)
     print(f"fake upstream {name} on {up.url}", flush=True)
     await asyncio.Event().wait()
 
@@ -309,7 +353,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", default="fake")
     parser.add_argument("--tokens", type=int, default=4)
     parser.add_argument("--token-delay", type=float, default=0.0)
+    parser.add_argument("--certfile", help="serve TLS with this PEM certificate (chain)")
+    parser.add_argument("--keyfile", help="the certificate's PEM private key")
     args = parser.parse_args(argv)
+    tls = None
+    if args.certfile:
+        tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls.load_cert_chain(args.certfile, args.keyfile)
     try:
         import uvloop
 
@@ -317,7 +367,7 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError:
         pass
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args.host, args.port, args.name, args.tokens, args.token_delay))
+        asyncio.run(_serve(args.host, args.port, args.name, args.tokens, args.token_delay, tls))
 
 
 if __name__ == "__main__":

@@ -1,26 +1,27 @@
-"""A lean HTTP/1.1 server and keep-alive upstream client on asyncio + httptools.
+"""A lean HTTP/1.1 server on asyncio + httptools, with bounds on what a client may hold.
 
 The gateway's hot path is one parse of the client request, one write to a pooled upstream
-connection, one parse of the response and one write back. Both sides use llhttp (through
-``httptools``) for parsing and plain ``asyncio.Protocol`` callbacks, with no per-request
-framework objects. Upstream responses are delivered into an :class:`Exchange`, whose futures
-resolve with no exception (the error is a field), so an abandoned exchange never logs
-"exception was never retrieved".
+connection (``upstream``), one parse of the response and one write back. Both sides use llhttp
+(through ``httptools``) for parsing and plain ``asyncio.Protocol`` callbacks, with no
+per-request framework objects.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import httptools
 
+if TYPE_CHECKING:
+    from chipfolio.interfaces.gateway.upstream import UpstreamConnection
+
 MAX_URL_BYTES = 64 * 1024
 MAX_HEADERS = 200
+MAX_PIPELINED = 16  # requests queued behind the one running; then the connection is not read
 
 _STATUS_LINES: dict[int, bytes] = {
     s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus
@@ -57,6 +58,53 @@ class Request:
 Handler = Callable[[Request, "ServerConnection"], Awaitable[None]]
 
 
+class ClientLimits:
+    """Bounds on what one client connection may hold, shared by a server's connections.
+
+    A request must arrive whole within ``request_timeout_s`` of its first byte (slowloris), a
+    kept-alive connection may sit idle for ``idle_timeout_s``, and a client that stops reading
+    a response is cut after ``stalled_read_timeout_s`` with its buffer full. ``sweep`` enforces
+    the three from one periodic task, so a request costs no timer of its own. At most
+    ``max_connections`` are open at once; more are closed at accept with a 503. A client
+    that pipelines more than ``MAX_PIPELINED`` requests is not read until the queue drains.
+    """
+
+    __slots__ = (
+        "conns",
+        "idle_timeout_s",
+        "max_body",
+        "max_connections",
+        "pipelines_paused",
+        "refused",
+        "request_timeout_s",
+        "stalled_read_timeout_s",
+        "timed_out",
+    )
+
+    def __init__(
+        self,
+        max_body: int,
+        request_timeout_s: float | None = None,
+        idle_timeout_s: float | None = None,
+        stalled_read_timeout_s: float | None = None,
+        max_connections: int = 1 << 30,
+    ) -> None:
+        self.max_body = max_body
+        self.request_timeout_s = request_timeout_s
+        self.idle_timeout_s = idle_timeout_s
+        self.stalled_read_timeout_s = stalled_read_timeout_s
+        self.max_connections = max_connections
+        self.conns: set[ServerConnection] = set()
+        self.refused = 0
+        self.timed_out = 0
+        self.pipelines_paused = 0
+
+    def sweep(self, now: float) -> None:
+        for conn in [c for c in self.conns if 0.0 < c.deadline < now]:
+            self.timed_out += 1
+            conn.time_out()
+
+
 class ServerConnection(asyncio.Protocol):
     """One client connection: parses requests and runs the handler on each, in order."""
 
@@ -67,22 +115,27 @@ class ServerConnection(asyncio.Protocol):
         "_flow",
         "_handler",
         "_headers",
+        "_limits",
         "_loop",
-        "_max_body",
         "_parser",
         "_pending",
-        "_too_large",
+        "_reading",
         "_url",
         "closed",
+        "deadline",
         "response_started",
         "transport",
         "write_paused",
     )
 
-    def __init__(self, handler: Handler, max_body: int, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, handler: Handler, limits: ClientLimits, loop: asyncio.AbstractEventLoop
+    ) -> None:
         self._handler = handler
-        self._max_body = max_body
+        self._limits = limits
         self._loop = loop
+        self.deadline = 0.0  # when ClientLimits.sweep closes this connection (0: never)
+        self._reading = False  # between the first byte of a request and its end
         self._parser: Any = httptools.HttpRequestParser(self)
         self._pending: collections.deque[Request] = collections.deque()
         self._current: asyncio.Task[None] | None = None
@@ -90,7 +143,6 @@ class ServerConnection(asyncio.Protocol):
         self._headers: dict[bytes, bytes] = {}
         self._body: list[bytes] = []
         self._body_size = 0
-        self._too_large = False
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.response_started = False
@@ -101,6 +153,26 @@ class ServerConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
+        limits = self._limits
+        if len(limits.conns) >= limits.max_connections:
+            limits.refused += 1
+            self._reject(503, b"too many connections")
+            return
+        limits.conns.add(self)
+        self._idle()
+
+    def _idle(self) -> None:
+        t = self._limits.idle_timeout_s
+        self.deadline = self._loop.time() + t if t else 0.0
+
+    def time_out(self) -> None:
+        """Called by ``ClientLimits.sweep`` when the deadline passed."""
+        self.deadline = 0.0
+        if self._reading and self._current is None:
+            self._reject(408, b"request not received in time")
+        elif self.transport is not None and not self.closed:
+            self.closed = True
+            self.transport.abort()
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
@@ -114,11 +186,15 @@ class ServerConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        t = self._limits.stalled_read_timeout_s
+        if t:
+            self.deadline = self._loop.time() + t
         if self._flow is not None:
             self._flow.pause_reading()
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        self.deadline = 0.0
         if self._flow is not None:
             self._flow.resume_reading()
 
@@ -133,6 +209,8 @@ class ServerConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.deadline = 0.0
+        self._limits.conns.discard(self)
         self._pending.clear()
         if self._current is not None and not self._current.done():
             self._current.cancel()
@@ -144,7 +222,10 @@ class ServerConnection(asyncio.Protocol):
         self._headers = {}
         self._body = []
         self._body_size = 0
-        self._too_large = False
+        self._reading = True
+        t = self._limits.request_timeout_s
+        if t and self._current is None:
+            self.deadline = self._loop.time() + t
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -157,21 +238,29 @@ class ServerConnection(asyncio.Protocol):
             self._reject(431, b"too many request headers")
 
     def on_headers_complete(self) -> None:
+        length = self._headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self._limits.max_body:
+            self._reject(413, b"request body too large")  # before reading any of it
+            return
         if self._headers.get(b"expect", b"").lower() == b"100-continue" and self.transport:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
+        if self.closed:
+            return
         self._body_size += len(body)
-        if self._body_size > self._max_body:
-            self._too_large = True
+        if self._body_size > self._limits.max_body:  # chunked: refuse as soon as it is over
             self._body = []
-        elif not self._too_large:
-            self._body.append(body)
-
-    def on_message_complete(self) -> None:
-        if self._too_large:
             self._reject(413, b"request body too large")
             return
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        self._reading = False
+        if self.closed:
+            return
+        if self._current is None:
+            self.deadline = 0.0  # the handler runs; the pool's timeouts apply now
         path, _, query = self._url.partition(b"?")
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         req = Request(
@@ -186,6 +275,9 @@ class ServerConnection(asyncio.Protocol):
             self._start(req)
         else:
             self._pending.append(req)
+            if len(self._pending) == MAX_PIPELINED and self.transport is not None:
+                self._limits.pipelines_paused += 1
+                self.transport.pause_reading()  # read no more until the queue drains
 
     # --- running handlers -------------------------------------------------------------------
 
@@ -211,7 +303,11 @@ class ServerConnection(asyncio.Protocol):
             self.transport.close()
             self.closed = True
         elif self._pending:
+            if len(self._pending) == MAX_PIPELINED and self.transport is not None:
+                self.transport.resume_reading()
             self._start(self._pending.popleft())
+        else:
+            self._idle()
 
     def _reject(self, status: int, message: bytes) -> None:
         if self.closed or self.transport is None:
@@ -281,247 +377,6 @@ class ServerConnection(asyncio.Protocol):
 
 
 def serve_factory(
-    handler: Handler, max_body: int, loop: asyncio.AbstractEventLoop
+    handler: Handler, limits: ClientLimits, loop: asyncio.AbstractEventLoop
 ) -> Callable[[], ServerConnection]:
-    return lambda: ServerConnection(handler, max_body, loop)
-
-
-# ---------------------------------------------------------------------------------------------
-# upstream client
-# ---------------------------------------------------------------------------------------------
-
-
-class Exchange:
-    """One request/response on an upstream connection, filled in by its callbacks."""
-
-    __slots__ = (
-        "body",
-        "done",
-        "error",
-        "first",
-        "got_body",
-        "got_head",
-        "head",
-        "headers",
-        "last_body_at",
-        "loop",
-        "sink",
-        "status",
-    )
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.status = 0
-        self.headers: dict[bytes, bytes] = {}
-        self.body: list[bytes] = []
-        self.head: asyncio.Future[None] = loop.create_future()
-        self.done: asyncio.Future[None] = loop.create_future()
-        self.first: asyncio.Future[None] | None = None
-        self.sink: Callable[[bytes], None] | None = None
-        self.error: str | None = None
-        self.got_head = False
-        self.got_body = False
-        self.last_body_at = 0.0
-
-    def on_head(self, status: int) -> None:
-        self.status = status
-        self.got_head = True
-        if not self.head.done():
-            self.head.set_result(None)
-
-    def on_body(self, data: bytes) -> None:
-        self.got_body = True
-        sink = self.sink
-        if sink is not None:
-            self.last_body_at = self.loop.time()
-            sink(data)
-        else:
-            self.body.append(data)
-        first = self.first
-        if first is not None and not first.done():
-            first.set_result(None)
-
-    def on_complete(self) -> None:
-        for fut in (self.head, self.first, self.done):
-            if fut is not None and not fut.done():
-                fut.set_result(None)
-
-    def fail(self, reason: str) -> None:
-        if self.done.done():
-            return
-        self.error = reason
-        self.on_complete()
-
-    def body_bytes(self) -> bytes:
-        return self.body[0] if len(self.body) == 1 else b"".join(self.body)
-
-
-class UpstreamConnection(asyncio.Protocol):
-    """A keep-alive connection to one upstream; carries one exchange at a time."""
-
-    __slots__ = (
-        "_parser",
-        "closed",
-        "exchange",
-        "idle_since",
-        "pool",
-        "reading_paused",
-        "transport",
-        "uses",
-    )
-
-    def __init__(self, pool: UpstreamPool) -> None:
-        self.pool = pool
-        self._parser: Any = httptools.HttpResponseParser(self)
-        self.exchange: Exchange | None = None
-        self.transport: asyncio.Transport | None = None
-        self.closed = False
-        self.reading_paused = False
-        self.uses = 0
-        self.idle_since = 0.0
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
-
-    def pause_reading(self) -> None:
-        if not self.closed and not self.reading_paused and self.transport is not None:
-            self.reading_paused = True
-            self.transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        if not self.closed and self.reading_paused and self.transport is not None:
-            self.reading_paused = False
-            self.transport.resume_reading()
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserError:
-            ex = self.exchange
-            self.abort()
-            if ex is not None:
-                ex.fail("malformed response from upstream")
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self.pool.discard(self)
-        ex = self.exchange
-        self.exchange = None
-        if ex is not None:
-            ex.fail("upstream closed the connection" if ex.got_head else "connection closed")
-
-    def send(self, data: bytes, exchange: Exchange) -> None:
-        assert self.transport is not None
-        self.exchange = exchange
-        self.uses += 1
-        self.transport.write(data)
-
-    def abort(self) -> None:
-        self.exchange = None
-        if not self.closed:
-            self.closed = True
-            self.pool.discard(self)
-            if self.transport is not None:
-                self.transport.abort()
-
-    # httptools callbacks
-    def on_header(self, name: bytes, value: bytes) -> None:
-        ex = self.exchange
-        if ex is not None:
-            ex.headers[name.lower()] = value
-
-    def on_headers_complete(self) -> None:
-        ex = self.exchange
-        if ex is not None:
-            ex.on_head(self._parser.get_status_code())
-
-    def on_body(self, body: bytes) -> None:
-        ex = self.exchange
-        if ex is not None:
-            ex.on_body(body)
-
-    def on_message_complete(self) -> None:
-        ex = self.exchange
-        self.exchange = None
-        keep = self._parser.should_keep_alive()
-        if ex is not None:
-            ex.on_complete()
-        if keep and ex is not None:
-            self.resume_reading()
-            self.pool.release(self)
-        else:
-            self.abort()
-
-
-class UpstreamPool:
-    """Idle keep-alive connections to one ``host:port``; opens more on demand.
-
-    An idle connection is not reused after ``keepalive_s`` seconds, before a typical server's
-    own keep-alive timeout (uvicorn's is 5 s) can close it under a request.
-    """
-
-    __slots__ = (
-        "_idle",
-        "_loop",
-        "connect_timeout",
-        "host",
-        "keepalive_s",
-        "max_idle",
-        "opened",
-        "port",
-    )
-
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        loop: asyncio.AbstractEventLoop,
-        connect_timeout: float = 1.0,
-        max_idle: int = 1024,
-        keepalive_s: float = 4.0,
-    ) -> None:
-        self.host = host
-        self.port = port
-        self._loop = loop
-        self.connect_timeout = connect_timeout
-        self.max_idle = max_idle
-        self.keepalive_s = keepalive_s
-        self._idle: list[UpstreamConnection] = []
-        self.opened = 0
-
-    async def acquire(self, fresh: bool = False) -> UpstreamConnection:
-        """A kept-alive connection, or a new one (always new with ``fresh``)."""
-        idle = self._idle
-        if idle and not fresh:
-            oldest = self._loop.time() - self.keepalive_s
-            while idle:
-                conn = idle.pop()
-                if conn.closed:
-                    continue
-                if conn.idle_since >= oldest:
-                    return conn
-                conn.abort()
-        _, proto = await asyncio.wait_for(
-            self._loop.create_connection(lambda: UpstreamConnection(self), self.host, self.port),
-            self.connect_timeout,
-        )
-        self.opened += 1
-        return proto
-
-    def release(self, conn: UpstreamConnection) -> None:
-        if conn.closed:
-            return
-        if len(self._idle) < self.max_idle:
-            conn.idle_since = self._loop.time()
-            self._idle.append(conn)
-        else:
-            conn.abort()
-
-    def discard(self, conn: UpstreamConnection) -> None:
-        with contextlib.suppress(ValueError):
-            self._idle.remove(conn)
-
-    def close(self) -> None:
-        for conn in list(self._idle):
-            conn.abort()
-        self._idle.clear()
+    return lambda: ServerConnection(handler, limits, loop)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import sys
@@ -12,6 +11,7 @@ from typing import Any
 
 from chipfolio.interfaces.gateway.config import GatewayConfig
 from chipfolio.interfaces.gateway.proxy import Gateway
+from chipfolio.interfaces.gateway.workers import Peers, make_links, relay
 
 # On SIGTERM/SIGINT, requests in flight get this long to finish before the process exits.
 DRAIN_S = 30.0
@@ -34,9 +34,10 @@ async def _serve(
     watch_s: float | None,
     reuse_port: bool,
     ready: Callable[[int], None],
+    peers: Peers | None = None,
 ) -> None:
     gateway = Gateway(config, hour=hour)
-    bound = await gateway.start(host, port, watch_s=watch_s, reuse_port=reuse_port)
+    bound = await gateway.start(host, port, watch_s=watch_s, reuse_port=reuse_port, peers=peers)
     ready(bound)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -57,33 +58,32 @@ def run_gateway(
     ready: Callable[[int], None] | None = None,
 ) -> None:
     """Serve until SIGINT/SIGTERM. ``workers`` > 1 forks processes sharing the port
-    (SO_REUSEPORT); each keeps its own breakers, counters and retry budget."""
+    (SO_REUSEPORT) that keep one state through the parent (``workers.relay``)."""
     announce = ready or (lambda p: None)
     if workers <= 1:
         _run_one(_serve(config, host, port, hour, watch_s, False, announce))
         return
+    links = make_links(workers)
     children: list[int] = []
-    for _ in range(workers):
+    for i in range(workers):
         pid = os.fork()
         if pid == 0:  # pragma: no cover - child process
             code = 0
             try:
-                _run_one(_serve(config, host, port, hour, watch_s, True, lambda p: None))
+                for j, (parent_end, worker_end) in enumerate(links):
+                    parent_end.close()
+                    if j != i:
+                        worker_end.close()
+                peers = Peers(links[i][1], i, workers)
+                _run_one(_serve(config, host, port, hour, watch_s, True, lambda p: None, peers))
             except BaseException:
                 code = 1
             os._exit(code)
         children.append(pid)
+    for _, worker_end in links:
+        worker_end.close()
     announce(port)
-
-    def forward(signum: int, frame: Any) -> None:
-        for pid in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-
-    signal.signal(signal.SIGINT, forward)
-    signal.signal(signal.SIGTERM, forward)
-    for pid in children:
-        os.waitpid(pid, 0)
+    relay([parent_end for parent_end, _ in links], children)
 
 
 def _run_one(main: Coroutine[Any, Any, None]) -> None:
