@@ -61,7 +61,7 @@ def assert_one_line_error(code: int, err: str, *needles: str) -> None:
 
 def test_chips_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
     chips = run_json(capsys, "chips")
-    assert len(chips) == 23 and all(set(c) >= CHIP_KEYS for c in chips)
+    assert len(chips) == 25 and all(set(c) >= CHIP_KEYS for c in chips)
     by_id = {c["id"]: c for c in chips}
     assert by_id["maia-200"]["bf16_tflops"] is None and by_id["maia-200"]["fp8_tflops"] == 5000
     assert by_id["tpu-v6e"]["fp8_tflops"] == 918 and by_id["tpu-v6e"]["stack"] == "xla"
