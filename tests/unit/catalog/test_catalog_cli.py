@@ -72,7 +72,7 @@ def test_chips_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
 def test_chips_csv_and_table(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "chips", "--csv")
     lines = out.strip().splitlines()
-    assert code == 0 and lines[0].startswith("id,name,vendor") and len(lines) == 24
+    assert code == 0 and lines[0].startswith("id,name,vendor") and len(lines) == 26
     code, out, _ = run(capsys, "chips", "--vendor", "intel")
     assert code == 0 and "gaudi3" in out and "h100-sxm" not in out
 

@@ -21,7 +21,7 @@ CANONICAL_IDS = (
     *("a100-80gb", "h100-sxm", "h200", "b200", "gb200", "l4", "l40s"),
     *("mi300x", "mi325x", "mi355x", "tpu-v4", "tpu-v5e", "tpu-v5p", "tpu-v6e", "tpu7x"),
     *("trainium1", "trainium2", "trainium3", "inferentia2", "maia-100", "maia-200"),
-    *("gaudi2", "gaudi3"),
+    *("gaudi2", "gaudi3", "b300", "gb300"),
 )
 
 
@@ -118,6 +118,8 @@ def test_fp4_only_where_a_note_gives_it() -> None:
     assert with_fp4 == {
         "b200": 9000.0,
         "gb200": 10000.0,
+        "b300": 13125.0,
+        "gb300": 15000.0,
         "mi355x": 10000.0,
         "maia-200": 10000.0,
         "trainium3": 2517.0,
@@ -153,7 +155,9 @@ def test_structural_fields() -> None:
 
 def test_every_row_names_its_source() -> None:
     for chip in registry().all():
-        assert "accelerators.csv" in chip.source and len(chip.source) > 40, chip.id
+        assert ("accelerators.csv" in chip.source or "https://" in chip.source) and len(
+            chip.source
+        ) > 40, chip.id
         assert chip.provenance, chip.id
         assert chip.hbm_gib > 0 and chip.hbm_tbps > 0 and chip.scaleup_domain >= 1
 
