@@ -151,6 +151,7 @@ class ServingParams:
     intervals: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     rows: int = 0
     label: str = "prior (before fitting)"
+    moe_stacks: tuple[str, ...] = ()  # stacks with mixture-of-experts measurements
 
     def is_calibrated(self, stack: SoftwareStack | str) -> bool:
         return str(stack) in self.stacks
@@ -172,8 +173,12 @@ class ServingParams:
         x = np.array([self.coords(stack, engine)[name]])
         return float(decode_array(name, x)[0])
 
-    def tier(self, chip: str, stack: str) -> str:
-        if not self.is_calibrated(stack):
+    def tier(self, chip: str, stack: str, moe: bool = False) -> str:
+        """How far an estimate is from measurements (picks its interval).
+
+        A stack measured only on dense models counts as unmeasured for a mixture of experts.
+        """
+        if not self.is_calibrated(stack) or (moe and stack not in self.moe_stacks):
             return "unmeasured_stack"
         return "measured_chip" if chip in self.chips else "unmeasured_chip"
 
@@ -188,6 +193,7 @@ class ServingParams:
             "label": self.label,
             "rows": self.rows,
             "chips": list(self.chips),
+            "moe_stacks": list(self.moe_stacks),
             "base": dict(self.base),
             "stacks": {k: dict(v) for k, v in sorted(self.stacks.items())},
             "engines": {k: dict(v) for k, v in sorted(self.engines.items())},
@@ -225,6 +231,7 @@ class ServingParams:
                 },
                 rows=int(data.get("rows", 0)),
                 label=str(data.get("label", "serving calibration")),
+                moe_stacks=tuple(str(c) for c in data.get("moe_stacks", ())),
             )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise InputError(f"not a serving calibration: {exc}", file=file) from exc
@@ -378,7 +385,7 @@ class Point:
 
 
 _POINT_FIELDS = (
-    "stack", "hbm_bw", "peak", "bf16", "hbm_cap", "link", "link_pf", "n", "dp", "tpa", "ep",
+    "hbm_bw", "peak", "bf16", "hbm_cap", "link", "link_pf", "n", "dp", "tpa", "ep",
     "mtp", "disagg", "fp4", "conc", "isl", "osl", "attn_b", "dense_b", "expert_b", "experts",
     "k", "layers", "moe_layers", "d", "dense_fl", "expert_fl", "kv_ctx", "kv_full", "kvshard",
     "att_dec", "att_pre", "npf", "pf_gpus", "instances",
@@ -397,37 +404,54 @@ class Points:
         return len(self.stacks)
 
 
+@functools.lru_cache(maxsize=4096)
+def _static(
+    chip: Chip,
+    precision: Precision,
+    s: ModelShape,
+    dep: Deployment,
+    isl: float,
+    osl: float,
+    instances: int,
+) -> tuple[float, ...]:
+    """Every point field but the concurrency, for one chip, model, deployment and lengths."""
+    rates = chip_rates(chip, precision)
+    n = dep.gpus
+    dp = n if dep.dp_attention else 1
+    tpa = n // dp
+    ctx = isl + osl / 2.0
+    kvshard = dp if s.mla else dp * max(1, min(tpa, s.kv_heads))
+    npf = dep.prefill_instance_gpus or n
+    row = {
+        "hbm_bw": rates.hbm_bytes_per_s, "peak": rates.matmul_flops,
+        "bf16": rates.bf16_flops, "hbm_cap": rates.hbm_bytes * SERVING_HBM_FRACTION,
+        "link": rates.group_bytes_per_s(n), "link_pf": rates.group_bytes_per_s(npf),
+        "n": n, "dp": dp, "tpa": tpa, "ep": float(dep.expert_parallel and n > 1),
+        "mtp": float(dep.mtp), "disagg": float(dep.disaggregated),
+        "fp4": float(precision is Precision.FP4), "conc": 0.0,
+        "isl": isl, "osl": osl, "attn_b": s.attn_bytes,
+        "dense_b": s.dense_bytes, "expert_b": s.expert_bytes, "experts": s.n_experts,
+        "k": s.experts_per_token, "layers": s.n_layers, "moe_layers": s.n_moe_layers,
+        "d": s.d_model, "dense_fl": s.dense_flops, "expert_fl": s.expert_flops,
+        "kv_ctx": float(s.kv_bytes(ctx)), "kv_full": float(s.kv_bytes(ctx + osl / 2)),
+        "kvshard": kvshard, "att_dec": s.attn_flops_decode * float(s.attended(ctx)),
+        "att_pre": s.attn_flops_prefill * float(s.attended(isl / 2.0)),
+        "npf": npf, "pf_gpus": dep.prefill_gpus, "instances": instances,
+    }  # fmt: skip
+    return tuple(float(row[name]) for name in _POINT_FIELDS)
+
+
+_CONC = _POINT_FIELDS.index("conc")
+
+
 def build_points(points: Sequence[Point]) -> Points:
-    cols: dict[str, list[float]] = {name: [] for name in _POINT_FIELDS}
-    for p in points:
-        rates = chip_rates(p.chip, p.precision)
-        dep, s = p.deployment, p.shape
-        n = dep.gpus
-        dp = n if dep.dp_attention else 1
-        tpa = n // dp
-        ctx = p.input_tokens + p.output_tokens / 2.0
-        kvshard = dp if s.mla else dp * max(1, min(tpa, s.kv_heads))
-        npf = dep.prefill_instance_gpus or n
-        row = {
-            "hbm_bw": rates.hbm_bytes_per_s, "peak": rates.matmul_flops,
-            "bf16": rates.bf16_flops, "hbm_cap": rates.hbm_bytes * SERVING_HBM_FRACTION,
-            "link": rates.group_bytes_per_s(n), "link_pf": rates.group_bytes_per_s(npf),
-            "n": n, "dp": dp, "tpa": tpa, "ep": float(dep.expert_parallel and n > 1),
-            "mtp": float(dep.mtp), "disagg": float(dep.disaggregated),
-            "fp4": float(p.precision is Precision.FP4), "conc": p.concurrency,
-            "isl": p.input_tokens, "osl": p.output_tokens, "attn_b": s.attn_bytes,
-            "dense_b": s.dense_bytes, "expert_b": s.expert_bytes, "experts": s.n_experts,
-            "k": s.experts_per_token, "layers": s.n_layers, "moe_layers": s.n_moe_layers,
-            "d": s.d_model, "dense_fl": s.dense_flops, "expert_fl": s.expert_flops,
-            "kv_ctx": float(s.kv_bytes(ctx)),
-            "kv_full": float(s.kv_bytes(ctx + p.output_tokens / 2)),
-            "kvshard": kvshard, "att_dec": s.attn_flops_decode * float(s.attended(ctx)),
-            "att_pre": s.attn_flops_prefill * float(s.attended(p.input_tokens / 2.0)),
-            "npf": npf, "pf_gpus": dep.prefill_gpus, "instances": p.instances,
-        }  # fmt: skip
-        for name, value in row.items():
-            cols[name].append(float(value))
-    arrays = {k: np.asarray(v, dtype=np.float64) for k, v in cols.items() if k != "stack"}
+    """The arrays of ``points`` (fields shared by points of one deployment computed once)."""
+    table = np.empty((len(points), len(_POINT_FIELDS)), dtype=np.float64)
+    for i, p in enumerate(points):
+        table[i] = _static(p.chip, p.precision, p.shape, p.deployment, p.input_tokens,
+                           p.output_tokens, p.instances)  # fmt: skip
+        table[i, _CONC] = p.concurrency
+    arrays = {name: table[:, j] for j, name in enumerate(_POINT_FIELDS)}
     return Points(
         arrays,
         tuple(str(p.chip.stack) for p in points),

@@ -190,8 +190,10 @@ def estimate(req: Request, params: ServingParams | None = None) -> ServingEstima
         notes.append(
             f"no serving measurements for the {stack} stack: cross-stack values, wide interval"
         )
+    elif req.model.is_moe and stack not in params.moe_stacks:
+        notes.append(f"no mixture-of-experts measurements on the {stack} stack: wide interval")
     points, meta = _candidates(req, engine, disagg)
-    tier = params.tier(req.chip.id, stack)
+    tier = params.tier(req.chip.id, stack, req.model.is_moe)
     if (
         tier == "measured_chip"
         and engine is not None

@@ -78,7 +78,9 @@ class _Layout:
         sig += [PRIOR_SIGMA_ENGINE] * per * len(self.engines)
         return np.asarray(sig, dtype=np.float64)
 
-    def params(self, x: Array, label: str, rows: int, chips: Iterable[str]) -> ServingParams:
+    def params(
+        self, x: Array, label: str, rows: int, chips: Iterable[str], moe: Iterable[str]
+    ) -> ServingParams:
         base = {f: float(v) for f, v in zip(_ALL, x[: len(_ALL)], strict=True)}
         per, i = len(STACK_FIELDS), len(_ALL)
         stacks: dict[str, dict[str, float]] = {}
@@ -89,7 +91,10 @@ class _Layout:
         for e in self.engines:
             engines[e] = {f: float(v) for f, v in zip(STACK_FIELDS, x[i : i + per], strict=True)}
             i += per
-        return ServingParams(base, stacks, engines, tuple(sorted(set(chips))), {}, rows, label)
+        return ServingParams(
+            base, stacks, engines, tuple(sorted(set(chips))), {}, rows, label,
+            tuple(sorted(set(moe))),
+        )  # fmt: skip
 
 
 class _Problem:
@@ -194,7 +199,8 @@ def fit_serving(
         diff_step=1e-3, max_nfev=max_nfev, jac_sparsity=problem.sparsity(),
     )  # fmt: skip
     chips = {o.chip for o in usable}
-    return layout.params(np.asarray(fit.x, dtype=np.float64), label, len(usable), chips)
+    moe = {o.stack for o in usable if o.point.shape.n_experts > 0}
+    return layout.params(np.asarray(fit.x, dtype=np.float64), label, len(usable), chips, moe)
 
 
 def predict(observations: Sequence[Observation], params: ServingParams) -> list[float]:
@@ -244,8 +250,12 @@ def hold_out(
     prior: ServingParams | None = None,
     max_nfev: int = 60,
     scored: Callable[[Observation], bool] | None = None,
+    keep: dict[str, ServingParams] | None = None,
 ) -> dict[str, list[Held]]:
-    """For each group: fit without its rows, predict them (only ``scored`` rows kept)."""
+    """For each group: fit without its rows, predict them (only ``scored`` rows kept).
+
+    ``keep``: when given, receives each group's calibration (fitted without it).
+    """
     wanted = sorted({key(o) for o in observations}) if groups is None else list(groups)
     out: dict[str, list[Held]] = {}
     for group in wanted:
@@ -256,6 +266,8 @@ def hold_out(
         if not held or not rest:
             continue
         params = fit_serving(rest, prior, label=f"without {group}", max_nfev=max_nfev)
+        if keep is not None:
+            keep[group] = params
         preds = predict(held, params)
         out[group] = [Held(o, p) for o, p in zip(held, preds, strict=True)]
     return out
