@@ -160,12 +160,22 @@ class ServingParams:
         return engine is not None and f"{stack}:{engine}" in self.engines
 
     def coords(self, stack: str, engine: str | None) -> dict[str, float]:
+        """Fitting coordinates for a stack and engine.
+
+        An engine without measurements on the stack (or none named) gets the stack's typical
+        engine: the mean of the deviations of the engines measured on it.
+        """
         values = dict(self.base)
         for name, dev in self.stacks.get(stack, {}).items():
             values[name] += dev
-        if engine is not None:
-            for name, dev in self.engines.get(f"{stack}:{engine}", {}).items():
+        own = self.engines.get(f"{stack}:{engine}") if engine is not None else None
+        measured = [v for k, v in self.engines.items() if k.split(":")[0] == stack]
+        if own is not None:
+            for name, dev in own.items():
                 values[name] += dev
+        elif measured:
+            for name in values:
+                values[name] += sum(m.get(name, 0.0) for m in measured) / len(measured)
         return values
 
     def value(self, name: str, stack: str, engine: str | None = None) -> float:

@@ -105,10 +105,15 @@ def shipped_serving_params() -> ServingParams:
 
 
 def _sizes(chip: Chip, precision: Precision, count: int) -> list[int]:
+    """Instance sizes: powers of two up to the chips, and the fast domain when it fits in them.
+
+    Instances wider than the scale-up domain pay scale-out bandwidth for their collectives.
+    """
     rates = chip_rates(chip, precision)
-    top = min(count, max(rates.max_tensor_parallel, 1))
-    sizes = {1 << k for k in range(0, 12) if (1 << k) <= top}
-    sizes.add(top)
+    sizes = {1 << k for k in range(0, 14) if (1 << k) <= count}
+    domain = max(rates.max_tensor_parallel, 1)
+    if domain <= count:
+        sizes.add(domain)
     return sorted(sizes)
 
 
@@ -188,7 +193,7 @@ def estimate(req: Request, params: ServingParams | None = None) -> ServingEstima
         notes.append(f"no measurements of {engine} on {stack}: the {stack} stack's values")
     if not params.is_calibrated(stack):
         notes.append(
-            f"no serving measurements for the {stack} stack: cross-stack values, wide interval"
+            f"no measurements for the {stack} stack: cross-stack serving values, wide interval"
         )
     elif req.model.is_moe and stack not in params.moe_stacks:
         notes.append(f"no mixture-of-experts measurements on the {stack} stack: wide interval")
@@ -241,8 +246,9 @@ def estimate(req: Request, params: ServingParams | None = None) -> ServingEstima
 
 def _no_fit(req: Request, notes: list[str], tier: str, params: ServingParams) -> ServingEstimate:
     needed = min_chips(req, params)
-    where = f"{req.model.name} does not fit on {req.count} x {req.chip.id} at {req.precision}"
-    notes.append(f"{where}: needs >= {needed} chips" if needed else where)
+    chip, precision = req.chip.id, req.precision
+    where = f"{req.model.name} does not fit on {req.count} x {chip} at {precision}"
+    notes.append(f"{where}: needs >= {needed} chips of {chip} at {precision}" if needed else where)
     return ServingEstimate(
         model=req.model.name, chip=req.chip.id, count=req.count, precision=req.precision,
         input_tokens=req.input_tokens, output_tokens=req.output_tokens, framework=req.framework,

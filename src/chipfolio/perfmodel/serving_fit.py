@@ -35,6 +35,7 @@ from chipfolio.perfmodel.serving import (
     build_points,
     decode_array,
     encode,
+    evaluate,
     evaluate_with,
 )
 
@@ -204,17 +205,20 @@ def fit_serving(
 
 
 def predict(observations: Sequence[Observation], params: ServingParams) -> list[float]:
-    """The model's value of what each observation measured."""
+    """The model's value of what each observation measured (as the estimates compute it)."""
     if not observations:
         return []
-    layout = _Layout(tuple(sorted(params.stacks)), tuple(sorted(params.engines)))
-    problem = _Problem(observations, layout)
-    x = [params.base[f] for f in _ALL]
-    for s in layout.stacks:
-        x += [params.stacks[s].get(f, 0.0) for f in STACK_FIELDS]
-    for e in layout.engines:
-        x += [params.engines[e].get(f, 0.0) for f in STACK_FIELDS]
-    return [float(v) for v in problem.predicted(np.asarray(x, dtype=np.float64))]
+    outcome = evaluate(build_points([o.point for o in observations]), params)
+    out: list[float] = []
+    for i, o in enumerate(observations):
+        if o.target is Target.TOKENS_PER_S_PER_GPU:
+            value = float(outcome.tokens_per_s_per_gpu[i])
+        elif o.target is Target.TTFT_MS:
+            value = float(outcome.ttft_s[i]) * 1000.0
+        else:
+            value = float(outcome.tpot_s[i]) * 1000.0
+        out.append(max(value, 1e-9))
+    return out
 
 
 # ------------------------------------------------------------------------------ validation
