@@ -163,20 +163,36 @@ class ServingParams:
         """Fitting coordinates for a stack and engine.
 
         An engine without measurements on the stack (or none named) gets the stack's typical
-        engine: the mean of the deviations of the engines measured on it.
+        engine: the mean of the deviations of the engines measured on it. A stack without
+        measurements gets the typical measured stack (the mean of their own typical values),
+        not the textbook prior.
         """
         values = dict(self.base)
-        for name, dev in self.stacks.get(stack, {}).items():
+        if stack in self.stacks:
+            offsets = self._stack_offsets(stack, engine)
+        elif self.stacks:
+            each = [self._stack_offsets(s, None) for s in self.stacks]
+            offsets = {n: sum(e.get(n, 0.0) for e in each) / len(each) for n in values}
+        else:
+            offsets = {}
+        for name, dev in offsets.items():
             values[name] += dev
+        return values
+
+    def _stack_offsets(self, stack: str, engine: str | None) -> dict[str, float]:
+        out = dict(self.stacks.get(stack, {}))
         own = self.engines.get(f"{stack}:{engine}") if engine is not None else None
         measured = [v for k, v in self.engines.items() if k.split(":")[0] == stack]
         if own is not None:
-            for name, dev in own.items():
-                values[name] += dev
+            engine_dev = dict(own)
         elif measured:
-            for name in values:
-                values[name] += sum(m.get(name, 0.0) for m in measured) / len(measured)
-        return values
+            names = {n for m in measured for n in m}
+            engine_dev = {n: sum(m.get(n, 0.0) for m in measured) / len(measured) for n in names}
+        else:
+            engine_dev = {}
+        for name, dev in engine_dev.items():
+            out[name] = out.get(name, 0.0) + dev
+        return out
 
     def value(self, name: str, stack: str, engine: str | None = None) -> float:
         """One parameter in its natural unit for a stack and engine."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import typer
@@ -10,7 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from chipfolio.catalog.chips import registry
+from chipfolio.errors import InputError
 from chipfolio.perfmodel import api
+from chipfolio.perfmodel.batch import REQUIRED, run_csv_text, to_csv_text
 from chipfolio.perfmodel.efficiency import Calibration
 from chipfolio.perfmodel.inference import InferenceEstimate
 from chipfolio.perfmodel.training import LayoutHint, TrainingEstimate
@@ -104,6 +107,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(estimate, name="estimate")
     _register_inference(estimate)
     _register_training(estimate)
+    _register_batch(estimate)
 
 
 def _register_inference(estimate: typer.Typer) -> None:
@@ -165,3 +169,39 @@ def _register_training(estimate: typer.Typer) -> None:
             typer.echo(json.dumps(est.to_json(), indent=2))
         else:
             show_training(est, cal, Console())
+
+
+def _register_batch(estimate: typer.Typer) -> None:
+    @estimate.command("batch")
+    def batch(
+        file: Path = typer.Argument(
+            ..., help="CSV: " + ",".join(REQUIRED) + " [+ framework,tpot_ms,ttft_ms]."
+        ),
+        out: Path = typer.Option(..., "--out", help="Output CSV ('-' for stdout)."),
+        calibration: Path | None = typer.Option(None, "--calibration", help="Calibration JSON."),
+        models_file: Path | None = typer.Option(None, "--models-file", help="Extra models YAML."),
+    ) -> None:
+        """Serving estimates for every row of FILE; rows that cannot be estimated are noted."""
+        start = time.perf_counter()
+        try:
+            text = file.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read: {exc}", file=str(file)) from exc
+        cal = active_calibration(calibration)
+        models = builtin_models()
+        if models_file is not None:
+            models = models.with_models(load_models_yaml(models_file))
+        result = run_csv_text(text, str(file), cal.serving, models)
+        body = to_csv_text(result)
+        if str(out) == "-":
+            typer.echo(body, nl=False)
+            return
+        try:
+            out.write_text(body, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot write: {exc}", file=str(out)) from exc
+        typer.echo(
+            f"wrote {out}: {len(result.rows)} rows, {result.failed} could not be estimated "
+            f"({time.perf_counter() - start:.1f} s)",
+            err=True,
+        )
