@@ -14,6 +14,7 @@ from chipfolio.catalog.chips import registry
 from chipfolio.errors import InputError
 from chipfolio.perfmodel import api
 from chipfolio.perfmodel.batch import REQUIRED, run_csv_text, to_csv_text
+from chipfolio.perfmodel.serving_estimate import shipped_serving_params
 from chipfolio.perfmodel.efficiency import Calibration
 from chipfolio.perfmodel.inference import InferenceEstimate
 from chipfolio.perfmodel.training import LayoutHint, TrainingEstimate
@@ -52,13 +53,22 @@ def show_inference(est: InferenceEstimate, cal: Calibration, console: Console) -
     else:
         slo = est.ttft_slo_ms is not None or est.tpot_slo_ms is not None
         label = "throughput under SLO" if slo else "max throughput"
+        if est.concurrency is not None and est.batch and not slo and est.deployment:
+            label = "throughput"
         ok = "" if est.meets_slo else " [red](SLO not met)[/]"
         table.add_row(label, f"{_fmt(est.throughput_tokens_per_s, 0)} output tok/s{ok}")
         table.add_row("per chip", f"{_fmt(est.tokens_per_s_per_chip, 1)} tok/s")
+        if est.tokens_per_s_per_chip_low is not None and est.meets_slo:
+            band = (
+                f"{_fmt(est.tokens_per_s_per_chip_low)} .. {_fmt(est.tokens_per_s_per_chip_high)}"
+            )
+            table.add_row("80% interval", f"{band} tok/s per chip ({est.calibration_tier})")
+        if est.concurrency is not None:
+            table.add_row("concurrency", f"{est.concurrency:,.0f} sequences ({est.deployment})")
         table.add_row("TTFT", f"{_fmt(est.ttft_ms)} ms")
         table.add_row("TPOT", f"{_fmt(est.tpot_ms, 2)} ms")
         table.add_row("batch per replica", str(est.batch))
-        shape = f"TP{est.tensor_parallel}" + (
+        shape = est.deployment or f"TP{est.tensor_parallel}" + (
             f" x PP{est.pipeline_parallel}" if est.pipeline_parallel > 1 else ""
         )
         table.add_row("replicas", f"{est.replicas} x {shape}")
@@ -66,7 +76,8 @@ def show_inference(est: InferenceEstimate, cal: Calibration, console: Console) -
             "HBM per chip", f"{est.hbm_gib_per_chip:.1f} / {est.hbm_gib_capacity:.1f} GiB"
         )
     table.add_row("estimated", "yes (a spec was derived)" if est.estimated else "no")
-    table.add_row("calibration", cal.label)
+    serving = cal.serving or shipped_serving_params()
+    table.add_row("calibration", f"{serving.label} ({serving.rows} rows)")
     console.print(table)
     _notes(console, est.notes)
 
@@ -121,15 +132,24 @@ def _register_inference(estimate: typer.Typer) -> None:
         output_tokens: int = typer.Option(..., "--output-tokens", help="Generated length."),
         ttft_ms: float | None = typer.Option(None, "--ttft-ms", help="TTFT target (ms)."),
         tpot_ms: float | None = typer.Option(None, "--tpot-ms", help="TPOT target (ms)."),
+        concurrency: float | None = typer.Option(
+            None, "--concurrency", help="Sequences in flight on all the chips (predict at it)."
+        ),
+        framework: str | None = typer.Option(
+            None, "--framework", help="sglang, trt, vllm, atom; dynamo-*/mori-* disaggregated."
+        ),
+        mtp: bool = typer.Option(False, "--mtp", help="Allow MTP speculative decoding."),
         calibration: Path | None = typer.Option(None, "--calibration", help="Calibration JSON."),
         models_file: Path | None = typer.Option(None, "--models-file", help="Extra models YAML."),
         as_json: bool = typer.Option(False, "--json", help="One JSON object for programs."),
     ) -> None:
-        """Fit, TTFT, TPOT and output tokens/s (under the SLO when one is given)."""
+        """Fit, TTFT, TPOT and output tokens/s with its 80% interval (at a concurrency, or the
+        best one under the SLO when one is given)."""
         cal = active_calibration(calibration)
         est = api.estimate_inference(
             resolve_model(model, models_file), registry().get(chip), count, precision,
-            input_tokens, output_tokens, ttft_ms, tpot_ms, cal,
+            input_tokens, output_tokens, ttft_ms, tpot_ms, cal, concurrency=concurrency,
+            framework=framework, mtp=mtp,
         )  # fmt: skip
         if as_json:
             typer.echo(json.dumps(est.to_json(), indent=2))
