@@ -14,9 +14,9 @@ from chipfolio.catalog.chips import registry
 from chipfolio.errors import InputError
 from chipfolio.perfmodel import api
 from chipfolio.perfmodel.batch import REQUIRED, run_csv_text, to_csv_text
-from chipfolio.perfmodel.serving_estimate import shipped_serving_params
 from chipfolio.perfmodel.efficiency import Calibration
 from chipfolio.perfmodel.inference import InferenceEstimate
+from chipfolio.perfmodel.serving_estimate import shipped_serving_params
 from chipfolio.perfmodel.training import LayoutHint, TrainingEstimate
 from chipfolio.workloads.models import ModelArch, builtin_models, load_models_yaml
 
