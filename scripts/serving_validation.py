@@ -104,27 +104,59 @@ def _table(
     return lines
 
 
-def _at_target(obs: Sequence[Observation], fitted: Mapping[str, ServingParams]) -> list[Held]:
-    """The issue's question: tokens/s per chip at the measured TPOT, deployment left free."""
-    out: list[Held] = []
+def _frontier(obs: Sequence[Observation]) -> tuple[list[Observation], dict[str, float]]:
+    """Aggregated rows on their measured frontier, and each group's largest concurrency.
+
+    A group is a chip, model, precision, lengths and chip count; a row is on the frontier
+    when no row of its group has both a lower TPOT and a higher throughput.
+    """
+    groups: dict[str, list[Observation]] = defaultdict(list)
     for o in obs:
-        if not _scored(o) or o.point.deployment.disaggregated or not o.tpot_ms:
-            continue
+        if _scored(o) and not o.point.deployment.disaggregated and o.tpot_ms:
+            groups[_group(o)].append(o)
+    rows: list[Observation] = []
+    top: dict[str, float] = {}
+    for key, members in groups.items():
+        top[key] = max(m.point.concurrency for m in members)
+        for o in members:
+            beaten = any(
+                m.tpot_ms is not None
+                and o.tpot_ms is not None
+                and m.tpot_ms < o.tpot_ms
+                and m.value > o.value
+                for m in members
+            )
+            if not beaten:
+                rows.append(o)
+    return rows, top
+
+
+def _group(o: Observation) -> str:
+    p = o.point
+    return f"{o.chip}|{o.model}|{p.precision}|{p.input_tokens:.0f}|{p.deployment.gpus}"
+
+
+def _at_target(obs: Sequence[Observation], fitted: Mapping[str, ServingParams]) -> list[Held]:
+    """The issue's question: tokens/s per chip at the measured TPOT, deployment left free.
+
+    Asked for the rows on their group's measured frontier, with the concurrency searched up
+    to the largest the group measured (beyond it nothing was measured to compare with).
+    """
+    rows, top = _frontier(obs)
+    out: list[Held] = []
+    for o in rows:
         params = fitted.get(o.chip)
         if params is None:
             continue
-        model = get_model(o.model)
         req = Request(
-            model=model, chip=o.point.chip, count=o.point.deployment.gpus,
+            model=get_model(o.model), chip=o.point.chip, count=o.point.deployment.gpus,
             precision=o.point.precision, input_tokens=round(o.point.input_tokens),
             output_tokens=round(o.point.output_tokens), tpot_ms=o.tpot_ms,
-            framework=o.framework, mtp=o.point.deployment.mtp,
+            framework=o.framework, mtp=o.point.deployment.mtp, max_concurrency=top[_group(o)],
         )  # fmt: skip
         est = estimate(req, params)
-        if est.meets_slo and est.tokens_per_s_per_chip > 0:
-            out.append(Held(o, est.tokens_per_s_per_chip))
-        else:
-            out.append(Held(o, 1e-9))
+        value = est.tokens_per_s_per_chip if est.meets_slo else 0.0
+        out.append(Held(o, max(value, 1e-9)))
     return out
 
 
@@ -233,8 +265,11 @@ def _render(
         "",
         "The question `estimate inference --tpot-ms <measured TPOT>` answers: the best "
         "output tokens/s per chip of any deployment and concurrency on the row's chip count "
-        "that meets the row's measured TPOT, against what the row measured. A measured "
-        "configuration that is not on the best frontier shows as optimism here.",
+        "that meets the row's measured TPOT, against what the row measured. Asked only for "
+        "aggregated rows on their measured frontier (no row of the same chip, model, "
+        "precision, lengths and chip count is both faster per token and higher in "
+        "throughput), searching concurrencies up to the largest measured there. A row that "
+        "no deployment can meet counts as -100%.",
         "",
         *_table({"all": list(at_target)}, _vendor, target=False),
         "",

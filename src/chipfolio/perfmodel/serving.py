@@ -152,6 +152,7 @@ class ServingParams:
     rows: int = 0
     label: str = "prior (before fitting)"
     moe_stacks: tuple[str, ...] = ()  # stacks with mixture-of-experts measurements
+    chip_devs: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def is_calibrated(self, stack: SoftwareStack | str) -> bool:
         return str(stack) in self.stacks
@@ -159,13 +160,14 @@ class ServingParams:
     def engine_calibrated(self, stack: SoftwareStack | str, engine: str | None) -> bool:
         return engine is not None and f"{stack}:{engine}" in self.engines
 
-    def coords(self, stack: str, engine: str | None) -> dict[str, float]:
+    def coords(self, stack: str, engine: str | None, chip: str | None = None) -> dict[str, float]:
         """Fitting coordinates for a stack and engine.
 
         An engine without measurements on the stack (or none named) gets the stack's typical
         engine: the mean of the deviations of the engines measured on it. A stack without
         measurements gets the typical measured stack (the mean of their own typical values),
-        not the textbook prior.
+        not the textbook prior. A measured chip adds its own deviation (what its rows show
+        beyond its stack and engine); a chip without rows adds none.
         """
         values = dict(self.base)
         if stack in self.stacks:
@@ -176,6 +178,8 @@ class ServingParams:
         else:
             offsets = {}
         for name, dev in offsets.items():
+            values[name] += dev
+        for name, dev in self.chip_devs.get(chip or "", {}).items():
             values[name] += dev
         return values
 
@@ -220,6 +224,7 @@ class ServingParams:
             "rows": self.rows,
             "chips": list(self.chips),
             "moe_stacks": list(self.moe_stacks),
+            "chip_devs": {k: dict(v) for k, v in sorted(self.chip_devs.items())},
             "base": dict(self.base),
             "stacks": {k: dict(v) for k, v in sorted(self.stacks.items())},
             "engines": {k: dict(v) for k, v in sorted(self.engines.items())},
@@ -258,6 +263,7 @@ class ServingParams:
                 rows=int(data.get("rows", 0)),
                 label=str(data.get("label", "serving calibration")),
                 moe_stacks=tuple(str(c) for c in data.get("moe_stacks", ())),
+                chip_devs={str(c): _floats(v) for c, v in dict(data.get("chip_devs", {})).items()},
             )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise InputError(f"not a serving calibration: {exc}", file=file) from exc
@@ -425,6 +431,7 @@ class Points:
     arrays: Mapping[str, Array]
     stacks: tuple[str, ...]
     engines: tuple[str | None, ...]
+    chips: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.stacks)
@@ -482,17 +489,19 @@ def build_points(points: Sequence[Point]) -> Points:
         arrays,
         tuple(str(p.chip.stack) for p in points),
         tuple(p.engine for p in points),
+        tuple(p.chip.id for p in points),
     )
 
 
 def point_params(points: Points, params: ServingParams) -> dict[str, Array]:
     """Each parameter in natural units, one value per point."""
-    cache: dict[tuple[str, str | None], dict[str, float]] = {}
+    cache: dict[tuple[str, str | None, str], dict[str, float]] = {}
     columns: dict[str, list[float]] = {n: [] for n in (*STACK_FIELDS, *GLOBAL_FIELDS)}
-    for stack, engine in zip(points.stacks, points.engines, strict=True):
-        key = (stack, engine)
+    chips = points.chips or ("",) * len(points)
+    for stack, engine, chip in zip(points.stacks, points.engines, chips, strict=True):
+        key = (stack, engine, chip)
         if key not in cache:
-            cache[key] = params.coords(stack, engine)
+            cache[key] = params.coords(stack, engine, chip)
         for name, value in cache[key].items():
             if name in columns:
                 columns[name].append(value)

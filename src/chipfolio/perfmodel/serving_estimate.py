@@ -156,6 +156,7 @@ class Request:
     ttft_ms: float | None = None
     framework: str | None = None
     mtp: bool = False
+    max_concurrency: float | None = None  # caps the sweep (sequences on all the chips)
 
 
 def _candidates(
@@ -169,7 +170,12 @@ def _candidates(
         replicas = decode_chips // dep.gpus
         if replicas < 1:
             continue
-        loads = SWEEP if req.concurrency is None else (req.concurrency / replicas,)
+        loads: tuple[float, ...] = SWEEP
+        if req.concurrency is not None:
+            loads = (req.concurrency / replicas,)
+        elif req.max_concurrency is not None:
+            cap = req.max_concurrency / replicas
+            loads = tuple(c for c in SWEEP if c <= cap) or (max(cap, 1.0),)
         for load in loads:
             points.append(Point(
                 chip=req.chip, shape=shape, precision=req.precision, deployment=dep,

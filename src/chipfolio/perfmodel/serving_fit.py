@@ -49,6 +49,10 @@ TTFT_WEIGHT = 0.2
 PRIOR_SIGMA_BASE = 1.0
 PRIOR_SIGMA_STACK = 0.7
 PRIOR_SIGMA_ENGINE = 0.4
+PRIOR_SIGMA_CHIP = 1.5
+"""A chip's own deviation: what its rows show beyond its stack and engine. Its prior splits a
+lone chip's departure between the chip and its stack, so a chip without rows inherits only
+the stack's share (the honest transfer from one measured chip to an unmeasured one)."""
 
 _ALL = (*STACK_FIELDS, *GLOBAL_FIELDS)
 
@@ -59,10 +63,12 @@ class _Layout:
 
     stacks: tuple[str, ...]
     engines: tuple[str, ...]  # "stack:engine"
+    chips: tuple[str, ...] = ()
 
     @property
     def size(self) -> int:
-        return len(_ALL) + len(STACK_FIELDS) * (len(self.stacks) + len(self.engines))
+        groups = len(self.stacks) + len(self.engines) + len(self.chips)
+        return len(_ALL) + len(STACK_FIELDS) * groups
 
     def centre(self, prior: ServingParams) -> Array:
         x = [prior.base[f] for f in _ALL]
@@ -70,6 +76,8 @@ class _Layout:
             x += [prior.stacks.get(s, {}).get(f, 0.0) for f in STACK_FIELDS]
         for e in self.engines:
             x += [prior.engines.get(e, {}).get(f, 0.0) for f in STACK_FIELDS]
+        for c in self.chips:
+            x += [prior.chip_devs.get(c, {}).get(f, 0.0) for f in STACK_FIELDS]
         return np.asarray(x, dtype=np.float64)
 
     def sigmas(self) -> Array:
@@ -77,6 +85,7 @@ class _Layout:
         per = len(STACK_FIELDS)
         sig = base + [PRIOR_SIGMA_STACK] * per * len(self.stacks)
         sig += [PRIOR_SIGMA_ENGINE] * per * len(self.engines)
+        sig += [PRIOR_SIGMA_CHIP] * per * len(self.chips)
         return np.asarray(sig, dtype=np.float64)
 
     def params(
@@ -92,9 +101,13 @@ class _Layout:
         for e in self.engines:
             engines[e] = {f: float(v) for f, v in zip(STACK_FIELDS, x[i : i + per], strict=True)}
             i += per
+        chip_devs: dict[str, dict[str, float]] = {}
+        for c in self.chips:
+            chip_devs[c] = {f: float(v) for f, v in zip(STACK_FIELDS, x[i : i + per], strict=True)}
+            i += per
         return ServingParams(
             base, stacks, engines, tuple(sorted(set(chips))), {}, rows, label,
-            tuple(sorted(set(moe))),
+            tuple(sorted(set(moe))), chip_devs,
         )  # fmt: skip
 
 
@@ -112,6 +125,8 @@ class _Problem:
         self.stack_idx = np.array([s_index.get(o.stack, -1) for o in self.obs], dtype=np.int64)
         engine_keys = [f"{o.stack}:{o.point.engine}" for o in self.obs]
         self.engine_idx = np.array([e_index.get(k, -1) for k in engine_keys], dtype=np.int64)
+        c_index = {c: i for i, c in enumerate(layout.chips)}
+        self.chip_idx = np.array([c_index.get(o.chip, -1) for o in self.obs], dtype=np.int64)
         self.measured = np.log(np.array([o.value for o in self.obs], dtype=np.float64))
         self.target = np.array([_TARGET_CODE[o.target] for o in self.obs], dtype=np.int64)
         self.weight = np.where(self.target == 1, TTFT_WEIGHT, 1.0)
@@ -134,6 +149,10 @@ class _Problem:
             if e >= 0:
                 start = nb + per * (ns + e)
                 pattern[i, start : start + per] = 1
+            c = int(self.chip_idx[i])
+            if c >= 0:
+                start = nb + per * (ns + len(self.layout.engines) + c)
+                pattern[i, start : start + per] = 1
         for j in range(size):
             pattern[self.n + j, j] = 1
         return pattern
@@ -144,11 +163,15 @@ class _Problem:
         stacks = np.vstack([x[nb : nb + per * ns].reshape(ns, per), np.zeros((1, per))])
         start = nb + per * ns
         engines = np.vstack([x[start : start + per * ne].reshape(ne, per), np.zeros((1, per))])
+        nc = len(self.layout.chips)
+        start += per * ne
+        chips = np.vstack([x[start : start + per * nc].reshape(nc, per), np.zeros((1, per))])
         s_dev = stacks[self.stack_idx]
         e_dev = engines[self.engine_idx]
+        c_dev = chips[self.chip_idx]
         out: dict[str, Array] = {}
         for j, name in enumerate(STACK_FIELDS):
-            coord = x[j] + s_dev[:, j] + e_dev[:, j]
+            coord = x[j] + s_dev[:, j] + e_dev[:, j] + c_dev[:, j]
             out[name] = decode_array(name, np.asarray(coord, dtype=np.float64))
         for j, name in enumerate(GLOBAL_FIELDS):
             coord = np.full(self.n, x[len(STACK_FIELDS) + j])
@@ -171,7 +194,8 @@ _TARGET_CODE = {Target.TOKENS_PER_S_PER_GPU: 0, Target.TTFT_MS: 1, Target.TPOT_M
 def _layout(observations: Sequence[Observation]) -> _Layout:
     stacks = tuple(sorted({o.stack for o in observations}))
     engines = tuple(sorted({f"{o.stack}:{o.point.engine}" for o in observations if o.point.engine}))
-    return _Layout(stacks, engines)
+    chips = tuple(sorted({o.chip for o in observations}))
+    return _Layout(stacks, engines, chips)
 
 
 def fit_serving(
