@@ -471,6 +471,69 @@ def chip_row(src: dict[str, str], table: str = "shared/data/accelerators.csv") -
     return {k: "" if v is None else str(v) for k, v in values.items()}
 
 
+# Chips absent from accelerators.csv, each figure checked against the sources named in its row
+# (appended after the derived rows, in this order).
+SUPPLEMENT: tuple[dict[str, str], ...] = (
+    {
+        "id": "b300",
+        "name": "NVIDIA B300 (HGX Blackwell Ultra)",
+        "vendor": "nvidia",
+        "year": "2025",
+        "bf16_tflops": "2250.0",
+        "fp8_tflops": "4500.0",
+        "fp4_tflops": "13125.0",
+        "int8_tflops": "",
+        "hbm_gib": "268.221",
+        "hbm_tbps": "8.0",
+        "scaleup_domain": "8",
+        "scaleup_gbps": "1800.0",
+        "chips_per_node": "8",
+        "stack": "cuda",
+        "tdp_w": "1100.0",
+        "provenance": (
+            "vendor spec (as tabulated by third parties); 288 GB (270 GB usable per Verda)"
+        ),
+        "source": (
+            "https://glennklockwood.com/garden/processors/B300 (HGX B300 dense: BF16 2250, "
+            "FP8 4500, FP4 13125 TFLOPS; 288 GB HBM3e, 8 TB/s, 2x900 GB/s NVLink 5); "
+            "https://verda.com/blog/gb300-nvl72-architecture (per-GPU table: B300 FP4 14 PF, "
+            "FP8 4.5 PF, BF16 2.25 PF, 1.1 kW)"
+        ),
+        "aliases": "B300|B300-SXM|HGX B300|Blackwell Ultra|B300 (HGX)",
+        "notes": "HGX variant; FP4 dense from glennklockwood (13.1 PF; Verda rounds to 14 PF)",
+    },
+    {
+        "id": "gb300",
+        "name": "NVIDIA GB300 (per Blackwell Ultra GPU in NVL72)",
+        "vendor": "nvidia",
+        "year": "2025",
+        "bf16_tflops": "2500.0",
+        "fp8_tflops": "5000.0",
+        "fp4_tflops": "15000.0",
+        "int8_tflops": "",
+        "hbm_gib": "259.841",
+        "hbm_tbps": "8.0",
+        "scaleup_domain": "72",
+        "scaleup_gbps": "1800.0",
+        "chips_per_node": "4",
+        "stack": "cuda",
+        "tdp_w": "1400.0",
+        "provenance": "vendor spec (as tabulated by third parties)",
+        "source": (
+            "https://verda.com/blog/gb300-nvl72-architecture (per GPU, dense: FP4 15 PF, FP8 "
+            "5 PF, BF16 2.5 PF; 279 GB HBM3E, 8 TB/s, 1.4 kW; rack: 72 GPUs, 1080 PF FP4, 130"
+            " TB/s NVLink); https://glennklockwood.com/garden/processors/B300 (GB300 NVL72: "
+            "1.1 EF dense FP4, 20 TB HBM at 576 TB/s, carrier board of 2 Grace + 4 GPUs)"
+        ),
+        "aliases": "GB300|GB300-NVL72|GB300 NVL72|GB300 (per Blackwell Ultra GPU in NVL72)",
+        "notes": (
+            "per GPU in an NVL72 rack; chips_per_node = GPUs per compute tray; 279 GB of the "
+            "288 GB HBM3e exposed"
+        ),
+    },
+)
+
+
 def chips_csv_text(shared: Path) -> str:
     """The whole registry CSV, in source order, as text."""
     rows = []
@@ -488,6 +551,7 @@ def chips_csv_text(shared: Path) -> str:
     writer = csv.DictWriter(out, fieldnames=CHIP_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
+    writer.writerows(SUPPLEMENT)
     return out.getvalue()
 
 

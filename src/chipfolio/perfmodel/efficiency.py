@@ -31,6 +31,7 @@ from typing import Any
 
 from chipfolio.domain import Precision, SoftwareStack
 from chipfolio.errors import InputError
+from chipfolio.perfmodel.serving import ServingParams
 
 DEFAULT_CALIBRATION_RESOURCE = "default_calibration.json"
 
@@ -72,6 +73,7 @@ class Calibration:
     rows: int = 0
     label: str = "uncalibrated"
     fit_error: Mapping[str, float] = field(default_factory=dict)
+    serving: ServingParams | None = None  # None: the shipped serving calibration
 
     def for_stack(self, stack: SoftwareStack) -> StackEfficiency:
         """The stack's own parameters, or the cross-stack default when it has none."""
@@ -100,6 +102,7 @@ class Calibration:
             "collective_latency_us": self.collective_latency_us,
             "training_matmul_factor": self.training_matmul_factor,
             "fp4_matmul_factor": self.fp4_matmul_factor,
+            **({"serving": self.serving.to_json()} if self.serving is not None else {}),
         }
 
     @classmethod
@@ -119,6 +122,9 @@ class Calibration:
                 rows=int(data.get("rows", 0)),
                 label=str(data.get("label", "calibration")),
                 fit_error={str(k): float(v) for k, v in dict(data.get("fit_error", {})).items()},
+                serving=(
+                    ServingParams.from_json(data["serving"], file) if "serving" in data else None
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"not a chipfolio calibration: {exc}", file=file) from exc

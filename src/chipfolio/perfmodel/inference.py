@@ -196,6 +196,8 @@ class ReplicaCapability:
     batch: int
     ttft_ms: float
     tpot_ms: float
+    tokens_per_s_per_chip_low: float = 0.0  # 10th percentile (the 80% interval's low end)
+    calibrated: bool = True  # False: the chip's stack has no serving measurements for this
 
 
 def _slo_seconds(ms: float | None) -> float | None:
@@ -262,6 +264,12 @@ class InferenceEstimate:
     notes: tuple[str, ...]
     ttft_slo_ms: float | None = None
     tpot_slo_ms: float | None = None
+    tokens_per_s_per_chip_low: float | None = None  # the 80% interval of tokens/s per chip
+    tokens_per_s_per_chip_high: float | None = None
+    concurrency: float | None = None  # sequences in flight on all the chips
+    deployment: str = ""
+    framework: str | None = None
+    calibration_tier: str = ""
 
     @property
     def chips_per_replica(self) -> int:
@@ -303,6 +311,12 @@ class InferenceEstimate:
             "estimated": self.estimated,
             "calibrated_stack": self.calibrated_stack,
             "notes": list(self.notes),
+            "tokens_per_s_per_chip_low": rnd(self.tokens_per_s_per_chip_low, 1),
+            "tokens_per_s_per_chip_high": rnd(self.tokens_per_s_per_chip_high, 1),
+            "concurrency": rnd(self.concurrency, 1),
+            "deployment": self.deployment,
+            "framework": self.framework,
+            "calibration_tier": self.calibration_tier,
         }
 
 

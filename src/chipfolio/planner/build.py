@@ -10,6 +10,7 @@ becomes a serving unit of several instances (``instances_per_unit``).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,7 +49,18 @@ DEFAULT_TRAINING_CHIPS = 64
 
 
 class DefaultPerfModel:
-    """The performance model of chipfolio.perfmodel behind the planner's PerfModel protocol."""
+    """The performance model of chipfolio.perfmodel behind the planner's PerfModel protocol.
+
+    ``quantile``: "p50" plans on the median estimate, "p10" on the low end of its 80%
+    interval (see docs/validation.md). ``uncalibrated(model, chip)`` tells whether an
+    inference answer rested on a stack without serving measurements for the model's kind.
+    """
+
+    def __init__(self, quantile: str = "p50") -> None:
+        if quantile not in ("p50", "p10"):
+            raise InputError(f"perf_quantile must be p50 or p10, got {quantile!r}")
+        self.quantile = quantile
+        self._uncalibrated: set[tuple[str, str]] = set()
 
     def inference(
         self,
@@ -66,9 +78,17 @@ class DefaultPerfModel:
         cap = inference_capability(
             get_model(model), chip, precision, input_tokens, output_tokens, ttft_ms, tpot_ms
         )
-        return (
-            None if cap is None else (int(cap.chips_per_replica), float(cap.tokens_per_s_per_chip))
+        if cap is None:
+            return None
+        if not cap.calibrated:
+            self._uncalibrated.add((model, chip.id))
+        rate = (
+            cap.tokens_per_s_per_chip_low if self.quantile == "p10" else cap.tokens_per_s_per_chip
         )
+        return int(cap.chips_per_replica), float(rate)
+
+    def uncalibrated(self, model: str, chip: str) -> bool:
+        return (model, chip) in self._uncalibrated
 
     def training(self, model: str, chip: Chip, precision: Precision, chips: int) -> float | None:
         from chipfolio.perfmodel import training_capability
@@ -352,6 +372,7 @@ class WorkloadRows:
     tokens_per_s_per_chip: np.ndarray
     allowed: np.ndarray
     units: np.ndarray
+    uncalibrated: np.ndarray | None = None
 
 
 def workload_rows(
@@ -369,14 +390,16 @@ def workload_rows(
         np.ones((n_w, n_o), bool),
         np.ones((n_w, n_o), np.int64),
     )
+    uncal = np.zeros((n_w, n_o), bool)
     cache: dict[Path, TraceSummary] = {}
     demands = []
     for i, spec in enumerate(portfolio.spec.workloads):
         demand = resolve_demand(portfolio, i, cache)
         demands.append(demand)
         if spec.model is not None and perf is None:
-            perf = DefaultPerfModel()
+            perf = DefaultPerfModel(portfolio.spec.policy.perf_quantile)
         rates = _perf_rates(portfolio, i, chip_objs, demand, perf or DefaultPerfModel())
+        marked = getattr(perf, "uncalibrated", None)
         stacks = {s.value for s in allowed_stacks(spec.frameworks, spec.stacks)}
         for chip_id, (cpr, rate) in rates.items():
             if chips.get(chip_id).stack.value not in stacks:
@@ -387,6 +410,8 @@ def workload_rows(
             replicas = (m * k) // cpr
             tput[i, cols] = replicas * cpr * rate / (m * k)
             units[i, cols] = m
+            if spec.throughput is None and spec.model is not None and callable(marked):
+                uncal[i, cols] = bool(marked(spec.model, chip_id))
         if spec.regions is not None:
             allowed[i] &= np.isin(regions, list(_lower(spec.regions) or ()))
         if spec.providers is not None:
@@ -405,7 +430,7 @@ def workload_rows(
         deadline_hours=[d.deadline_hours for d in demands],
         weight=[w.weight for w in portfolio.spec.workloads],
     )
-    return WorkloadRows(table, tput, allowed, units)
+    return WorkloadRows(table, tput, allowed, units, uncal)
 
 
 def build_problem(
@@ -431,6 +456,7 @@ def build_problem(
         catalog_snapshot=snapshot,
         instances_per_unit=rows.units,
         budget_usd=spec.budget_usd,
+        uncalibrated=rows.uncalibrated,
     )
 
 
@@ -441,4 +467,17 @@ def plan_portfolio(
     options: SolveOptions | None = None,
 ) -> Plan:
     """Build the problem of ``portfolio`` and solve it (see ``solve_problem``)."""
-    return solve_problem(build_problem(portfolio, catalog, perf), options)
+    problem = build_problem(portfolio, catalog, perf)
+    return mark_uncalibrated(solve_problem(problem, options), problem)
+
+
+def mark_uncalibrated(plan: Plan, problem: Problem) -> Plan:
+    """``plan`` with the (workload, offer) pairs that rest on uncalibrated estimates."""
+    if problem.uncalibrated is None or not problem.uncalibrated.any():
+        return plan
+    workloads, offers = problem.workloads.names, problem.offers.ids
+    pairs = frozenset(
+        (str(workloads[w]), str(offers[o]))
+        for w, o in zip(*np.nonzero(problem.uncalibrated), strict=True)
+    )
+    return dataclasses.replace(plan, uncalibrated=pairs)

@@ -162,6 +162,8 @@ class Plan:
     horizon_hours: float
     policy: Policy
     budget_usd: float | None = None
+    # (workload, offer) pairs whose throughput rests on an uncalibrated estimate.
+    uncalibrated: frozenset[tuple[str, str]] = frozenset()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "vendor_shares", _frozen_map(self.vendor_shares))
@@ -231,7 +233,10 @@ class Plan:
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict; ``total_cost_usd`` equals the sum of allocation costs."""
-        allocations = [a.to_json() for a in self.allocations]
+        allocations = [
+            {**a.to_json(), "uncalibrated_estimate": (a.workload, a.offer) in self.uncalibrated}
+            for a in self.allocations
+        ]
         total = round(sum(a["cost_usd"] for a in allocations), 2)
         return {
             "status": self.status.value,

@@ -324,6 +324,9 @@ class Problem:
     catalog_snapshot: str = "none"
     instances_per_unit: IntArray | None = None
     budget_usd: float | None = None
+    # Metadata: [w, o] True where the throughput rests on an uncalibrated estimate (the
+    # chip's software stack has no serving measurements for the workload's model kind).
+    uncalibrated: BoolArray | None = None
 
     def __post_init__(self) -> None:
         shape = (len(self.workloads), len(self.offers))
@@ -338,6 +341,9 @@ class Problem:
         if (units_array < 1).any():
             raise ValueError("instances_per_unit must be >= 1")
         object.__setattr__(self, "instances_per_unit", units_array)
+        if self.uncalibrated is not None:
+            marks = _frozen(self.uncalibrated, np.bool_).reshape(shape)
+            object.__setattr__(self, "uncalibrated", marks)
         if not (math.isfinite(self.horizon_hours) and self.horizon_hours > 0):
             raise ValueError("horizon_hours must be finite and > 0")
         if self.budget_usd is not None and not (
@@ -385,6 +391,7 @@ class Problem:
             tokens_per_s_per_chip=self.tokens_per_s_per_chip[:, keep],
             allowed=self.allowed[:, keep],
             instances_per_unit=self.units[:, keep],
+            uncalibrated=None if self.uncalibrated is None else self.uncalibrated[:, keep],
         )
 
     def with_policy(self, policy: Policy) -> Problem:
@@ -455,6 +462,10 @@ class PerfModel(Protocol):
     ) -> tuple[int, float] | None:
         """(chips per replica, output tokens/s per chip under the SLO), or None if it can't."""
         ...
+
+    # Optional (not part of the protocol): ``uncalibrated(model, chip) -> bool`` says whether
+    # the last inference answer for the pair rested on an uncalibrated estimate; the builder
+    # marks such (workload, offer) pairs in ``Problem.uncalibrated``.
 
     def training(self, model: str, chip: Chip, precision: Precision, chips: int) -> float | None:
         """Training tokens/s per chip at ``chips`` chips, or None if it does not fit."""

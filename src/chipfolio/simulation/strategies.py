@@ -535,6 +535,7 @@ def _take_workloads(problem: Problem, keep: np.ndarray) -> Problem:
         tokens_per_s_per_chip=problem.tokens_per_s_per_chip[keep],
         allowed=problem.allowed[keep],
         instances_per_unit=problem.units[keep],
+        uncalibrated=None if problem.uncalibrated is None else problem.uncalibrated[keep],
     )
 
 

@@ -190,6 +190,9 @@ class PolicySpec(BaseModel):
     share_by: Literal["provider", "silicon"] = "provider"
     min_vendors: Annotated[int, Field(ge=1, le=100)] = 1
     n_minus_1: Fraction = 0.0
+    # Plan on the median throughput estimate (p50) or on the pessimistic end of its 80%
+    # interval (p10): the 10th percentile of out-of-sample errors of the performance model.
+    perf_quantile: Literal["p50", "p10"] = "p50"
 
 
 class PortfolioSpec(BaseModel):

@@ -120,6 +120,8 @@ def test_fp4_only_where_a_note_gives_it() -> None:
     assert with_fp4 == {
         "b200": 9000.0,
         "gb200": 10000.0,
+        "b300": 13125.0,
+        "gb300": 15000.0,
         "mi355x": 10000.0,
         "maia-200": 10000.0,
         "trainium3": 2517.0,

@@ -95,7 +95,7 @@ def test_a_model_that_does_not_fit_says_what_would() -> None:
     assert not est.fits and est.throughput_tokens_per_s == 0
     assert any("needs >= 16 chips of h100-sxm at bf16" in n for n in est.notes)
     bigger = estimate_inference("llama-3.1-405b", "h100-sxm", 16, "bf16", 1000, 1000)
-    assert bigger.fits and bigger.pipeline_parallel == 2
+    assert bigger.fits and bigger.chips_per_replica == 16  # one instance over two nodes
 
 
 def test_more_chips_serve_more_tokens() -> None:

@@ -1,0 +1,649 @@
+"""Serving as it runs: step time, TPOT, TTFT and tokens/s of an engine at a concurrency.
+
+One engine instance spans ``gpus`` chips and holds ``concurrency`` sequences (continuous
+batching). Per decode step every sequence advances by one token (by the accepted length with
+multi-token-prediction speculative decoding), and in an aggregated deployment the prompts
+that keep the batch full are prefilled in the same time (chunked prefill steals decode
+time): with I input and O output tokens per request, ``B x accepted / O`` prompts of I
+tokens join every step. The step processes T tokens on each instance and costs, per chip:
+
+* weights: the dense and attention weights it holds plus the experts its tokens route to
+  (``1 - (1 - k/E)^T`` of them, uniform routing) read at the stack's achieved HBM bandwidth,
+  or the matmul FLOPs at the achieved peak, whichever is longer (operator roofline);
+* attention: the KV cache of its sequences (an MLA latent cache is replicated over tensor
+  ranks and split only by data-parallel attention; GQA heads split up to the KV-head count);
+* communication: all-reduces of the hidden state for tensor-parallel attention and dense
+  FFNs, a dispatch (8-bit) and combine (16-bit) all-to-all per MoE layer with expert
+  parallelism, each over the scale-up domain when the instance fits in it (NVL72 racks)
+  and over the scale-out network otherwise;
+* fixed costs per layer, per MoE layer, per step and per sequence (the engine's own).
+
+TPOT is the step over the accepted length; TTFT is the engine's fixed time to first token,
+the prompt's own prefill, and queueing (for a prefill slot, and for KV-cache room when the
+concurrency exceeds what memory holds). Closed-loop clients give the throughput:
+``concurrency x O / (TTFT + O x TPOT)``. A disaggregated deployment runs decode without
+prefill on its decode pool and is capped by what its prefill pool can prefill.
+
+Everything is vectorised over points (numpy arrays), so a calibration fit over thousands
+of measured rows and a sweep over configurations and concurrencies are both cheap.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from chipfolio.domain import Chip, Precision, SoftwareStack
+from chipfolio.errors import InputError
+from chipfolio.perfmodel.hardware import KV_BYTES, WEIGHT_BYTES, chip_rates
+from chipfolio.perfmodel.memory import EMBEDDING_BYTES
+from chipfolio.workloads.models import AttentionKind, ModelArch
+
+Array = npt.NDArray[np.float64]
+
+MTP_DRAFT_TOKENS = 3
+"""Draft tokens verified per step with MTP (SGLang's DeepSeek recipe: 3 steps, 4 tokens)."""
+
+SERVING_HBM_FRACTION = 0.95
+"""Share of HBM an engine gives weights plus KV cache (TensorRT-LLM sizes the cache from
+what the weights leave; SGLang's mem_fraction_static reaches 0.9-0.95 on large GPUs)."""
+
+PREFILL_CHUNK_TOKENS = 8192
+"""Activation workspace of one prefill chunk (SGLang/TensorRT-LLM default token budget)."""
+
+ENGINES = ("sglang", "trt", "vllm", "atom")
+"""Serving engines the model knows by name; others fall back to the vendor stack's values."""
+
+_ENGINE_WORDS = (
+    ("tensorrt", "trt"),
+    ("trt", "trt"),
+    ("sglang", "sglang"),
+    ("vllm", "vllm"),
+    ("atom", "atom"),
+)
+_DISAGG_WORDS = ("dynamo", "mori", "disagg")
+
+
+def parse_framework(text: str | None) -> tuple[str | None, bool]:
+    """(engine, disaggregated) from a framework name such as 'dynamo-trt' or 'SGLang'."""
+    if text is None or not text.strip():
+        return None, False
+    low = text.strip().lower()
+    disagg = any(word in low for word in _DISAGG_WORDS)
+    engine = next((e for word, e in _ENGINE_WORDS if word in low), None)
+    return engine, disagg
+
+
+# ------------------------------------------------------------------------------ parameters
+
+STACK_FIELDS = (
+    "mm_eff",
+    "hbm_eff",
+    "layer_us",
+    "moe_layer_us",
+    "step_us",
+    "seq_us",
+    "comm_eff",
+    "ttft_ms",
+    "ttft_queue",
+    "prefill_eff",
+    "mtp_accept",
+)
+"""Parameters each stack (and each engine on a stack) may move from the cross-stack value."""
+
+GLOBAL_FIELDS = ("collective_us", "fp4_factor")
+
+FRACTIONS = frozenset({"mm_eff", "hbm_eff", "comm_eff", "prefill_eff", "fp4_factor"})
+
+PRIOR: dict[str, float] = {
+    "mm_eff": 0.5,
+    "hbm_eff": 0.75,
+    "layer_us": 40.0,
+    "moe_layer_us": 40.0,
+    "step_us": 1500.0,
+    "seq_us": 15.0,
+    "comm_eff": 0.6,
+    "ttft_ms": 100.0,
+    "ttft_queue": 0.5,
+    "prefill_eff": 0.5,
+    "collective_us": 15.0,
+    "mtp_accept": 2.0,
+    "fp4_factor": 0.7,
+}
+"""Round textbook values: the prior centre of every fit and the values of an unfitted model."""
+
+
+def encode(name: str, value: float) -> float:
+    """Fitting coordinate of a parameter: logit for fractions, log otherwise."""
+    if name in FRACTIONS:
+        p = min(max(value, 1e-6), 1 - 1e-6)
+        return math.log(p / (1 - p))
+    return math.log(max(value, 1e-6))
+
+
+def decode_array(name: str, x: Array) -> Array:
+    if name in FRACTIONS:
+        return np.asarray(1.0 / (1.0 + np.exp(-x)), dtype=np.float64)
+    return np.asarray(np.exp(x), dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ServingParams:
+    """Fitted serving parameters in fitting coordinates, with what they were fitted on.
+
+    ``base`` holds the cross-stack value of every field; ``stacks`` a deviation per software
+    stack with measurements; ``engines`` a further deviation per ``stack:engine``. A stack or
+    engine without measurements has no entry and uses the level above. ``intervals`` holds
+    the 10th and 90th percentiles of log(measured / predicted) of out-of-sample predictions
+    per tier (``measured_chip``, ``unmeasured_chip``, ``unmeasured_stack``).
+    """
+
+    base: Mapping[str, float]
+    stacks: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    engines: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    chips: tuple[str, ...] = ()
+    intervals: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    rows: int = 0
+    label: str = "prior (before fitting)"
+    moe_stacks: tuple[str, ...] = ()  # stacks with mixture-of-experts measurements
+    chip_devs: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+    def is_calibrated(self, stack: SoftwareStack | str) -> bool:
+        return str(stack) in self.stacks
+
+    def engine_calibrated(self, stack: SoftwareStack | str, engine: str | None) -> bool:
+        return engine is not None and f"{stack}:{engine}" in self.engines
+
+    def coords(self, stack: str, engine: str | None, chip: str | None = None) -> dict[str, float]:
+        """Fitting coordinates for a stack and engine.
+
+        An engine without measurements on the stack (or none named) gets the stack's typical
+        engine: the mean of the deviations of the engines measured on it. A stack without
+        measurements gets the typical measured stack (the mean of their own typical values),
+        not the textbook prior. A measured chip adds its own deviation (what its rows show
+        beyond its stack and engine); a chip without rows adds none.
+        """
+        values = dict(self.base)
+        if stack in self.stacks:
+            offsets = self._stack_offsets(stack, engine)
+        elif self.stacks:
+            each = [self._stack_offsets(s, None) for s in self.stacks]
+            offsets = {n: sum(e.get(n, 0.0) for e in each) / len(each) for n in values}
+        else:
+            offsets = {}
+        for name, dev in offsets.items():
+            values[name] += dev
+        for name, dev in self.chip_devs.get(chip or "", {}).items():
+            values[name] += dev
+        return values
+
+    def _stack_offsets(self, stack: str, engine: str | None) -> dict[str, float]:
+        out = dict(self.stacks.get(stack, {}))
+        own = self.engines.get(f"{stack}:{engine}") if engine is not None else None
+        measured = [v for k, v in self.engines.items() if k.split(":")[0] == stack]
+        if own is not None:
+            engine_dev = dict(own)
+        elif measured:
+            names = {n for m in measured for n in m}
+            engine_dev = {n: sum(m.get(n, 0.0) for m in measured) / len(measured) for n in names}
+        else:
+            engine_dev = {}
+        for name, dev in engine_dev.items():
+            out[name] = out.get(name, 0.0) + dev
+        return out
+
+    def value(self, name: str, stack: str, engine: str | None = None) -> float:
+        """One parameter in its natural unit for a stack and engine."""
+        x = np.array([self.coords(stack, engine)[name]])
+        return float(decode_array(name, x)[0])
+
+    def tier(self, chip: str, stack: str, moe: bool = False) -> str:
+        """How far an estimate is from measurements (picks its interval).
+
+        A stack measured only on dense models counts as unmeasured for a mixture of experts.
+        """
+        if not self.is_calibrated(stack) or (moe and stack not in self.moe_stacks):
+            return "unmeasured_stack"
+        return "measured_chip" if chip in self.chips else "unmeasured_chip"
+
+    def interval(self, tier: str) -> tuple[float, float]:
+        """Multiplicative 80% band (low, high) around a prediction for a tier."""
+        default = {"measured_chip": (-0.2, 0.2), "unmeasured_chip": (-0.35, 0.35)}
+        lo, hi = self.intervals.get(tier, default.get(tier, (-0.7, 0.5)))
+        return math.exp(lo), math.exp(hi)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "rows": self.rows,
+            "chips": list(self.chips),
+            "moe_stacks": list(self.moe_stacks),
+            "chip_devs": {k: dict(v) for k, v in sorted(self.chip_devs.items())},
+            "base": dict(self.base),
+            "stacks": {k: dict(v) for k, v in sorted(self.stacks.items())},
+            "engines": {k: dict(v) for k, v in sorted(self.engines.items())},
+            "intervals": {k: list(v) for k, v in sorted(self.intervals.items())},
+            "natural": self.natural(),
+        }
+
+    def natural(self) -> dict[str, dict[str, float]]:
+        """Every calibrated level in natural units (for reading, not for loading)."""
+        out: dict[str, dict[str, float]] = {}
+        levels: list[tuple[str, str, str | None]] = [("default", "", None)]
+        levels += [(s, s, None) for s in sorted(self.stacks)]
+        levels += [(k, k.split(":")[0], k.split(":")[1]) for k in sorted(self.engines)]
+        for label, stack, engine in levels:
+            out[label] = {
+                n: round(self.value(n, stack, engine), 4) for n in (*STACK_FIELDS, *GLOBAL_FIELDS)
+            }
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], file: str = "<serving>") -> ServingParams:
+        try:
+            base = {str(k): float(v) for k, v in dict(data["base"]).items()}
+            missing = [f for f in (*STACK_FIELDS, *GLOBAL_FIELDS) if f not in base]
+            if missing:
+                raise KeyError(f"base lacks {', '.join(missing)}")
+            return cls(
+                base=base,
+                stacks={str(s): _floats(v) for s, v in dict(data.get("stacks", {})).items()},
+                engines={str(s): _floats(v) for s, v in dict(data.get("engines", {})).items()},
+                chips=tuple(str(c) for c in data.get("chips", ())),
+                intervals={
+                    str(k): (float(v[0]), float(v[1]))
+                    for k, v in dict(data.get("intervals", {})).items()
+                },
+                rows=int(data.get("rows", 0)),
+                label=str(data.get("label", "serving calibration")),
+                moe_stacks=tuple(str(c) for c in data.get("moe_stacks", ())),
+                chip_devs={str(c): _floats(v) for c, v in dict(data.get("chip_devs", {})).items()},
+            )
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise InputError(f"not a serving calibration: {exc}", file=file) from exc
+
+
+def _floats(data: object) -> dict[str, float]:
+    if not isinstance(data, Mapping):
+        raise TypeError("expected a mapping of parameter deviations")
+    return {str(k): float(v) for k, v in data.items()}
+
+
+def prior_params() -> ServingParams:
+    return ServingParams(base={n: encode(n, v) for n, v in PRIOR.items()})
+
+
+# ------------------------------------------------------------------------------ model shape
+
+
+@dataclass(frozen=True, slots=True)
+class ModelShape:
+    """What the serving model needs of an architecture at a precision (bytes, FLOPs)."""
+
+    n_layers: int
+    n_moe_layers: int
+    d_model: int
+    n_experts: int
+    experts_per_token: int
+    attn_bytes: float
+    dense_bytes: float  # dense FFNs, shared experts, routers and the output head
+    expert_bytes: float  # every routed expert of every layer
+    dense_flops: float  # per token, everything but routed experts and attention products
+    expert_flops: float  # per token, the routed experts a token uses
+    mla: bool
+    kv_heads: int
+    kv_bytes_per_token: float  # one token in every layer's cache (full-attention layers)
+    window_kv_bytes_per_token: float  # windowed layers
+    window: int
+    attn_flops_decode: float  # per query per cached position, summed over layers
+    attn_flops_prefill: float
+    windowed_layers_share: float
+
+    def kv_bytes(self, context: Array | float) -> Array:
+        """KV-cache bytes of one sequence at ``context`` tokens."""
+        ctx = np.asarray(context, dtype=np.float64)
+        windowed = np.minimum(ctx, self.window) if self.window else ctx
+        return np.asarray(
+            self.kv_bytes_per_token * ctx + self.window_kv_bytes_per_token * windowed,
+            dtype=np.float64,
+        )
+
+    def attended(self, context: Array | float) -> Array:
+        """Positions attended per query, as a share-weighted mean over layers."""
+        ctx = np.asarray(context, dtype=np.float64)
+        windowed = np.minimum(ctx, self.window) if self.window else ctx
+        share = self.windowed_layers_share
+        return np.asarray((1 - share) * ctx + share * windowed, dtype=np.float64)
+
+
+@functools.lru_cache(maxsize=256)
+def model_shape(model: ModelArch, precision: Precision) -> ModelShape:
+    wb = WEIGHT_BYTES[precision]
+    kvb = KV_BYTES[precision]
+    moe_layers = model.n_moe_layers
+    dense_layers = model.n_layers - moe_layers
+    router = model.d_model * model.n_experts
+    shared = model.shared_experts * model.expert_params
+    attn = model.n_layers * model.attn_params_per_layer
+    dense_params = dense_layers * model.dense_ffn_params + moe_layers * (shared + router)
+    head = model.vocab_size * model.d_model
+    experts = moe_layers * model.n_experts * model.expert_params
+    per_layer = model.kv_elements_per_token_layer() * kvb
+    windowed = model.sliding_window_layers if model.sliding_window else 0
+    if model.attention is AttentionKind.MLA:
+        # Absorbed MLA decode: scores over the latent plus rope key, values over the latent.
+        rank = model.kv_lora_rank
+        decode = 2 * model.n_heads * (2 * rank + model.qk_rope_head_dim)
+    else:
+        decode = 2 * model.n_heads * (model.qk_head_dim + model.value_head_dim)
+    prefill = 2 * model.n_heads * (model.qk_head_dim + model.value_head_dim)
+    return ModelShape(
+        n_layers=model.n_layers,
+        n_moe_layers=moe_layers,
+        d_model=model.d_model,
+        n_experts=model.n_experts,
+        experts_per_token=model.experts_per_token,
+        attn_bytes=attn * wb,
+        dense_bytes=dense_params * wb + head * EMBEDDING_BYTES,
+        expert_bytes=experts * wb,
+        dense_flops=2.0 * (attn + dense_params + head),
+        expert_flops=2.0 * moe_layers * model.experts_per_token * model.expert_params,
+        mla=model.attention is AttentionKind.MLA,
+        kv_heads=model.n_kv_heads,
+        kv_bytes_per_token=per_layer * (model.n_layers - windowed),
+        window_kv_bytes_per_token=per_layer * windowed,
+        window=model.sliding_window,
+        attn_flops_decode=decode * model.n_layers,
+        attn_flops_prefill=prefill * model.n_layers,
+        windowed_layers_share=windowed / model.n_layers,
+    )
+
+
+# ------------------------------------------------------------------------------ deployments
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """How an engine instance is laid out over its chips.
+
+    ``gpus``: chips of one instance; ``dp_attention``: attention runs data-parallel (each
+    chip its own sequences) instead of tensor-parallel; ``expert_parallel``: experts are
+    spread over the chips with all-to-all instead of tensor-sliced; ``mtp``: speculative
+    decoding with the model's multi-token-prediction head. A disaggregated deployment has
+    ``prefill_gpus`` chips of prefill in instances of ``prefill_instance_gpus`` chips.
+    """
+
+    gpus: int
+    dp_attention: bool = False
+    expert_parallel: bool = False
+    mtp: bool = False
+    prefill_gpus: int = 0
+    prefill_instance_gpus: int = 0
+
+    @property
+    def disaggregated(self) -> bool:
+        return self.prefill_gpus > 0
+
+    def label(self) -> str:
+        parts = [f"TP{self.gpus}" if not self.dp_attention else f"DP{self.gpus}-attention"]
+        if self.expert_parallel:
+            parts.append(f"EP{self.gpus}")
+        if self.mtp:
+            parts.append("MTP")
+        if self.disaggregated:
+            parts.append(f"disaggregated ({self.prefill_gpus} prefill chips)")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One question for the model: a chip, a model, a deployment and a load."""
+
+    chip: Chip
+    shape: ModelShape
+    precision: Precision
+    deployment: Deployment
+    concurrency: float  # sequences in flight on one (decode) instance
+    input_tokens: float
+    output_tokens: float
+    engine: str | None = None
+    instances: int = 1  # decode instances sharing the prefill pool (disaggregated)
+
+
+_POINT_FIELDS = (
+    "hbm_bw", "peak", "bf16", "hbm_cap", "link", "link_pf", "n", "dp", "tpa", "ep",
+    "mtp", "disagg", "fp4", "conc", "isl", "osl", "attn_b", "dense_b", "expert_b", "experts",
+    "k", "layers", "moe_layers", "d", "dense_fl", "expert_fl", "kv_ctx", "kv_full", "kvshard",
+    "att_dec", "att_pre", "npf", "pf_gpus", "instances",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Points:
+    """Points as arrays (one entry per point) plus their parameter coordinates."""
+
+    arrays: Mapping[str, Array]
+    stacks: tuple[str, ...]
+    engines: tuple[str | None, ...]
+    chips: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.stacks)
+
+
+@functools.lru_cache(maxsize=4096)
+def _static(
+    chip: Chip,
+    precision: Precision,
+    s: ModelShape,
+    dep: Deployment,
+    isl: float,
+    osl: float,
+    instances: int,
+) -> tuple[float, ...]:
+    """Every point field but the concurrency, for one chip, model, deployment and lengths."""
+    rates = chip_rates(chip, precision)
+    n = dep.gpus
+    dp = n if dep.dp_attention else 1
+    tpa = n // dp
+    ctx = isl + osl / 2.0
+    kvshard = dp if s.mla else dp * max(1, min(tpa, s.kv_heads))
+    npf = dep.prefill_instance_gpus or n
+    row = {
+        "hbm_bw": rates.hbm_bytes_per_s, "peak": rates.matmul_flops,
+        "bf16": rates.bf16_flops, "hbm_cap": rates.hbm_bytes * SERVING_HBM_FRACTION,
+        "link": rates.group_bytes_per_s(n), "link_pf": rates.group_bytes_per_s(npf),
+        "n": n, "dp": dp, "tpa": tpa, "ep": float(dep.expert_parallel and n > 1),
+        "mtp": float(dep.mtp), "disagg": float(dep.disaggregated),
+        "fp4": float(precision is Precision.FP4), "conc": 0.0,
+        "isl": isl, "osl": osl, "attn_b": s.attn_bytes,
+        "dense_b": s.dense_bytes, "expert_b": s.expert_bytes, "experts": s.n_experts,
+        "k": s.experts_per_token, "layers": s.n_layers, "moe_layers": s.n_moe_layers,
+        "d": s.d_model, "dense_fl": s.dense_flops, "expert_fl": s.expert_flops,
+        "kv_ctx": float(s.kv_bytes(ctx)), "kv_full": float(s.kv_bytes(ctx + osl / 2)),
+        "kvshard": kvshard, "att_dec": s.attn_flops_decode * float(s.attended(ctx)),
+        "att_pre": s.attn_flops_prefill * float(s.attended(isl / 2.0)),
+        "npf": npf, "pf_gpus": dep.prefill_gpus, "instances": instances,
+    }  # fmt: skip
+    return tuple(float(row[name]) for name in _POINT_FIELDS)
+
+
+_CONC = _POINT_FIELDS.index("conc")
+
+
+def build_points(points: Sequence[Point]) -> Points:
+    """The arrays of ``points`` (fields shared by points of one deployment computed once)."""
+    table = np.empty((len(points), len(_POINT_FIELDS)), dtype=np.float64)
+    for i, p in enumerate(points):
+        table[i] = _static(p.chip, p.precision, p.shape, p.deployment, p.input_tokens,
+                           p.output_tokens, p.instances)  # fmt: skip
+        table[i, _CONC] = p.concurrency
+    arrays = {name: table[:, j] for j, name in enumerate(_POINT_FIELDS)}
+    return Points(
+        arrays,
+        tuple(str(p.chip.stack) for p in points),
+        tuple(p.engine for p in points),
+        tuple(p.chip.id for p in points),
+    )
+
+
+def point_params(points: Points, params: ServingParams) -> dict[str, Array]:
+    """Each parameter in natural units, one value per point."""
+    cache: dict[tuple[str, str | None, str], dict[str, float]] = {}
+    columns: dict[str, list[float]] = {n: [] for n in (*STACK_FIELDS, *GLOBAL_FIELDS)}
+    chips = points.chips or ("",) * len(points)
+    for stack, engine, chip in zip(points.stacks, points.engines, chips, strict=True):
+        key = (stack, engine, chip)
+        if key not in cache:
+            cache[key] = params.coords(stack, engine, chip)
+        for name, value in cache[key].items():
+            if name in columns:
+                columns[name].append(value)
+    return {n: decode_array(n, np.asarray(v, dtype=np.float64)) for n, v in columns.items()}
+
+
+# ------------------------------------------------------------------------------ the model
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The model's answer per point (arrays)."""
+
+    tpot_s: Array
+    ttft_s: Array
+    tokens_per_s_per_gpu: Array  # output tokens/s per chip (per decode chip if disaggregated)
+    fits: npt.NDArray[np.bool_]
+    max_sequences: Array
+    bytes_per_gpu: Array
+
+
+def _weights_per_gpu(a: Mapping[str, Array]) -> Array:
+    return np.asarray(
+        a["attn_b"] / a["tpa"] + (a["dense_b"] + a["expert_b"]) / a["n"], dtype=np.float64
+    )
+
+
+def _allreduce(nbytes: Array, group: Array, bw: Array, lat: Array) -> Array:
+    moved = 2.0 * (group - 1.0) / np.maximum(group, 1.0) * nbytes
+    return np.asarray(np.where(group > 1, lat + moved / bw, 0.0), dtype=np.float64)
+
+
+ROOFLINE_SHARPNESS = 3.0
+"""Memory and compute overlap imperfectly near the ridge: (m^p + c^p)^(1/p), not max(m, c)."""
+
+
+def _softmax(memory: Array, compute: Array) -> Array:
+    p = ROOFLINE_SHARPNESS
+    return np.asarray((memory**p + compute**p) ** (1.0 / p), dtype=np.float64)
+
+
+def _step(a: Mapping[str, Array], q: Mapping[str, Array], batch: Array, prefill_tokens: Array,
+          draft: Array) -> Array:  # fmt: skip
+    """Time of one step of an instance holding ``batch`` sequences."""
+    n, dp, tpa = a["n"], a["dp"], a["tpa"]
+    peak = a["peak"] * np.where(a["fp4"] > 0, q["fp4_factor"], 1.0)
+    hbm = q["hbm_eff"] * a["hbm_bw"]
+    decode_tokens = batch * draft
+    tokens = decode_tokens + prefill_tokens
+    experts = np.maximum(a["experts"], 1.0)
+    touched = np.where(
+        a["experts"] > 0, 1.0 - np.power(1.0 - a["k"] / experts, np.maximum(tokens, 0.0)), 0.0
+    )
+    weight_bytes = a["attn_b"] / tpa + a["dense_b"] / n + a["expert_b"] * touched / n
+    flops = a["dense_fl"] + a["expert_fl"]
+    compute = (decode_tokens / q["mm_eff"] + prefill_tokens / q["prefill_eff"]) * flops / (n * peak)
+    t_weights = _softmax(weight_bytes / hbm, compute)
+    # Data-parallel attention ranks step together: the busiest rank (sequences land at
+    # random) sets the pace, and an idle rank still runs the step.
+    load = batch / dp
+    busiest = np.where(dp > 1, np.maximum(load + np.sqrt(load), 1.0), load)
+    kv = busiest * a["kv_ctx"] * dp / a["kvshard"]
+    attn_flops = (decode_tokens * a["att_dec"] + prefill_tokens * a["att_pre"]) / n
+    t_attn = _softmax(kv / hbm, attn_flops / (q["mm_eff"] * a["bf16"]))
+    bw = q["comm_eff"] * a["link"]
+    lat = q["collective_us"] * 1e-6
+    hidden = a["d"] * 2.0
+    attn_ar = a["layers"] * _allreduce(tokens / dp * hidden, tpa, bw, lat)
+    ffn_layers = np.where(a["ep"] > 0, a["layers"] - a["moe_layers"], a["layers"])
+    ffn_ar = ffn_layers * _allreduce(tokens * hidden, n, bw, lat)
+    a2a_bytes = tokens / n * a["k"] * a["d"] * 3.0 * (n - 1.0) / n
+    a2a = np.where(a["ep"] > 0, a["moe_layers"] * (2.0 * lat + a2a_bytes / bw), 0.0)
+    fixed = (
+        a["layers"] * q["layer_us"]
+        + a["moe_layers"] * q["moe_layer_us"]
+        + q["step_us"]
+        + busiest * q["seq_us"]
+    ) * 1e-6
+    return np.asarray(t_weights + t_attn + attn_ar + ffn_ar + a2a + fixed, dtype=np.float64)
+
+
+def _prefill(
+    a: Mapping[str, Array], q: Mapping[str, Array], gpus: Array, link: Array
+) -> tuple[Array, Array]:
+    """(latency of one prompt alone, chip-seconds of compute it needs) on ``gpus`` chips."""
+    peak = a["peak"] * np.where(a["fp4"] > 0, q["fp4_factor"], 1.0)
+    isl = a["isl"]
+    flops = isl * (a["dense_fl"] + a["expert_fl"]) / (q["prefill_eff"] * peak)
+    attn = isl * a["att_pre"] / (q["mm_eff"] * a["bf16"])
+    weights = (a["attn_b"] + a["dense_b"] + a["expert_b"]) / (q["hbm_eff"] * a["hbm_bw"])
+    bw = q["comm_eff"] * link
+    comm = 2.0 * a["layers"] * _allreduce(isl * a["d"] * 2.0, gpus, bw, q["collective_us"] * 1e-6)
+    fixed = (a["layers"] * (q["layer_us"]) + a["moe_layers"] * q["moe_layer_us"]) * 1e-6
+    work = flops + attn
+    latency = np.maximum(weights / gpus, work / gpus) + comm + fixed
+    return np.asarray(latency, dtype=np.float64), np.asarray(work, dtype=np.float64)
+
+
+def evaluate(points: Points, params: ServingParams) -> Outcome:
+    """TPOT, TTFT and output tokens/s per chip at every point."""
+    return evaluate_with(points.arrays, point_params(points, params))
+
+
+def evaluate_with(a: Mapping[str, Array], q: Mapping[str, Array]) -> Outcome:
+    """The model on point arrays ``a`` with per-point parameters ``q`` (natural units)."""
+    weights = _weights_per_gpu(a)
+    reserve = PREFILL_CHUNK_TOKENS * (4 * a["d"] + 2 * a["d"] * 4 / a["n"]) * 2.0
+    free = a["hbm_cap"] - weights - reserve
+    kv_per_seq = a["kv_full"] / a["kvshard"]
+    max_seq = np.where(free > 0, np.floor(free / kv_per_seq), 0.0)
+    fits = max_seq >= 1
+    conc = a["conc"]
+    batch = np.maximum(np.minimum(conc, max_seq), 1.0)
+    accept = np.where(a["mtp"] > 0, q["mtp_accept"], 1.0)
+    draft = np.where(a["mtp"] > 0, 1.0 + MTP_DRAFT_TOKENS, 1.0)
+    disagg = a["disagg"] > 0
+    prefill_tokens = np.where(disagg, 0.0, batch * accept * a["isl"] / a["osl"])
+    step = _step(a, q, batch, prefill_tokens, draft)
+    tpot = step / accept
+    pf_gpus_instance = np.where(disagg, a["npf"], a["n"])
+    pf_link = np.where(disagg, a["link_pf"], a["link"])
+    pf_latency, pf_work = _prefill(a, q, pf_gpus_instance, pf_link)
+    # Prompts arrive in bursts (clients that started together finish together): a prompt
+    # waits behind a share of the others' prefill on the chips that prefill it.
+    pf_chips = np.where(disagg, a["pf_gpus"], a["n"])
+    arriving = np.where(disagg, conc * a["instances"], conc)
+    wait_prefill = q["ttft_queue"] * arriving * pf_work / pf_chips
+    pf_capacity = pf_chips / np.maximum(pf_work, 1e-12)  # prompts/s the prefill side can do
+    ttft = q["ttft_ms"] * 1e-3 + pf_latency + wait_prefill + np.where(disagg, 0.0, step)
+    # Sequences beyond what memory holds wait for a finished one.
+    kv_wait = np.maximum(conc / batch - 1.0, 0.0) * (a["osl"] * tpot + ttft)
+    ttft = ttft + kv_wait
+    per_instance = conc * a["osl"] / (ttft + a["osl"] * tpot)
+    capped = np.where(disagg, np.minimum(per_instance * a["instances"], pf_capacity * a["osl"]),
+                      per_instance)  # fmt: skip
+    per_gpu = np.where(disagg, capped / (a["n"] * a["instances"]), capped / a["n"])
+    used = weights + reserve + batch * kv_per_seq
+    return Outcome(
+        tpot_s=np.asarray(tpot, dtype=np.float64),
+        ttft_s=np.asarray(ttft, dtype=np.float64),
+        tokens_per_s_per_gpu=np.asarray(per_gpu, dtype=np.float64),
+        fits=np.asarray(fits, dtype=np.bool_),
+        max_sequences=np.asarray(max_seq, dtype=np.float64),
+        bytes_per_gpu=np.asarray(used, dtype=np.float64),
+    )
