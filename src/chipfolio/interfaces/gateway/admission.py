@@ -39,7 +39,9 @@ class Gatekeeper:
         self.limiter = RateLimiter()
         self.unauthorized = 0
         self.clients: dict[str, dict[str, int]] = {}
-        # rate-limited requests admitted since the last report to the other workers
+        # rate-limited requests admitted since the last report to the other workers (kept
+        # only when there are other workers: ``share``)
+        self.share = False
         self.admitted: dict[str, int] = {}
 
     def reloaded(self, access: Access) -> None:
@@ -69,7 +71,8 @@ class Gatekeeper:
                     "rate_limit_exceeded",
                     b"retry-after: %d\r\n" % max(1, math.ceil(wait)),
                 )
-            self.admitted[client.name] = self.admitted.get(client.name, 0) + 1
+            if self.share:
+                self.admitted[client.name] = self.admitted.get(client.name, 0) + 1
         self._count(client, "admitted")
         return client
 

@@ -142,6 +142,7 @@ class Gateway(Relay):
             self.peers = peers
             await peers.start(self)
             self.router.listener = peers.on_route_event
+            self.gate.share = True
             if peers.index != 0:
                 health, watch_s = False, None
         self._apply_limits()
