@@ -22,7 +22,6 @@ from chipfolio.export.model import (
     PlannedAllocation,
     PlanView,
     Skip,
-    catalog_offer_detail,
     read_plan,
 )
 from chipfolio.export.ray import export_ray
@@ -50,13 +49,12 @@ def launch_infos(portfolio: Portfolio) -> dict[str, LaunchInfo]:
 
 
 def offer_details(plan: PlanView, portfolio: Portfolio | None = None) -> dict[str, OfferDetail]:
-    """Instance type and zone per offer: from catalog offer ids, and from the portfolio's
-    private offers where they name an instance type or zone."""
+    """Instance type and zone per offer: as the plan's allocations carry them, and from the
+    portfolio's private offers where they name an instance type or zone."""
     details: dict[str, OfferDetail] = {}
     for a in plan.allocations:
-        detail = catalog_offer_detail(a.offer)
-        if detail is not None:
-            details[a.offer] = detail
+        if a.instance_type:
+            details[a.offer] = OfferDetail(instance_type=a.instance_type, zone=a.zone)
     if portfolio is not None:
         for raw in portfolio.spec.offers:
             offer_id = raw.get("id")
@@ -92,7 +90,6 @@ __all__ = [
     "PlanView",
     "PlannedAllocation",
     "Skip",
-    "catalog_offer_detail",
     "export_plan",
     "launch_infos",
     "offer_details",

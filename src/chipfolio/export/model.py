@@ -9,7 +9,6 @@ header comment) and a list of :class:`Skip` (an allocation left out, with the re
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,12 +18,14 @@ import yaml
 
 from chipfolio.domain import PricingModel
 from chipfolio.errors import InputError
+from chipfolio.planner import Allocation, Plan
 
 MAX_ALLOCATIONS = 100_000
 MAX_COUNT = 10_000_000
 # chips in one instance: a TPU slice is one instance (tpu-v5p-12288 is 6,144 chips, the largest
 # TPU7x slice 9,216), so the cap sits above those
 MAX_PER_INSTANCE = 16_384
+CATALOG_ID_PARTS = 5  # provider:instance_type:region:zone:pricing
 PRICING_MODELS: tuple[str, ...] = tuple(p.value for p in PricingModel)
 DEFAULT_PORT = 8000  # serving port of an inference workload whose launch section names none
 
@@ -47,6 +48,8 @@ class PlannedAllocation:
     pricing: str | None
     from_hour: float
     to_hour: float
+    instance_type: str | None = None  # the provider's instance type, where the plan names it
+    zone: str | None = None
 
     @property
     def chip_hours(self) -> float:
@@ -237,45 +240,33 @@ def _fail(source: str, where: str, message: str) -> InputError:
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def _text(item: Mapping[str, Any], key: str, where: str, source: str) -> str:
-    value = item.get(key)
-    if not isinstance(value, str) or not value or len(value) > 500:
-        raise _fail(source, f"{where}.{key}", "expected a non-empty string")
+def _text(value: str, field: str, source: str) -> str:
+    if not value or len(value) > 500:
+        raise _fail(source, field, "expected a non-empty string")
     if _CONTROL.search(value):
-        raise _fail(source, f"{where}.{key}", "control characters are not allowed")
+        raise _fail(source, field, "control characters are not allowed")
     return value
 
 
-def _count(item: Mapping[str, Any], key: str, where: str, source: str) -> int:
-    value = item.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
-        raise _fail(source, f"{where}.{key}", f"expected an integer in [0, {MAX_COUNT}]")
+def _count(value: int, field: str, source: str) -> int:
+    if not 0 <= value <= MAX_COUNT:
+        raise _fail(source, field, f"expected an integer in [0, {MAX_COUNT}]")
     return value
 
 
-def _hour(item: Mapping[str, Any], key: str, where: str, source: str) -> float:
-    value = item.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _fail(source, f"{where}.{key}", "expected a number of hours")
-    if not math.isfinite(value) or value < 0:
-        raise _fail(source, f"{where}.{key}", "expected a finite number of hours >= 0")
-    return float(value)
-
-
-def _pricing(item: Mapping[str, Any], where: str, source: str) -> str | None:
-    value = item.get("pricing")
-    if value is None:
-        parts = _catalog_id_parts(str(item.get("offer", "")))
-        if parts is not None:  # the pricing part may carry a suffix
+def _pricing(a: Allocation, where: str, source: str) -> str | None:
+    if a.pricing is None:
+        parts = a.offer.split(":")
+        if len(parts) == CATALOG_ID_PARTS:  # the pricing part may carry a suffix
             return next((p for p in PRICING_MODELS if parts[4].startswith(p)), None)
         return None
-    if value not in PRICING_MODELS:
+    if a.pricing not in PRICING_MODELS:
         raise _fail(source, f"{where}.pricing", f"expected one of {', '.join(PRICING_MODELS)}")
-    return str(value)
+    return a.pricing
 
 
-def _per_instance(item: Mapping[str, Any], chips: int, instances: int, where: str, src: str) -> int:
-    value = item.get("chips_per_instance")
+def _per_instance(a: Allocation, where: str, src: str) -> int:
+    chips, instances, value = a.chips, a.instances, a.chips_per_instance
     if value is None:
         if instances == 0:
             return max(chips, 1)
@@ -286,7 +277,7 @@ def _per_instance(item: Mapping[str, Any], chips: int, instances: int, where: st
                 f"missing, and {chips} chips do not split evenly over {instances} instances",
             )
         return max(chips // instances, 1)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PER_INSTANCE:
+    if not 1 <= value <= MAX_PER_INSTANCE:
         raise _fail(
             src, f"{where}.chips_per_instance", f"expected an integer in [1, {MAX_PER_INSTANCE}]"
         )
@@ -299,62 +290,48 @@ def _per_instance(item: Mapping[str, Any], chips: int, instances: int, where: st
     return value
 
 
-def _allocation(i: int, item: object, kinds: Mapping[str, str], source: str) -> PlannedAllocation:
+def _allocation(i: int, a: Allocation, kinds: Mapping[str, str], source: str) -> PlannedAllocation:
+    """What an exporter needs of one allocation, checked for launching (names, counts)."""
     where = f"allocations[{i}]"
-    if not isinstance(item, dict):
-        raise _fail(source, where, "expected an object")
-    workload = item.get("workload")
-    if workload is not None:
-        workload = _text(item, "workload", where, source)
-    instances = _count(item, "instances", where, source)
-    chips = _count(item, "chips", where, source)
-    start, end = _hour(item, "from_hour", where, source), _hour(item, "to_hour", where, source)
-    if end <= start:
-        raise _fail(source, f"{where}.to_hour", f"must be after from_hour ({start:g})")
+    if a.workload is not None:
+        _text(a.workload, f"{where}.workload", source)
+    if a.to_hour <= a.from_hour:
+        raise _fail(source, f"{where}.to_hour", f"must be after from_hour ({a.from_hour:g})")
+    for name in ("instance_type", "zone"):
+        value = getattr(a, name)
+        if value is not None:
+            _text(value, f"{where}.{name}", source)
     return PlannedAllocation(
         index=i,
-        workload=workload,
-        kind=kinds.get(workload) if workload is not None else None,
-        offer=_text(item, "offer", where, source),
-        provider=_text(item, "provider", where, source).lower(),
-        vendor=_text(item, "vendor", where, source).lower(),
-        chip=_text(item, "chip", where, source),
-        region=_text(item, "region", where, source),
-        instances=instances,
-        chips=chips,
-        chips_per_instance=_per_instance(item, chips, instances, where, source),
-        pricing=_pricing(item, where, source),
-        from_hour=start,
-        to_hour=end,
+        workload=a.workload,
+        kind=kinds.get(a.workload) if a.workload is not None else None,
+        offer=_text(a.offer, f"{where}.offer", source),
+        provider=_text(a.provider, f"{where}.provider", source).lower(),
+        vendor=_text(a.vendor, f"{where}.vendor", source).lower(),
+        chip=_text(a.chip, f"{where}.chip", source),
+        region=_text(a.region, f"{where}.region", source),
+        instances=_count(a.instances, f"{where}.instances", source),
+        chips=_count(a.chips, f"{where}.chips", source),
+        chips_per_instance=_per_instance(a, where, source),
+        pricing=_pricing(a, where, source),
+        from_hour=a.from_hour,
+        to_hour=a.to_hour,
+        instance_type=a.instance_type,
+        zone=a.zone,
     )
 
 
-def _kinds(data: Mapping[str, Any], source: str) -> dict[str, str]:
-    workloads = data.get("workloads", [])
-    if not isinstance(workloads, list):
-        raise _fail(source, "workloads", "expected a list")
-    kinds: dict[str, str] = {}
-    for i, w in enumerate(workloads):
-        if not isinstance(w, dict) or not isinstance(w.get("name"), str):
-            raise _fail(source, f"workloads[{i}]", "expected an object with a 'name'")
-        kind = w.get("kind")
-        if kind not in ("training", "inference"):
-            raise _fail(source, f"workloads[{i}].kind", "expected 'training' or 'inference'")
-        kinds[w["name"]] = str(kind)
-    return kinds
-
-
 def read_plan(data: object, source: str) -> PlanView:
-    """Check the plan JSON (as parsed) and return what the exporters need."""
-    if not isinstance(data, dict):
-        raise _fail(source, "(top level)", "expected a plan object from 'chipfolio plan --json'")
-    allocations = data.get("allocations")
-    if not isinstance(allocations, list):
-        raise _fail(source, "allocations", "expected a list (is this a plan JSON?)")
-    if len(allocations) > MAX_ALLOCATIONS:
+    """Read the plan JSON (as parsed) with ``Plan.from_json``, the one reader of plan
+    documents, and check what launching needs on top (names, counts, instance shapes)."""
+    listed = data.get("allocations") if isinstance(data, dict) else None
+    if isinstance(listed, list) and len(listed) > MAX_ALLOCATIONS:
         raise _fail(source, "allocations", f"more than {MAX_ALLOCATIONS} allocations")
-    kinds = _kinds(data, source)
-    parsed = tuple(_allocation(i, a, kinds, source) for i, a in enumerate(allocations))
+    if isinstance(data, dict) and "allocations" not in data:
+        raise _fail(source, "allocations", "expected a list (is this a plan JSON?)")
+    plan = Plan.from_json(data, source)
+    kinds = {w.name: w.kind for w in plan.workloads if w.kind}
+    parsed = tuple(_allocation(i, a, kinds, source) for i, a in enumerate(plan.allocations))
     for a in parsed:
         if a.workload is not None and a.kind is None:
             raise _fail(
@@ -363,21 +340,6 @@ def read_plan(data: object, source: str) -> PlanView:
                 f"workload '{a.workload}' is not listed under 'workloads'",
             )
     return PlanView(source=source, allocations=parsed)
-
-
-def _catalog_id_parts(offer_id: str) -> list[str] | None:
-    """The five parts of a catalog offer id, ``provider:instance_type:region:zone:pricing``
-    (zone ``-`` = none), or None if ``offer_id`` is not one (private offers name their own)."""
-    parts = offer_id.split(":")
-    return parts if len(parts) == 5 else None
-
-
-def catalog_offer_detail(offer_id: str) -> OfferDetail | None:
-    """Instance type and zone of a catalog offer, read from its id, or None if not one."""
-    parts = _catalog_id_parts(offer_id)
-    if parts is None or not parts[1]:
-        return None
-    return OfferDetail(instance_type=parts[1], zone=None if parts[3] in ("", "-") else parts[3])
 
 
 def active(plan: PlanView, skipped: list[Skip]) -> list[PlannedAllocation]:

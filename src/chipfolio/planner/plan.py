@@ -94,6 +94,8 @@ class WorkloadOutcome:
 
     @property
     def served_fraction(self) -> float:
+        if self.demand_tokens_per_s <= 0:
+            return 0.0  # a document that did not state the demand
         return self.served_tokens_per_s / self.demand_tokens_per_s
 
     def to_json(self) -> dict[str, Any]:

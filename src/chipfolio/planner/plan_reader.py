@@ -2,7 +2,10 @@
 
 The one reader of plan JSON: the exporters and the gateway call ``Plan.from_json``. A bad
 document raises InputError naming the source and the field (``allocations[3].chips``) and
-what was expected; nothing here trusts the input's types, sizes or numbers.
+what was expected; nothing here trusts the input's types, sizes or numbers. Fields a reader
+may not need (an allocation's provider, chip or counts; a workload's kind or demand) may be
+missing, as in a routing-only document: they read as empty or zero, and the exporters then
+refuse what they cannot launch.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ class _Doc:
 
     def __init__(self, data: object, source: str, path: str) -> None:
         if not isinstance(data, Mapping):
-            raise InputError("expected an object", file=source, field=path or "(top level)")
+            what = "an object" if path else "a plan object (from `chipfolio plan --json`)"
+            raise InputError(f"expected {what}", file=source, field=path or "(top level)")
         self.data, self.source, self.path = data, source, path
 
     def _field(self, name: str) -> str:
@@ -39,10 +43,11 @@ class _Doc:
 
     def number(self, name: str, *, default: float | None = None, low: float = -math.inf) -> float:
         value = self.data.get(name, default)
+        expected = "a finite number" + ("" if low == -math.inf else f" >= {low:g}")
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(name, "a number")
+            raise self.fail(name, expected)
         if not math.isfinite(value) or value < low:
-            raise self.fail(name, f"a finite number >= {low:g}")
+            raise self.fail(name, expected)
         return float(value)
 
     def optional_number(self, name: str, low: float = -math.inf) -> float | None:
@@ -51,22 +56,27 @@ class _Doc:
     def integer(self, name: str, *, default: int | None = None, low: int = 0) -> int:
         value = self.data.get(name, default)
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise self.fail(name, f"a whole number >= {low}")
+            raise self.fail(name, f"an integer >= {low}")
         return value
 
-    def text(self, name: str, *, default: str | None = None) -> str:
+    def text(self, name: str, *, default: str | None = None, nonempty: bool = False) -> str:
         value = self.data.get(name, default)
-        if not isinstance(value, str):
-            raise self.fail(name, "a string")
+        if not isinstance(value, str) or (nonempty and not value):
+            raise self.fail(name, "a non-empty string" if nonempty else "a string")
         return value
 
-    def optional_text(self, name: str) -> str | None:
-        return None if self.data.get(name) is None else self.text(name)
+    def optional_text(self, name: str, *, nonempty: bool = False) -> str | None:
+        value = self.data.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, str) or (nonempty and not value):
+            raise self.fail(name, "a non-empty string or null" if nonempty else "a string or null")
+        return value
 
     def items(self, name: str, limit: int, *, required: bool = True) -> list[Any]:
         value = self.data.get(name, None if required else [])
         if not isinstance(value, list):
-            raise self.fail(name, "a list")
+            raise self.fail(name, f"a list of {name}")
         if len(value) > limit:
             raise self.fail(name, f"at most {limit:,} entries")
         return value
@@ -90,12 +100,10 @@ def _catalog_detail(offer_id: str) -> tuple[str | None, str | None]:
 
 
 def _allocation(doc: _Doc) -> Allocation:
-    offer = doc.text("offer")
-    if not offer:
-        raise doc.fail("offer", "a non-empty offer id")
-    workload = doc.optional_text("workload")
+    offer = doc.text("offer", nonempty=True)
+    workload = doc.optional_text("workload", nonempty=True)
     start = doc.number("from_hour", default=0.0, low=0.0)
-    end = doc.number("to_hour", low=start)
+    end = math.inf if doc.data.get("to_hour") is None else doc.number("to_hour", low=start)
     per_instance = doc.data.get("chips_per_instance")
     instance_type, zone = doc.optional_text("instance_type"), doc.optional_text("zone")
     if not doc.has("instance_type") and not doc.has("zone"):
@@ -103,13 +111,13 @@ def _allocation(doc: _Doc) -> Allocation:
     return Allocation(
         workload=workload,
         offer=offer,
-        provider=doc.text("provider"),
+        provider=doc.text("provider", default=""),
         vendor=doc.text("vendor", default=""),
-        chip=doc.text("chip"),
+        chip=doc.text("chip", default=""),
         region=doc.text("region", default=""),
-        instances=doc.integer("instances"),
-        chips=doc.integer("chips"),
-        cost_usd=doc.number("cost_usd", low=0.0),
+        instances=doc.integer("instances", default=0),
+        chips=doc.integer("chips", default=0),
+        cost_usd=doc.number("cost_usd", default=0.0, low=0.0),
         tokens_per_s=doc.number("tokens_per_s", default=0.0, low=0.0),
         from_hour=start,
         to_hour=end,
@@ -124,8 +132,8 @@ def _allocation(doc: _Doc) -> Allocation:
 
 
 def _workload(doc: _Doc) -> WorkloadOutcome:
-    kind = doc.text("kind")
-    if kind not in ("training", "inference"):
+    kind = doc.text("kind", default="")
+    if kind not in ("training", "inference", ""):
         raise doc.fail("kind", "'training' or 'inference'")
     vendors = doc.items("vendors", 10_000, required=False)
     if not all(isinstance(v, str) for v in vendors):
@@ -133,9 +141,7 @@ def _workload(doc: _Doc) -> WorkloadOutcome:
     critical = doc.data.get("critical", False)
     if not isinstance(critical, bool):
         raise doc.fail("critical", "true or false")
-    demand = doc.number("demand_tokens_per_s", low=0.0)
-    if demand <= 0:
-        raise doc.fail("demand_tokens_per_s", "a number > 0")
+    demand = doc.number("demand_tokens_per_s", default=0.0, low=0.0)
     return WorkloadOutcome(
         name=doc.text("name"),
         kind=kind,
@@ -187,17 +193,25 @@ def _policy(doc: _Doc) -> Policy:
 def read_plan(data: object, source: str) -> Plan:
     """The Plan of a parsed plan document (see the module docstring)."""
     top = _Doc(data, source, "")
-    status = top.text("status")
+    raw = top.items("allocations", MAX_ALLOCATIONS)
+    # a document without a status claims nothing about optimality
+    status = top.text("status", default=PlanStatus.FEASIBLE.value)
     if status not in {s.value for s in PlanStatus}:
         raise top.fail("status", "'optimal' or 'feasible' (is this a plan JSON?)")
-    allocations = tuple(
-        _allocation(_Doc(a, source, f"allocations[{i}]"))
-        for i, a in enumerate(top.items("allocations", MAX_ALLOCATIONS))
-    )
-    workloads = tuple(
-        _workload(_Doc(w, source, f"workloads[{i}]"))
-        for i, w in enumerate(top.items("workloads", MAX_WORKLOADS, required=False))
-    )
+    docs = [_Doc(a, source, f"allocations[{i}]") for i, a in enumerate(raw)]
+    allocations = tuple(_allocation(doc) for doc in docs)
+    uncalibrated = set()
+    for doc, a in zip(docs, allocations, strict=True):
+        mark = doc.data.get("uncalibrated_estimate", False)
+        if not isinstance(mark, bool):
+            raise doc.fail("uncalibrated_estimate", "true or false")
+        if mark and a.workload is not None:
+            uncalibrated.add((a.workload, a.offer))
+    listed = top.items("workloads", MAX_WORKLOADS, required=False)
+    for i, w in enumerate(listed):
+        if not isinstance(w, Mapping) or not isinstance(w.get("name"), str):
+            raise InputError("expected an object with a name", file=source, field=f"workloads[{i}]")
+    workloads = tuple(_workload(_Doc(w, source, f"workloads[{i}]")) for i, w in enumerate(listed))
     known = {w.name for w in workloads}
     for i, a in enumerate(allocations):
         if workloads and a.workload is not None and a.workload not in known:
@@ -226,4 +240,5 @@ def read_plan(data: object, source: str) -> Plan:
         horizon_hours=top.number("horizon_hours", default=0.0, low=0.0),
         policy=policy,
         budget_usd=budget,
+        uncalibrated=frozenset(uncalibrated),
     )

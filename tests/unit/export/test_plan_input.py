@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 
 from chipfolio.errors import InputError
 from chipfolio.export import (
-    catalog_offer_detail,
     export_plan,
     launch_infos,
     offer_details,
@@ -99,6 +98,7 @@ def test_old_plans_without_pricing_or_chips_per_instance_still_read() -> None:
 
 def test_the_fixture_has_every_key_the_planner_writes_today() -> None:
     keys = set(Allocation("w", "o", "p", "v", "c", "r", 1, 1, 0.0, 0.0, 0.0, 1.0).to_json())
+    keys.add("uncalibrated_estimate")  # written by Plan.to_json beside each allocation
     for a in plan_data()["allocations"]:
         assert set(a) == keys, "regenerate the fixture: chipfolio plan ... --json"
 
@@ -128,12 +128,21 @@ def test_peak_chips_counts_overlaps_only() -> None:
     assert peak_chips([]) == 0
 
 
-def test_catalog_offer_ids_give_instance_type_and_zone() -> None:
-    detail = catalog_offer_detail("aws:p5.48xlarge:us-east-1:us-east-1a:spot")
-    assert detail is not None and detail.instance_type == "p5.48xlarge"
-    assert detail.zone == "us-east-1a"
-    assert catalog_offer_detail("gcp:tpu-v6e-8:us-east5:-:on_demand").zone is None  # type: ignore[union-attr]
-    assert catalog_offer_detail("azure-maia200-lease") is None
+def test_older_plans_get_instance_type_and_zone_from_catalog_offer_ids() -> None:
+    data = copy.deepcopy(plan_data())
+    first = data["allocations"][0]
+    rows = [
+        ("aws:p5.48xlarge:us-east-1:us-east-1a:spot", "p5.48xlarge", "us-east-1a"),
+        ("gcp:tpu-v6e-8:us-east5:-:on_demand", "tpu-v6e-8", None),
+        ("azure-maia200-lease", None, None),
+    ]
+    data["allocations"] = []
+    for offer, _, _ in rows:
+        a = {k: v for k, v in first.items() if k not in ("instance_type", "zone")}
+        data["allocations"].append({**a, "offer": offer, "pricing": None})
+    plan = read_plan(data, "old.json")
+    for a, (_, instance_type, zone) in zip(plan.allocations, rows, strict=True):
+        assert (a.instance_type, a.zone) == (instance_type, zone)
 
 
 def _portfolio_with_launch(tmp_path: Path, extra: str) -> Path:
@@ -231,7 +240,9 @@ def _one_workload_plan(names: list[str], **changes: Any) -> dict[str, Any]:
         a for a in data["allocations"] if a["chip"] == "tpu-v6e" and a["workload"] == "chat"
     )
     data["allocations"] = [{**chat, "workload": n, **changes} for n in names]
-    data["workloads"] = [{"name": n, "kind": "inference"} for n in names]
+    data["workloads"] = [
+        {"name": n, "kind": "inference", "demand_tokens_per_s": 1.0} for n in names
+    ]
     return data
 
 

@@ -167,7 +167,9 @@ def test_spot_allocations_use_spot_and_managed_jobs(tmp_path: Path) -> None:
     data["allocations"] = [
         {**a, "offer": "gcp:tpu-v6e-1:us-east5:us-east5-b:spot", "region": "us-east5"}
     ]
-    data["allocations"][0].pop("pricing")  # old plans: pricing read from the catalog id
+    # old plans: pricing, instance type and zone read from the catalog id
+    for key in ("pricing", "instance_type", "zone"):
+        data["allocations"][0].pop(key)
     result = _export(data)
     task = next(iter(_tasks(result).values()))
     assert task["resources"]["use_spot"] is True

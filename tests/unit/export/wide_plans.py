@@ -76,10 +76,16 @@ def catalog_plan(offers: Iterable[Offer]) -> dict[str, Any]:
                 "pricing": str(offer.pricing),
                 "from_hour": 0,
                 "to_hour": 24,
+                "cost_usd": round(2 * offer.usd_per_instance_hour * 24, 2),
+                "instance_type": offer.instance_type,
+                "zone": offer.zone,
             }
         )
-    workloads = [{"name": "train", "kind": "training"}, {"name": "serve", "kind": "inference"}]
-    return {"allocations": allocations, "workloads": workloads}
+    workloads = [
+        {"name": name, "kind": kind, "demand_tokens_per_s": 1.0}
+        for name, kind in (("train", "training"), ("serve", "inference"))
+    ]
+    return {"status": "feasible", "allocations": allocations, "workloads": workloads}
 
 
 def _cli(args: list[str], home: Path) -> str:

@@ -66,7 +66,7 @@ def test_a_bad_document_names_the_field(doc: dict, change, field: str) -> None: 
     assert err.value.location.field == field
 
 
-@pytest.mark.parametrize("data", [None, [], "plan", 3, {"allocations": []}])
+@pytest.mark.parametrize("data", [None, [], "plan", 3, {"workloads": []}, {"allocations": "all"}])
 def test_not_a_plan_at_all(data: object) -> None:
     with pytest.raises(InputError):
         Plan.from_json(data, "x.json")

@@ -45,6 +45,7 @@ from pydantic import (
 
 from chipfolio.errors import FieldIssue, InputError, SchemaError, UnknownNameError
 from chipfolio.interfaces.gateway.access import Access, load_access
+from chipfolio.planner import Plan
 from chipfolio.routing import (
     BreakerPolicy,
     OfferPrice,
@@ -281,9 +282,6 @@ def _number(value: Any, file: str, field: str) -> float:
 
 def load_plan(path: str | Path) -> PlanFacts:
     """Workloads, offers and allocations of a ``chipfolio plan --json`` file."""
-    # TODO(lead): switch to Plan.from_json (planner/plan.py) when it lands, as the only reader
-    # of plan JSON; the gateway needs workload, offer, tokens_per_s, from/to_hour, cost_usd,
-    # vendor of each allocation and the workload names.
     p = Path(path)
     file = str(p)
     try:
@@ -294,46 +292,17 @@ def load_plan(path: str | Path) -> PlanFacts:
         ) from exc
     except RecursionError as exc:
         raise InputError("JSON nested too deeply", file=file) from exc
-    if not isinstance(data, dict):
-        raise InputError("expected a plan object (from `chipfolio plan --json`)", file=file)
-    allocs = data.get("allocations")
-    if not isinstance(allocs, list):
-        raise InputError("expected a list of allocations", file=file, field="allocations")
-    allocations: list[PlanAllocation] = []
-    offers: set[str] = set()
-    workloads: set[str] = set()
-    for i, a in enumerate(allocs):
-        where = f"allocations[{i}]"
-        if not isinstance(a, dict):
-            raise InputError("expected an object", file=file, field=where)
-        workload, offer = a.get("workload"), a.get("offer")
-        if workload is not None and not isinstance(workload, str):
-            raise InputError("expected a string or null", file=file, field=f"{where}.workload")
-        if not isinstance(offer, str) or not offer:
-            raise InputError("expected an offer id", file=file, field=f"{where}.offer")
-        tps = _number(a.get("tokens_per_s", 0.0), file, f"{where}.tokens_per_s")
-        if tps < 0:
-            raise InputError(f"expected >= 0, got {tps}", file=file, field=f"{where}.tokens_per_s")
-        start = _number(a.get("from_hour", 0.0), file, f"{where}.from_hour")
-        end_raw = a.get("to_hour")
-        end = float("inf") if end_raw is None else _number(end_raw, file, f"{where}.to_hour")
-        cost_raw = a.get("cost_usd")
-        cost = None if cost_raw is None else _number(cost_raw, file, f"{where}.cost_usd")
-        if cost is not None and cost < 0:
-            raise InputError(f"expected >= 0, got {cost}", file=file, field=f"{where}.cost_usd")
-        vendor = a.get("vendor")
-        if vendor is not None and not isinstance(vendor, str):
-            raise InputError("expected a string or null", file=file, field=f"{where}.vendor")
-        allocations.append(PlanAllocation(workload, offer, tps, start, end, cost, vendor))
-        offers.add(offer)
-        if workload is not None:
-            workloads.add(workload)
-    for i, w in enumerate(data.get("workloads") or []):
-        if isinstance(w, dict) and isinstance(w.get("name"), str):
-            workloads.add(w["name"])
-        else:
-            raise InputError("expected an object with a name", file=file, field=f"workloads[{i}]")
-    return PlanFacts(tuple(sorted(workloads)), tuple(sorted(offers)), tuple(allocations))
+    plan = Plan.from_json(data, file)  # the one reader of plan JSON checks every field
+    allocations = tuple(
+        PlanAllocation(
+            a.workload, a.offer, a.tokens_per_s, a.from_hour, a.to_hour, a.cost_usd, a.vendor
+        )
+        for a in plan.allocations
+    )
+    offers = {a.offer for a in plan.allocations}
+    workloads = {w.name for w in plan.workloads}
+    workloads |= {a.workload for a in plan.allocations if a.workload is not None}
+    return PlanFacts(tuple(sorted(workloads)), tuple(sorted(offers)), allocations)
 
 
 def parse_pools(text: str, file: str) -> PoolsFile:
@@ -530,8 +499,6 @@ def load_config(
     routing table."""
     file = str(pools_path)
     pools = parse_pools(_read_text(Path(pools_path), "pools file"), file)
-    # TODO(lead): read the plan with Plan.from_json once planner/plan.py has it; this is the
-    # gateway's own reader of plan JSON (load_plan above).
     plan = load_plan(plan_path)
     cross_check(pools, plan, file)
     transports = resolve_transports(pools, file)
