@@ -200,7 +200,7 @@ class Plan:
         if not self.proof_short:
             return ()
         limit = self.solver.time_limit_s
-        fix = "raise --time-limit" + (f" (was {limit:g} s)" if limit is not None else "")
+        fix = "raise --time-limit" + (f" (was {limit:.3g} s)" if limit is not None else "")
         if self.gap is None:
             return (
                 "not proven: no bound on the best possible plan was found within the time "

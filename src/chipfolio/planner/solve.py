@@ -49,7 +49,11 @@ def _no_plan(
 
 
 def solve_problem(
-    problem: Problem, options: SolveOptions | None = None, solver: Solver | None = None
+    problem: Problem,
+    options: SolveOptions | None = None,
+    solver: Solver | None = None,
+    *,
+    deadline: float | None = None,
 ) -> Plan:
     """Least-cost (or, with a budget, most-served) plan for ``problem``.
 
@@ -57,11 +61,14 @@ def solve_problem(
     SolverError when the solver fails or finds nothing within the time limit. Everything
     (pruning, building, solving, decoding) keeps to ``options.time_limit_s``; when it runs
     out, the best plan found is returned with its proven gap (see ``Plan.warnings``).
+    ``deadline`` (``time.perf_counter``), when given, replaces now + the time limit: callers
+    that spent part of the limit before (loading a catalog, estimating) pass it.
     """
     options = options or SolveOptions()
     if options.relax:
         raise ValueError("solve_problem returns whole instances; use solve_relaxation for LPs")
-    deadline = time.perf_counter() + options.time_limit_s
+    if deadline is None:
+        deadline = time.perf_counter() + options.time_limit_s
     model = build_model(problem, prune_pairs=options.prune)
     result = solve(model, options, solver=solver, deadline=deadline)
     if not result.status.has_solution:

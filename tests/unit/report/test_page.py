@@ -17,6 +17,7 @@ from report_fixtures import (
 from chipfolio.analysis.leverage import LeverageReport
 from chipfolio.interfaces.cli.app import main
 from chipfolio.interfaces.report import ReportInput, load_simulation, render_report
+from chipfolio.planner import PlanStatus
 
 CHARTS = ("chart-sankey", "chart-spend", "chart-leverage", "chart-frontier")
 SIM_CHARTS = ("chart-sim-cost", "chart-sim-unserved")
@@ -127,3 +128,20 @@ def test_loss_wording_ignores_solver_noise() -> None:
     assert loss_text(None, 1.0) == "cannot be replaced"
     assert loss_text(1_250_000.0, 6_877_187.0) == "costs $1.25M"
     assert loss_text(-4_197_078.0, 6_877_187.0) == "saves $4.2M"
+
+
+def test_a_plan_not_proven_within_its_gap_is_flagged(leverage_report: LeverageReport) -> None:
+    import dataclasses
+
+    plan = leverage_report.plan
+    short = dataclasses.replace(
+        plan,
+        status=PlanStatus.FEASIBLE,
+        solver=dataclasses.replace(plan.solver, gap=0.25, requested_gap=0.001),
+    )
+    assert short.warnings() and "25.0% cheaper may exist" in short.warnings()[0]
+    html = render_report(
+        ReportInput("t", "src", dataclasses.replace(leverage_report, plan=short), {}, None)
+    )
+    assert 'class="warning"' in html and "25.0% cheaper may exist" in html
+    assert 'class="warning"' not in render(leverage_report)

@@ -179,8 +179,9 @@ def run_plan(
     problem = build_problem(portfolio, catalog)
     # the time limit counts from the parsed portfolio: loading the catalog and estimating
     # throughputs come out of it too
-    left = max(MIN_SOLVE_S, time_limit - (time.perf_counter() - parsed))
-    plan = solve_problem(problem, SolveOptions(time_limit_s=left, mip_gap=gap, prune=prune))
+    options = SolveOptions(time_limit_s=time_limit, mip_gap=gap, prune=prune)
+    deadline = max(parsed + time_limit, time.perf_counter() + MIN_SOLVE_S)
+    plan = solve_problem(problem, options, deadline=deadline)
     if json_out is not None:
         _write_json(plan, json_out)
     if json_out != "-":

@@ -36,6 +36,8 @@ section h2 { margin:0 0 6px; font-size:19px; }
 section > p.lead { margin:0 0 14px; color:var(--muted); }
 .cards { display:grid; grid-template-columns:repeat(auto-fit,minmax(190px,1fr)); gap:14px;
          margin:0 0 22px; }
+.warning { background:#fff4e5; border:1px solid #f0b36b; border-radius:8px; padding:10px 14px;
+  font-weight:600; }
 .card { background:#fff; border:1px solid var(--line); border-radius:10px; padding:14px 16px; }
 .card .label { color:var(--muted); font-size:13px; }
 .card .value { font-size:24px; font-weight:650; margin-top:2px; }
@@ -206,7 +208,9 @@ def render_report(data: ReportInput) -> str:
     colors = charts.vendor_colors([v.vendor for v in report.vendors])
     takeaways = "".join(_takeaway(v, report.plan_cost_usd) for v in report.vendors)
     sankey = charts.allocation_sankey(plan, colors)
+    warnings = "".join(f'<p class="warning" role="alert">{_esc(w)}</p>' for w in plan.warnings())
     sections = [
+        warnings,
         _cards(report),
         _section(
             "Per vendor at a glance",

@@ -181,6 +181,9 @@ function showPlan(plan, job) {
   $("plan-title").textContent = `Plan #${job.id}: ${plan.status}, ${money(plan.total_cost_usd)}`;
   $("plan-summary").textContent = `Over ${plan.horizon_hours} h · catalog ${plan.catalog_snapshot} · ` +
     `solver ${plan.solver.name} ${plan.solver.status} · vendors by ${plan.share_by}`;
+  // the planner's own words when the plan is not proven within the requested gap
+  $("plan-warning").hidden = !(plan.warnings && plan.warnings.length);
+  $("plan-warning").textContent = (plan.warnings || []).join(" ");
   const used = plan.allocations.filter((a) => a.workload);
   const workloads = [...new Set(used.map((a) => a.workload))];
   const offers = [...new Set(used.map((a) => a.offer))];
