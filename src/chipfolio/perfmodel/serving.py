@@ -100,9 +100,7 @@ STACK_FIELDS = (
 
 GLOBAL_FIELDS = ("collective_us", "fp4_factor")
 
-FRACTIONS = frozenset(
-    {"mm_eff", "hbm_eff", "comm_eff", "prefill_eff", "moe_eff", "fp4_factor"}
-)
+FRACTIONS = frozenset({"mm_eff", "hbm_eff", "comm_eff", "prefill_eff", "moe_eff", "fp4_factor"})
 
 PRIOR: dict[str, float] = {
     "mm_eff": 0.5,

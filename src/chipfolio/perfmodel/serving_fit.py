@@ -50,6 +50,11 @@ PRIOR_SIGMA_BASE = 1.0
 PRIOR_SIGMA_STACK = 0.7
 PRIOR_SIGMA_ENGINE = 0.4
 PRIOR_SIGMA_CHIP = 1.5
+CHIP_FIELDS = frozenset({"mm_eff", "hbm_eff", "layer_us"})
+"""What a chip may depart in: its kernels' efficiency and per-layer cost. The other fields
+(queueing, prefill, MTP, communication) stay with the stack and engine: given to every chip
+they trade off against each other and a chip's MoE rows would set its dense prefill."""
+PINNED_SIGMA = 0.01
 """A chip's own deviation: what its rows show beyond its stack and engine. Its prior splits a
 lone chip's departure between the chip and its stack, so a chip without rows inherits only
 the stack's share (the honest transfer from one measured chip to an unmeasured one)."""
@@ -85,7 +90,8 @@ class _Layout:
         per = len(STACK_FIELDS)
         sig = base + [PRIOR_SIGMA_STACK] * per * len(self.stacks)
         sig += [PRIOR_SIGMA_ENGINE] * per * len(self.engines)
-        sig += [PRIOR_SIGMA_CHIP] * per * len(self.chips)
+        chip = [PRIOR_SIGMA_CHIP if f in CHIP_FIELDS else PINNED_SIGMA for f in STACK_FIELDS]
+        sig += chip * len(self.chips)
         return np.asarray(sig, dtype=np.float64)
 
     def params(
