@@ -93,13 +93,14 @@ STACK_FIELDS = (
     "ttft_ms",
     "ttft_queue",
     "prefill_eff",
+    "moe_eff",
     "mtp_accept",
 )
 """Parameters each stack (and each engine on a stack) may move from the cross-stack value."""
 
 GLOBAL_FIELDS = ("collective_us", "fp4_factor")
 
-FRACTIONS = frozenset({"mm_eff", "hbm_eff", "comm_eff", "prefill_eff", "fp4_factor"})
+FRACTIONS = frozenset({"mm_eff", "hbm_eff", "comm_eff", "prefill_eff", "moe_eff", "fp4_factor"})
 
 PRIOR: dict[str, float] = {
     "mm_eff": 0.5,
@@ -112,6 +113,7 @@ PRIOR: dict[str, float] = {
     "ttft_ms": 100.0,
     "ttft_queue": 0.5,
     "prefill_eff": 0.5,
+    "moe_eff": 0.5,
     "collective_us": 15.0,
     "mtp_accept": 2.0,
     "fp4_factor": 0.7,
@@ -556,7 +558,8 @@ def _step(a: Mapping[str, Array], q: Mapping[str, Array], batch: Array, prefill_
         a["experts"] > 0, 1.0 - np.power(1.0 - a["k"] / experts, np.maximum(tokens, 0.0)), 0.0
     )
     weight_bytes = a["attn_b"] / tpa + a["dense_b"] / n + a["expert_b"] * touched / n
-    flops = a["dense_fl"] + a["expert_fl"]
+    # Routed-expert GEMMs (grouped, few tokens per expert) reach a fraction of dense GEMMs.
+    flops = a["dense_fl"] + a["expert_fl"] / q["moe_eff"]
     compute = (decode_tokens / q["mm_eff"] + prefill_tokens / q["prefill_eff"]) * flops / (n * peak)
     t_weights = _softmax(weight_bytes / hbm, compute)
     # Data-parallel attention ranks step together: the busiest rank (sequences land at
@@ -589,7 +592,7 @@ def _prefill(
     """(latency of one prompt alone, chip-seconds of compute it needs) on ``gpus`` chips."""
     peak = a["peak"] * np.where(a["fp4"] > 0, q["fp4_factor"], 1.0)
     isl = a["isl"]
-    flops = isl * (a["dense_fl"] + a["expert_fl"]) / (q["prefill_eff"] * peak)
+    flops = isl * (a["dense_fl"] + a["expert_fl"] / q["moe_eff"]) / (q["prefill_eff"] * peak)
     attn = isl * a["att_pre"] / (q["mm_eff"] * a["bf16"])
     weights = (a["attn_b"] + a["dense_b"] + a["expert_b"]) / (q["hbm_eff"] * a["hbm_bw"])
     bw = q["comm_eff"] * link

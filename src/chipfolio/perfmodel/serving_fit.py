@@ -44,12 +44,21 @@ SIGMA_ROW = 0.10
 
 ROBUST_SCALE = 2.0
 TTFT_WEIGHT = 0.2
+PUBLISHED_WEIGHT = 3.0
+"""A published row counts as about nine InferenceX rows: the 24 published serving rows are the
+only dense-model serving measurements, and without the weight the ~2,500 MoE rows set every
+shared parameter and dense estimates follow MoE behaviour."""
 """TTFT rows count less: the engines' queueing is modelled coarsely."""
 
 PRIOR_SIGMA_BASE = 1.0
 PRIOR_SIGMA_STACK = 0.7
 PRIOR_SIGMA_ENGINE = 0.4
 PRIOR_SIGMA_CHIP = 1.5
+CHIP_FIELDS = frozenset({"hbm_eff", "moe_layer_us", "moe_eff"})
+"""What a chip may depart in: its kernels' efficiency and per-layer cost. The other fields
+(queueing, prefill, MTP, communication) stay with the stack and engine: given to every chip
+they trade off against each other and a chip's MoE rows would set its dense prefill."""
+PINNED_SIGMA = 0.01
 """A chip's own deviation: what its rows show beyond its stack and engine. Its prior splits a
 lone chip's departure between the chip and its stack, so a chip without rows inherits only
 the stack's share (the honest transfer from one measured chip to an unmeasured one)."""
@@ -85,7 +94,8 @@ class _Layout:
         per = len(STACK_FIELDS)
         sig = base + [PRIOR_SIGMA_STACK] * per * len(self.stacks)
         sig += [PRIOR_SIGMA_ENGINE] * per * len(self.engines)
-        sig += [PRIOR_SIGMA_CHIP] * per * len(self.chips)
+        chip = [PRIOR_SIGMA_CHIP if f in CHIP_FIELDS else PINNED_SIGMA for f in STACK_FIELDS]
+        sig += chip * len(self.chips)
         return np.asarray(sig, dtype=np.float64)
 
     def params(
@@ -129,7 +139,10 @@ class _Problem:
         self.chip_idx = np.array([c_index.get(o.chip, -1) for o in self.obs], dtype=np.int64)
         self.measured = np.log(np.array([o.value for o in self.obs], dtype=np.float64))
         self.target = np.array([_TARGET_CODE[o.target] for o in self.obs], dtype=np.int64)
-        self.weight = np.where(self.target == 1, TTFT_WEIGHT, 1.0)
+        published = np.array([o.source == "published" for o in self.obs], dtype=bool)
+        self.weight = np.where(self.target == 1, TTFT_WEIGHT, 1.0) * np.where(
+            published, PUBLISHED_WEIGHT, 1.0
+        )
         self.n = n
 
     def sparsity(self) -> Any:

@@ -342,8 +342,12 @@ class Problem:
             raise ValueError("instances_per_unit must be >= 1")
         object.__setattr__(self, "instances_per_unit", units_array)
         if self.uncalibrated is not None:
-            marks = _frozen(self.uncalibrated, np.bool_).reshape(shape)
-            object.__setattr__(self, "uncalibrated", marks)
+            marks = np.asarray(self.uncalibrated, dtype=np.bool_)
+            # Metadata only: a transformation that reshapes the problem without carrying the
+            # marks along drops them rather than failing.
+            fitting = marks.size == shape[0] * shape[1]
+            frozen = _frozen(marks, np.bool_).reshape(shape) if fitting else None
+            object.__setattr__(self, "uncalibrated", frozen)
         if not (math.isfinite(self.horizon_hours) and self.horizon_hours > 0):
             raise ValueError("horizon_hours must be finite and > 0")
         if self.budget_usd is not None and not (

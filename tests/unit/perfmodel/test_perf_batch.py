@@ -206,3 +206,13 @@ def test_plan_json_keeps_its_keys() -> None:
     data = json.loads(json.dumps(plan.to_json()))
     assert {"status", "total_cost_usd", "allocations"} <= set(data)
     assert all("uncalibrated_estimate" in a for a in data["allocations"])
+
+
+def test_marks_follow_the_problem_through_transformations() -> None:
+    from chipfolio.planner.build import build_problem
+
+    problem = build_problem(parse_portfolio_text(PORTFOLIO % "p50", "p.yaml"))
+    assert problem.uncalibrated is not None and problem.uncalibrated.tolist() == [[True, False]]
+    dropped = problem.drop_offers([True, False])
+    assert dropped.uncalibrated is not None and dropped.uncalibrated.tolist() == [[False]]
+    assert problem.scale_prices([True, True], 2.0).uncalibrated is not None

@@ -76,12 +76,14 @@ def test_max_throughput_estimate_fills_the_contract() -> None:
 
 
 def test_a_latency_target_trades_throughput_for_latency() -> None:
+    # 2048/128 saturates on prefill at a modest load (about 1 s TTFT, 43 ms TPOT), so
+    # targets tighter than that bind.
     free = estimate_inference("llama-2-70b", "h100-sxm", 8, "fp8", 2048, 128)
-    slo = estimate_inference("llama-2-70b", "h100-sxm", 8, "fp8", 2048, 128, 2000, 50)
-    assert slo.meets_slo and slo.tpot_ms is not None and slo.tpot_ms <= 50
-    assert slo.ttft_ms is not None and slo.ttft_ms <= 2000
+    slo = estimate_inference("llama-2-70b", "h100-sxm", 8, "fp8", 2048, 128, 500, 20)
+    assert slo.meets_slo and slo.tpot_ms is not None and slo.tpot_ms <= 20
+    assert slo.ttft_ms is not None and slo.ttft_ms <= 500
     assert slo.throughput_tokens_per_s < free.throughput_tokens_per_s
-    assert slo.batch < free.batch
+    assert (slo.concurrency or 0) < (free.concurrency or 0)
 
 
 def test_an_impossible_target_reports_zero_throughput() -> None:
