@@ -472,7 +472,8 @@ def plan_portfolio(
 
 
 def mark_uncalibrated(plan: Plan, problem: Problem) -> Plan:
-    """``plan`` with the (workload, offer) pairs that rest on uncalibrated estimates."""
+    """``plan`` with the (workload, offer) pairs that rest on uncalibrated estimates (decode
+    marks them already; kept for plans decoded from another problem)."""
     if problem.uncalibrated is None or not problem.uncalibrated.any():
         return plan
     workloads, offers = problem.workloads.names, problem.offers.ids

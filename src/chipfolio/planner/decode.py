@@ -213,4 +213,16 @@ def decode(
         horizon_hours=problem.horizon_hours,
         policy=problem.policy,
         budget_usd=problem.budget_usd,
+        uncalibrated=_uncalibrated_pairs(problem),
+    )
+
+
+def _uncalibrated_pairs(problem: Problem) -> frozenset[tuple[str, str]]:
+    """The (workload, offer) pairs whose throughput rests on an uncalibrated estimate."""
+    if problem.uncalibrated is None or not problem.uncalibrated.any():
+        return frozenset()
+    workloads, offers = problem.workloads.names, problem.offers.ids
+    return frozenset(
+        (str(workloads[w]), str(offers[o]))
+        for w, o in zip(*np.nonzero(problem.uncalibrated), strict=True)
     )
