@@ -102,6 +102,7 @@ def test_cli_require_gap_exits_4_after_writing_the_plan(
     assert "--require-gap" in captured.err
     assert doc["warnings"] and "cheaper may exist" in doc["warnings"][0]
     assert "warning:" in captured.out
+    assert "not proven optimal: could be up to" in captured.out.splitlines()[0]
 
 
 def test_an_optimal_plan_carries_no_warning() -> None:

@@ -121,9 +121,16 @@ def _sections(plan: Plan) -> list[tuple[str, Table]]:
 def show_plan(plan: Plan, portfolio: Portfolio, console: Console) -> None:
     s = plan.solver
     gap = "—" if s.gap is None else f"{s.gap:.2%}"
+    proof = ""
+    if plan.proof_short:
+        proof = (
+            " [bold yellow](not proven optimal: could be up to "
+            + ("an unknown amount" if plan.gap is None else f"{plan.gap:.1%}")
+            + " cheaper)[/]"
+        )
     headline = (
-        f"[bold]{portfolio.spec.name or portfolio.file}[/]: [bold]{plan.status.value}[/] plan, "
-        f"total [bold]{_money(plan.total_cost_usd)}[/] over {plan.horizon_hours:g} h"
+        f"[bold]{portfolio.spec.name or portfolio.file}[/]: [bold]{plan.status.value}[/] plan"
+        f"{proof}, total [bold]{_money(plan.total_cost_usd)}[/] over {plan.horizon_hours:g} h"
     )
     if plan.budget_usd is not None:
         headline += f" (budget {_money(plan.budget_usd)})"
