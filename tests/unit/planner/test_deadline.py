@@ -112,3 +112,17 @@ def test_an_optimal_plan_carries_no_warning() -> None:
     assert plan.warnings() == ()
     doc = plan.to_json()
     assert doc["warnings"] == [] and doc["gap"] == pytest.approx(plan.gap, abs=1e-6)
+
+
+@needs_fork
+def test_a_stopped_exact_solve_keeps_the_start_it_was_given() -> None:
+    from chipfolio.planner import SolveMode, build_model, solve
+
+    model = build_model(_problem("huge_gangs"))
+    found = solve(model, SolveOptions(time_limit_s=5))
+    assert found.x is not None and found.objective is not None
+    started = time.perf_counter()
+    again = solve(model, SolveOptions(time_limit_s=0.3), mode=SolveMode.EXACT, start=found.x)
+    assert time.perf_counter() - started <= promise(0.3)
+    # HiGHS may not report a start through its callbacks; it still is the incumbent to beat
+    assert again.objective is not None and again.objective <= found.objective * (1 + 1e-9)

@@ -133,6 +133,21 @@ def _stop_at_deadline(h: Any, deadline: float) -> None:
         hook.subscribe(check)
 
 
+def feasible(form: Formulation, x: FloatArray, tolerance: float = 1e-6) -> bool:
+    """True when ``x`` meets every bound, row and integrality of ``form`` (within tolerance)."""
+    if x.shape != (form.n_cols,) or not np.isfinite(x).all():
+        return False
+    slack = tolerance * np.maximum(1.0, np.abs(x))
+    if ((x < form.col_lower - slack) | (x > form.col_upper + slack)).any():
+        return False
+    whole = form.integrality.astype(bool)
+    if (np.abs(x[whole] - np.round(x[whole])) > tolerance).any():
+        return False
+    activity = form.A @ x
+    room = tolerance * np.maximum(1.0, np.abs(activity))
+    return bool(((activity >= form.row_lower - room) & (activity <= form.row_upper + room)).all())
+
+
 class HighsSolver:
     """Solves a Formulation with HiGHS (MILP by branch and bound, LP by simplex/IPM)."""
 
@@ -199,6 +214,13 @@ class HighsSolver:
         if run.error is not None and run.incumbent is None:
             raise SolverError(f"HiGHS failed: {run.error}")
         best = run.incumbent
+        # HiGHS does not report the caller's start through its improving-solution callback:
+        # a feasible start that beats what was streamed is the incumbent
+        if start is not None and feasible(form, start):
+            value = float(form.c @ start) + form.objective_offset
+            if best is None or value < best.objective:
+                bound = None if best is None else best.bound
+                best = Incumbent(value, np.asarray(start, dtype=np.float64), bound)
         if best is None:
             status, x, objective, bound, gap = SolveStatus.NO_SOLUTION, None, None, None, None
         else:
