@@ -67,15 +67,18 @@ class Model:
 
     def column_keys(self) -> list[str]:
         """A key per allocation column that means the same thing in every variant of the
-        problem (workload, offer, committed part, whole job), for carrying plans across."""
+        problem (workload, offer, committed part, whole job, time window), for carrying plans
+        across; a variant whose slots differ simply has no column for the key."""
         p, s = self.problem, self.structure
         names = p.workloads.names[s.col_workload].tolist()
         offers = p.offers.ids[s.col_offer].tolist()
         committed = s.virtual.committed[s.col_virtual].tolist()
         whole = s.col_whole_job.tolist()
+        # a workload cut into time slots has one column per slot on the same offer
+        start, end = s.col_start_hour.round(6).tolist(), s.col_end_hour.round(6).tolist()
         return [
-            f"{w}|{o}|{'c' if c else 'o'}|{'j' if j else 'u'}"
-            for w, o, c, j in zip(names, offers, committed, whole, strict=True)
+            f"{w}|{o}|{'c' if c else 'o'}|{'j' if j else 'u'}|{a:g}-{b:g}"
+            for w, o, c, j, a, b in zip(names, offers, committed, whole, start, end, strict=True)
         ]
 
 
