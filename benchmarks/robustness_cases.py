@@ -84,40 +84,36 @@ def _portfolio(name: str, policy: dict[str, Any], offers: list[Any], workloads: 
     }
 
 
-def serving(seed: int, n_workloads: int = 300, n_offers: int = 600) -> dict[str, Any]:
-    rng = np.random.default_rng(seed)
-    workloads = []
-    for j in range(n_workloads):
+def _inference(
+    rng: np.random.Generator, n: int, chips: tuple[float, float], critical: float
+) -> list[dict[str, Any]]:
+    """``n`` inference workloads of log-uniform size in ``chips`` H100-equivalents."""
+    out = []
+    for j in range(n):
         base = float(rng.choice([300.0, 1000.0, 3000.0]))
-        chips = float(np.exp(rng.uniform(np.log(8), np.log(512))))
-        workloads.append(
+        size = float(np.exp(rng.uniform(np.log(chips[0]), np.log(chips[1]))))
+        out.append(
             {
                 "name": f"w{j}",
                 "kind": "inference",
-                "demand_tokens_per_s": round(base * chips, 1),
-                "critical": bool(rng.random() < 0.3),
+                "demand_tokens_per_s": round(base * size, 1),
+                "critical": bool(rng.random() < critical),
                 "throughput": _table(rng, base),
             }
         )
+    return out
+
+
+def serving(seed: int, n_workloads: int = 300, n_offers: int = 600) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    workloads = _inference(rng, n_workloads, (8, 512), 0.3)
     policy = {"max_share": 0.35, "share_by": "provider", "n_minus_1": 0.5}
     return _portfolio(f"serving-{seed}", policy, _offers(rng, n_offers, (256, 16_384)), workloads)
 
 
 def small_jobs(seed: int, n_workloads: int = 500, n_offers: int = 400) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
-    workloads = []
-    for j in range(n_workloads):
-        base = float(rng.choice([300.0, 1000.0, 3000.0]))
-        chips = float(np.exp(rng.uniform(0.0, np.log(64))))
-        workloads.append(
-            {
-                "name": f"w{j}",
-                "kind": "inference",
-                "demand_tokens_per_s": round(base * chips, 1),
-                "critical": bool(rng.random() < 0.3),
-                "throughput": _table(rng, base),
-            }
-        )
+    workloads = _inference(rng, n_workloads, (1, 64), 0.3)
     policy = {"max_share": 0.3, "share_by": "provider", "min_vendors": 2}
     return _portfolio(f"small-jobs-{seed}", policy, _offers(rng, n_offers, (64, 4096)), workloads)
 
