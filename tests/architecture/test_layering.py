@@ -19,6 +19,7 @@ LAYERS = (
     "workloads",
     "perfmodel",
     "planner",
+    "procurement",
     "analysis",
     "simulation",
     "routing",

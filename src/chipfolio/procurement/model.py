@@ -445,7 +445,7 @@ def build_model(
         # excess_s >= cost_s - eta
         a.rows("cvar", n_s, np.concatenate([sc.row, scen, scen]),
                np.concatenate([sc.col, np.full(n_s, eta), excess + scen]),
-               np.concatenate([-sc.data, -np.ones(n_s), np.ones(n_s)]), 0.0, np.inf)  # fmt: skip
+               np.concatenate([-sc.data, np.ones(n_s), np.ones(n_s)]), 0.0, np.inf)  # fmt: skip
         extra_cost = [np.array([weight]), weight * prob / (1.0 - risk.cvar_alpha)]
     c_vec = np.concatenate([cost, *extra_cost])
 
