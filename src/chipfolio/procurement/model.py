@@ -108,7 +108,9 @@ class _Assembly:
     c_val: list[FloatArray] = field(default_factory=list)
     c_vendor: list[IntArray] = field(default_factory=list)
 
-    def cols(self, name: str, n: int, upper: Any, *, integer: bool = False, lower: Any = 0.0) -> int:
+    def cols(
+        self, name: str, n: int, upper: Any, *, integer: bool = False, lower: Any = 0.0
+    ) -> int:
         offset = self.n_cols
         self.lower.append(np.broadcast_to(np.asarray(lower, np.float64), (n,)).copy())
         self.upper.append(np.broadcast_to(np.asarray(upper, np.float64), (n,)).copy())
@@ -210,20 +212,22 @@ def build_model(
     # capacity pools: (provider, chip) of every contract and on-demand offer
     cid = proc.chip_ids
     groups: list[tuple[str, str]] = []
-    for item in [*spec.contracts, *spec.on_demand]:
-        key = (item.provider, cid[item.chip])
+    pools = [(c.provider, c.chip) for c in spec.contracts]
+    pools += [(o.provider, o.chip) for o in spec.on_demand]
+    for provider, chip_name in pools:
+        key = (provider, cid[chip_name])
         if key not in groups:
             groups.append(key)
     n_g = len(groups)
     by = spec.policy.share_by
-    labels = [g[0] if by == "provider" else proc.silicon[g[1]] for g in groups]
+    labels = [pool[0] if by == "provider" else proc.silicon[pool[1]] for pool in groups]
     vendors = sorted(set(labels))
     group_vendor = np.array([vendors.index(v) for v in labels], dtype=np.int64)
     thr = np.zeros((n_w, n_g))
-    for wi, w in enumerate(spec.workloads):
-        for name, rate in w.throughput.items():
-            for gi, g in enumerate(groups):
-                if g[1] == cid[name]:
+    for wi, wspec in enumerate(spec.workloads):
+        for name, rate in wspec.throughput.items():
+            for gi, pool in enumerate(groups):
+                if pool[1] == cid[name]:
                     thr[wi, gi] = rate
     # chips that could ever be useful in a pool: all demand it can serve, at its rate
     with np.errstate(divide="ignore"):
@@ -244,7 +248,7 @@ def build_model(
         ub = math.ceil(bound_chips / c.chips_per_instance - 1e-9)
         if c.max_chips is not None:
             ub = min(ub, math.floor(c.max_chips / c.chips_per_instance + 1e-9))
-        for si, s0 in enumerate(c.sign_periods):
+        for s0 in c.sign_periods:
             nodes = tree.nodes_at(s0)
             upper = np.full(nodes, float(ub))
             lower = np.zeros(nodes)
@@ -287,8 +291,8 @@ def build_model(
     for w, ws in enumerate(spec.workloads):
         if ws.unserved_usd_per_token is not None:
             u_off[w] = a.cols(f"u:{w}", n_r, np.inf)
-            a.cost(u_off[w] + np.arange(n_r), np.arange(n_r),
-                   np.full(n_r, ws.unserved_usd_per_token * SECONDS_PER_HOUR * hours), -1)  # fmt: skip
+            per_unit = ws.unserved_usd_per_token * SECONDS_PER_HOUR * hours
+            a.cost(u_off[w] + np.arange(n_r), np.arange(n_r), np.full(n_r, per_unit), -1)
     used_off: dict[int, int] = {}
     for k, c in enumerate(spec.contracts):
         if c.take_or_pay < 1.0:
@@ -323,7 +327,7 @@ def build_model(
     # ----- capacity: allocated chips <= delivered (or used) + on-demand, per pool and node ---
     rr, cc, vv = [], [], []
     rec = np.arange(n_r)
-    for p, (w, g) in enumerate(pairs):
+    for p, (_, g) in enumerate(pairs):
         rr.append(g * n_r + rec)
         cc.append(y_off + p * n_r + rec)
         vv.append(np.ones(n_r))
@@ -351,7 +355,8 @@ def build_model(
         if k not in used_off:
             continue
         used, pay = used_off[k], used_off[-1 - k]
-        r, col, val = deliv.get(k, (np.zeros(0, np.int64),) * 2 + (np.zeros(0),))  # type: ignore[assignment]
+        empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
+        r, col, val = deliv.get(k, empty)
         a.rows("take_or_pay_use", n_r, np.concatenate([rec, r]),
                np.concatenate([used + rec, col]), np.concatenate([np.ones(n_r), -val]),
                -np.inf, 0.0)  # fmt: skip
@@ -377,7 +382,7 @@ def build_model(
 
     # ----- policy, per period and node ----------------------------------------------------
     pol = spec.policy
-    crit = [w for w, ws in enumerate(spec.workloads) if ws.critical]
+    crit = [i for i, ws in enumerate(spec.workloads) if ws.critical]
     if pol.n_minus_1 > 0 and crit:
         for w in crit:
             mine = [p for p, (pw, _) in enumerate(pairs) if pw == w]

@@ -144,7 +144,7 @@ def decode(
             delivered[sg.contract][:, members] += chips * frac[:, None]
             start = sg.period + c.lead_periods
             ramp = [c.ramp[i] if i < len(c.ramp) else 1.0 for i in range(c.term_periods)]
-            committed = chips * c.usd_per_chip_hour * hours * float(sum(ramp))
+            term_usd = chips * c.usd_per_chip_hour * hours * float(sum(ramp))
             in_horizon = chips * c.usd_per_chip_hour * hours * float(frac.sum())
             commitments.append(
                 Commitment(
@@ -155,7 +155,7 @@ def decode(
                     start_period=start,
                     end_period=start + c.term_periods,
                     chips=chips,
-                    committed_usd=committed,
+                    committed_usd=term_usd,
                     in_horizon_usd=in_horizon,
                     take_or_pay=c.take_or_pay,
                     scenarios=[names[s] for s in members],
@@ -198,13 +198,13 @@ def decode(
     for t in range(n_t):
         committed: dict[str, dict[str, float]] = {}
         for k, c in enumerate(spec.contracts):
-            chips = float(prob @ delivered[k, t, :])
-            if chips <= 0:
+            mean_chips = float(prob @ delivered[k, t, :])
+            if mean_chips <= 0:
                 continue
             chip = proc.chip_ids[c.chip]
             vendor = c.provider if by == "provider" else proc.silicon[chip]
             row = committed.setdefault(vendor, {})
-            row[chip] = row.get(chip, 0.0) + chips
+            row[chip] = row.get(chip, 0.0) + mean_chips
         od_chips: dict[str, float] = {}
         for j, o in enumerate(spec.on_demand):
             values = x[model.block(f"od:{j}")][tree.rec_index[t]]

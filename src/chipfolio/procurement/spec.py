@@ -293,9 +293,9 @@ class _Checker:
             )  # fmt: skip
         chip_ids: dict[str, str] = {}
         silicon: dict[str, str] = {}
-        for i, w in enumerate(spec.workloads):
+        for i, wspec in enumerate(spec.workloads):
             mine: set[str] = set()
-            for name in w.throughput:
+            for name in wspec.throughput:
                 cid, vendor = self.chip(name, "workloads", i, "throughput", name)
                 if cid in mine:
                     raise self.error(
@@ -304,10 +304,11 @@ class _Checker:
                     )  # fmt: skip
                 mine.add(cid)
                 chip_ids[name], silicon[cid] = cid, vendor
-        for kind, items in (("contracts", spec.contracts), ("on_demand", spec.on_demand)):
-            for i, item in enumerate(items):
-                cid, vendor = self.chip(item.chip, kind, i, "chip")
-                chip_ids[item.chip], silicon[cid] = cid, vendor
+        named = [("contracts", i, c.chip) for i, c in enumerate(spec.contracts)]
+        named += [("on_demand", i, o.chip) for i, o in enumerate(spec.on_demand)]
+        for kind, i, chip in named:
+            cid, vendor = self.chip(chip, kind, i, "chip")
+            chip_ids[chip], silicon[cid] = cid, vendor
         for i, c in enumerate(spec.contracts):
             for j, sp in enumerate(c.sign_periods):
                 if sp >= spec.periods:

@@ -102,10 +102,9 @@ def test_values_of_the_stochastic_solution_and_of_perfect_information() -> None:
 
 def later(sign: int, term: int, price: float) -> dict[str, Any]:
     data = base()
-    data["contracts"].append(
-        {"id": "later", "provider": "azure", "chip": "maia-200", "usd_per_chip_hour": price,
-         "term_periods": term, "sign_periods": [sign]}  # fmt: skip
-    )
+    contract = {"id": "later", "provider": "azure", "chip": "maia-200"}
+    contract.update(usd_per_chip_hour=price, term_periods=term, sign_periods=[sign])
+    data["contracts"].append(contract)
     return data
 
 
