@@ -93,10 +93,10 @@ def solve_procurement(
         else:
             notes.append(f"EVPI not computed (wait-and-see solve: {ws.status.value})")
         mean = np.einsum("wts,s->wt", proc.demand, proc.probabilities)[:, :, None]
-        ev = _run(build_model(proc, demand=mean, probability=np.ones(1)), options,
-                  start + (deadline - start) * (MAIN_SHARE + 0.2))  # fmt: skip
+        ev_model = build_model(proc, demand=mean, probability=np.ones(1))
+        ev = _run(ev_model, options, start + (deadline - start) * (MAIN_SHARE + 0.2))
         if ev.status.has_solution and ev.x is not None:
-            fixed = _now_chips(model, ev.x)
+            fixed = _now_chips(ev_model, ev.x)
             eev = _run(build_model(proc, fixed_now=fixed), options, deadline)
             if eev.status is SolveStatus.INFEASIBLE:
                 notes.append("VSS unbounded: the mean-demand signings are infeasible")

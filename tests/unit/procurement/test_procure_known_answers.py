@@ -254,3 +254,16 @@ def test_cvar_of_a_discrete_distribution() -> None:
     prob = np.array([0.5, 0.3, 0.2])
     assert cvar(cost, prob, 0.9) == pytest.approx(30.0)
     assert cvar(cost, prob, 0.7) == pytest.approx(0.2 / 0.3 * 30 + 0.1 / 0.3 * 20)
+
+
+def test_vss_reads_the_mean_demand_signings_from_their_own_model() -> None:
+    # a per-scenario contract listed first shifts the columns of the stochastic model (two
+    # nodes at period 13) against the mean-demand model (one): VSS must not depend on order
+    data = later(13, 11, 2.5)
+    data["contracts"][0]["usd_per_chip_hour"] = 1.5
+    first = solve(data, values=True)
+    data["contracts"].reverse()
+    second = solve(data, values=True)
+    assert first.vss_usd is not None and second.vss_usd is not None
+    assert second.vss_usd == pytest.approx(first.vss_usd, rel=1e-6, abs=1.0)
+    assert second.evpi_usd == pytest.approx(first.evpi_usd, rel=1e-6, abs=1.0)
