@@ -33,11 +33,92 @@ MAIN_SHARE = 0.7  # of the time limit, for the stochastic model (the rest for VS
 MIN_SOLVE_S = 0.05
 
 
+def _gap(objective: float, bound: float) -> float:
+    return float(abs(objective - bound) / max(abs(objective), 1e-9))
+
+
+def _rounded(model: ProcurementModel, x: FloatArray) -> FloatArray | None:
+    """The integer columns of an LP solution rounded up (more chips never lack capacity),
+    with each 'signed' binary set to match and its minimum met; None when a bound breaks."""
+    form = model.formulation
+    out = np.where(form.integrality == 1, np.ceil(x - 1e-6), x)
+    spec = model.procurement.spec
+    for sg in model.signings:
+        if sg.binary_offset is None:
+            continue
+        c = spec.contracts[sg.contract]
+        least = float(np.ceil(c.min_chips / c.chips_per_instance - 1e-9))
+        chosen = slice(sg.offset, sg.offset + sg.nodes)
+        signed = out[chosen] > 0
+        out[chosen] = np.where(signed, np.maximum(out[chosen], least), 0.0)
+        out[sg.binary_offset : sg.binary_offset + sg.nodes] = signed.astype(np.float64)
+    ints = form.integrality == 1
+    if (out[ints] > form.col_upper[ints] + 1e-9).any():
+        return None
+    return np.asarray(out, dtype=np.float64)
+
+
 def _run(model: ProcurementModel, options: SolveOptions, deadline: float) -> SolveResult:
-    left = max(MIN_SOLVE_S, deadline - time.perf_counter())
-    return get_solver(options.solver).solve(
-        model.formulation, dataclasses.replace(options, time_limit_s=left)
+    """The MILP within the deadline: LP relaxation (a proven bound), its integer columns
+    rounded up and fixed (a feasible incumbent); branch and bound, warm-started from it, only
+    when that incumbent is not within the requested gap of the bound."""
+    solver = get_solver(options.solver)
+    form = model.formulation
+    started = time.perf_counter()
+
+    def limited(relax: bool = False) -> SolveOptions:
+        left = max(MIN_SOLVE_S, deadline - time.perf_counter())
+        return dataclasses.replace(options, time_limit_s=left, relax=relax)
+
+    ints = form.integrality == 1
+    if not ints.any():
+        return solver.solve(form, limited())
+    lp = solver.solve(form, limited(relax=True))
+    if lp.status in (SolveStatus.INFEASIBLE, SolveStatus.UNBOUNDED):
+        return lp
+    best: SolveResult | None = None
+    if lp.status is SolveStatus.OPTIMAL and lp.x is not None and lp.objective is not None:
+        rounded = _rounded(model, lp.x)
+        if rounded is not None:
+            fixed = dataclasses.replace(
+                form,
+                col_lower=np.where(ints, rounded, form.col_lower),
+                col_upper=np.where(ints, rounded, form.col_upper),
+                integrality=np.zeros_like(form.integrality),
+            )
+            fix = solver.solve(fixed, limited())
+            if fix.status is SolveStatus.OPTIMAL and fix.x is not None and fix.objective:
+                gap = _gap(fix.objective, lp.objective)
+                within = gap <= options.mip_gap + 1e-12
+                best = SolveResult(
+                    status=SolveStatus.OPTIMAL if within else SolveStatus.FEASIBLE,
+                    x=fix.x,
+                    objective=fix.objective,
+                    mip_gap=gap,
+                    dual_bound=lp.objective,
+                    seconds=time.perf_counter() - started,
+                    solver=fix.solver,
+                    raw_status="rounded LP relaxation" + ("" if within else " (time limit)"),
+                )
+                if within or time.perf_counter() >= deadline:
+                    return best
+    mip = solver.solve(form, limited(), None if best is None else best.x)
+    if best is None:
+        return mip
+    better = mip.objective is not None and (
+        best.objective is None or mip.objective <= best.objective
     )
+    if mip.status.has_solution and better:
+        return mip
+    # keep the rounded incumbent, with the better of the two proven bounds
+    bound = max(b for b in (best.dual_bound, mip.dual_bound) if b is not None)
+    assert best.objective is not None
+    gap = _gap(best.objective, bound)
+    status = SolveStatus.OPTIMAL if gap <= options.mip_gap + 1e-12 else SolveStatus.FEASIBLE
+    return dataclasses.replace(
+        best, status=status, mip_gap=gap, dual_bound=bound,
+        seconds=time.perf_counter() - started, raw_status=f"rounded LP; {mip.raw_status}",
+    )  # fmt: skip
 
 
 def _objective(result: SolveResult) -> float | None:
