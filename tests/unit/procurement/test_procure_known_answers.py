@@ -267,3 +267,16 @@ def test_vss_reads_the_mean_demand_signings_from_their_own_model() -> None:
     assert first.vss_usd is not None and second.vss_usd is not None
     assert second.vss_usd == pytest.approx(first.vss_usd, rel=1e-6, abs=1.0)
     assert second.evpi_usd == pytest.approx(first.evpi_usd, rel=1e-6, abs=1.0)
+
+
+@pytest.mark.parametrize("gap", [0.01, 1e-6])
+def test_reported_gap_is_proven_against_the_true_optimum(gap: float) -> None:
+    # 7-chip instances: the LP relaxation signs 142.86 instances; rounding up is within 1%
+    proc = procurement_from_data(base(chips_per_instance=7), "<t>")
+    result = solve_procurement(proc, SolveOptions(time_limit_s=20, mip_gap=gap), values=False)
+    _, best = brute_force(2.0, 0.5, step=7)
+    bound = result.solver["bound"]
+    assert result.status == "optimal" and result.gap is not None and result.gap <= gap + 1e-12
+    assert bound <= best * (1 + 1e-9) and best <= result.objective_usd * (1 + 1e-9)
+    assert (result.objective_usd - bound) / result.objective_usd == pytest.approx(result.gap)
+    assert result.objective_usd <= best * (1 + gap) + 1e-6
