@@ -293,15 +293,15 @@ def build_model(
             u_off[w] = a.cols(f"u:{w}", n_r, np.inf)
             per_unit = ws.unserved_usd_per_token * SECONDS_PER_HOUR * hours
             a.cost(u_off[w] + np.arange(n_r), np.arange(n_r), np.full(n_r, per_unit), -1)
-    used_off: dict[int, int] = {}
+    # take-or-pay < 1: the paid share of the delivered chips is usable at no extra cost; each
+    # chip used beyond it is paid when used: extra[k, r] <= (1 - share) x delivered
+    extra_off: dict[int, int] = {}
     for k, c in enumerate(spec.contracts):
         if c.take_or_pay < 1.0:
-            used_off[k] = a.cols(f"used:{k}", n_r, np.inf)
-            pay = a.cols(f"pay:{k}", n_r, np.inf)
+            extra_off[k] = a.cols(f"extra:{k}", n_r, np.inf)
             g = groups.index((c.provider, cid[c.chip]))
-            a.cost(pay + np.arange(n_r), np.arange(n_r), np.full(n_r, c.usd_per_chip_hour * hours),
-                   group_vendor[g])  # fmt: skip
-            used_off[-1 - k] = pay
+            a.cost(extra_off[k] + np.arange(n_r), np.arange(n_r),
+                   np.full(n_r, c.usd_per_chip_hour * hours), group_vendor[g])  # fmt: skip
 
     # ----- delivered capacity per contract and recourse node (entries of n columns) --------
     # deliv[k] = (rec nodes, columns, chips per unit of the column)
@@ -320,9 +320,9 @@ def build_model(
         if prev is not None:
             entry = tuple(np.concatenate([x, y]) for x, y in zip(prev, entry, strict=True))  # type: ignore[assignment]
         deliv[sg.contract] = entry
-        if c.take_or_pay >= 1.0:
-            g = groups.index((c.provider, cid[c.chip]))
-            a.cost(sg.offset + node, r, vals * c.usd_per_chip_hour * hours, group_vendor[g])
+        g = groups.index((c.provider, cid[c.chip]))
+        paid = vals * c.take_or_pay * c.usd_per_chip_hour * hours
+        a.cost(sg.offset + node, r, paid, group_vendor[g])
 
     # ----- capacity: allocated chips <= delivered (or used) + on-demand, per pool and node ---
     rr, cc, vv = [], [], []
@@ -338,34 +338,28 @@ def build_model(
         vv.append(-np.ones(n_r))
     for k, c in enumerate(spec.contracts):
         g = groups.index((c.provider, cid[c.chip]))
-        if k in used_off:
+        if k in extra_off:
             rr.append(g * n_r + rec)
-            cc.append(used_off[k] + rec)
+            cc.append(extra_off[k] + rec)
             vv.append(-np.ones(n_r))
-        elif k in deliv:
+        if k in deliv:
             r, col, val = deliv[k]
             rr.append(g * n_r + r)
             cc.append(col)
-            vv.append(-val)
+            vv.append(-c.take_or_pay * val)
     a.rows("capacity", n_g * n_r, _cat(rr, np.int64), _cat(cc, np.int64), _cat(vv, np.float64),
            -np.inf, 0.0)  # fmt: skip
 
-    # ----- take-or-pay: used <= delivered; paid >= used and >= share x delivered ---------
+    # ----- take-or-pay: chips used beyond the paid share <= the unpaid share ---------------
     for k, c in enumerate(spec.contracts):
-        if k not in used_off:
+        if k not in extra_off:
             continue
-        used, pay = used_off[k], used_off[-1 - k]
         empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
         r, col, val = deliv.get(k, empty)
-        a.rows("take_or_pay_use", n_r, np.concatenate([rec, r]),
-               np.concatenate([used + rec, col]), np.concatenate([np.ones(n_r), -val]),
+        a.rows("take_or_pay", n_r, np.concatenate([rec, r]),
+               np.concatenate([extra_off[k] + rec, col]),
+               np.concatenate([np.ones(n_r), -(1.0 - c.take_or_pay) * val]),
                -np.inf, 0.0)  # fmt: skip
-        a.rows("take_or_pay_paid_use", n_r, np.concatenate([rec, rec]),
-               np.concatenate([pay + rec, used + rec]),
-               np.concatenate([np.ones(n_r), -np.ones(n_r)]), 0.0, np.inf)  # fmt: skip
-        a.rows("take_or_pay_minimum", n_r, np.concatenate([rec, r]),
-               np.concatenate([pay + rec, col]),
-               np.concatenate([np.ones(n_r), -c.take_or_pay * val]), 0.0, np.inf)  # fmt: skip
 
     # ----- demand: tokens served + unserved >= demand, per workload and node --------------
     rr, cc, vv = [], [], []
@@ -432,16 +426,24 @@ def build_model(
     expected = np.asarray(prob @ scenario_cost).reshape(-1)
 
     if pol.max_share < 1.0 and len(vendors) > 0:
-        spend = vendor >= 0
-        for v in range(len(vendors)):
-            coef = np.where(vendor[spend] == v, 1.0 - pol.max_share, -pol.max_share)
-            a.rows("share_cap", n_r, node[spend], col[spend], val[spend] * coef, -np.inf, 0.0)
+        # spend[v, r] = the vendor's dollars at node r; spend[v, r] <= cap x sum over vendors
+        n_v = len(vendors)
+        spend = a.cols("spend", n_v * n_r, np.inf)
+        paid = vendor >= 0
+        a.rows("spend", n_v * n_r,
+               np.concatenate([vendor[paid] * n_r + node[paid], np.arange(n_v * n_r)]),
+               np.concatenate([col[paid], spend + np.arange(n_v * n_r)]),
+               np.concatenate([val[paid], -np.ones(n_v * n_r)]), 0.0, 0.0)  # fmt: skip
+        vs, us = np.meshgrid(np.arange(n_v), np.arange(n_v), indexing="ij")
+        coef = np.where(vs == us, 1.0 - pol.max_share, -pol.max_share)  # [row vendor, col vendor]
+        rows = (vs[:, :, None] * n_r + rec[None, None, :]).reshape(-1)
+        cols = (spend + us[:, :, None] * n_r + rec[None, None, :]).reshape(-1)
+        vals = np.broadcast_to(coef[:, :, None], (n_v, n_v, n_r)).reshape(-1)
+        a.rows("share_cap", n_v * n_r, rows, cols, vals, -np.inf, 0.0)
 
     risk = spec.risk
     weight = risk.cvar_weight
-    cost = np.zeros(n_base)
-    cost[:] = (1.0 - weight) * expected
-    extra_cost: list[FloatArray] = []
+    objective: list[tuple[int, FloatArray]] = [(0, (1.0 - weight) * expected)]
     if weight > 0:
         eta = a.cols("cvar_eta", 1, np.inf, lower=-np.inf)
         excess = a.cols("cvar_excess", n_s, np.inf)
@@ -451,8 +453,10 @@ def build_model(
         a.rows("cvar", n_s, np.concatenate([sc.row, scen, scen]),
                np.concatenate([sc.col, np.full(n_s, eta), excess + scen]),
                np.concatenate([-sc.data, np.ones(n_s), np.ones(n_s)]), 0.0, np.inf)  # fmt: skip
-        extra_cost = [np.array([weight]), weight * prob / (1.0 - risk.cvar_alpha)]
-    c_vec = np.concatenate([cost, *extra_cost])
+        objective += [(eta, np.array([weight])), (excess, weight * prob / (1 - risk.cvar_alpha))]
+    c_vec = np.zeros(a.n_cols)
+    for offset, values in objective:
+        c_vec[offset : offset + values.shape[0]] = values
 
     A = sp.csc_matrix(
         (_cat(a.r_vals, np.float64), (_cat(a.r_rows, np.int64), _cat(a.r_cols, np.int64))),

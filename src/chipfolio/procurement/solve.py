@@ -225,8 +225,10 @@ def decode(
             delivered[sg.contract][:, members] += chips * frac[:, None]
             start = sg.period + c.lead_periods
             ramp = [c.ramp[i] if i < len(c.ramp) else 1.0 for i in range(c.term_periods)]
-            term_usd = chips * c.usd_per_chip_hour * hours * float(sum(ramp))
-            in_horizon = chips * c.usd_per_chip_hour * hours * float(frac.sum())
+            # what signing commits to pay: the take-or-pay share of every delivered chip-hour
+            per_chip = c.take_or_pay * c.usd_per_chip_hour * hours
+            term_usd = chips * per_chip * float(sum(ramp))
+            in_horizon = chips * per_chip * float(frac.sum())
             commitments.append(
                 Commitment(
                     contract=c.id,
