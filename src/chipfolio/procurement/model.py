@@ -280,7 +280,8 @@ def build_model(
     od_off = []
     for j, o in enumerate(spec.on_demand):
         g = groups.index((o.provider, cid[o.chip]))
-        ub = peak_chips[g] if o.max_chips is None else min(float(o.max_chips), peak_chips[g])
+        # no bound of our own: buying chips elsewhere can be what meets a share cap
+        ub = np.inf if o.max_chips is None else float(o.max_chips)
         off = a.cols(f"od:{j}", n_r, ub)
         od_off.append(off)
         a.cost(off + np.arange(n_r), np.arange(n_r), np.full(n_r, o.usd_per_chip_hour * hours),
