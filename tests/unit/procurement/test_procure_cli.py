@@ -160,3 +160,21 @@ def test_write_error_names_the_json_target(
 ) -> None:
     code, _, err = run(capsys, str(MINIMAL), "--json", str(tmp_path / "no" / "dir.json"))
     assert code == 2 and "--json" in err
+
+
+def test_the_2027_example_runs_from_the_readme(capsys: pytest.CaptureFixture[str]) -> None:
+    example = ROOT / "examples" / "procurement-2027.yaml"
+    assert "chipfolio procure examples/procurement-2027.yaml" in (ROOT / "README.md").read_text(
+        encoding="utf-8"
+    )
+    code, out, err = run(capsys, str(example), "--json", "-", "--time-limit", "60")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["status"] == "optimal" and doc["gap"] <= 0.001
+    assert doc["sign_now"] and all(c["sign_period"] == 0 for c in doc["sign_now"])
+    names = {s["name"] for s in doc["scenarios"]}
+    # later signings after month 12 differ by branch; each names the scenarios it serves
+    late = [c for c in doc["commitments"] if c["sign_period"] == 12]
+    assert late and all(0 < len(c["scenarios"]) < len(names) for c in late)
+    for period in doc["periods"]:
+        assert max(period["vendor_shares"].values()) <= 0.5 + 1e-6
