@@ -427,20 +427,18 @@ def build_model(
     expected = np.asarray(prob @ scenario_cost).reshape(-1)
 
     if pol.max_share < 1.0 and len(vendors) > 0:
-        # spend[v, r] = the vendor's dollars at node r; spend[v, r] <= cap x sum over vendors
+        # total[r] = all vendors' dollars at node r; each vendor's dollars <= cap x total[r]
         n_v = len(vendors)
-        spend = a.cols("spend", n_v * n_r, np.inf)
+        total = a.cols("spend_total", n_r, np.inf)
         paid = vendor >= 0
-        a.rows("spend", n_v * n_r,
+        a.rows("spend_total", n_r, np.concatenate([node[paid], rec]),
+               np.concatenate([col[paid], total + rec]),
+               np.concatenate([val[paid], -np.ones(n_r)]), 0.0, 0.0)  # fmt: skip
+        a.rows("share_cap", n_v * n_r,
                np.concatenate([vendor[paid] * n_r + node[paid], np.arange(n_v * n_r)]),
-               np.concatenate([col[paid], spend + np.arange(n_v * n_r)]),
-               np.concatenate([val[paid], -np.ones(n_v * n_r)]), 0.0, 0.0)  # fmt: skip
-        vs, us = np.meshgrid(np.arange(n_v), np.arange(n_v), indexing="ij")
-        coef = np.where(vs == us, 1.0 - pol.max_share, -pol.max_share)  # [row vendor, col vendor]
-        rows = (vs[:, :, None] * n_r + rec[None, None, :]).reshape(-1)
-        cols = (spend + us[:, :, None] * n_r + rec[None, None, :]).reshape(-1)
-        vals = np.broadcast_to(coef[:, :, None], (n_v, n_v, n_r)).reshape(-1)
-        a.rows("share_cap", n_v * n_r, rows, cols, vals, -np.inf, 0.0)
+               np.concatenate([col[paid], np.tile(total + rec, n_v)]),
+               np.concatenate([val[paid], np.full(n_v * n_r, -pol.max_share)]),
+               -np.inf, 0.0)  # fmt: skip
 
     risk = spec.risk
     weight = risk.cvar_weight
