@@ -27,6 +27,7 @@ MAX_PERIODS = 600
 MAX_SCENARIOS = 5_000
 MAX_ITEMS = 2_000
 PROBABILITY_TOLERANCE = 1e-6
+MAX_DEMAND_CELLS = 2_000_000  # workloads x periods x scenarios (memory and model size)
 
 _Strict = ConfigDict(extra="forbid", frozen=True)
 
@@ -317,6 +318,12 @@ class _Checker:
                         "contracts", i, "sign_periods", j,
                     )  # fmt: skip
         names = [w.name for w in spec.workloads]
+        cells = len(names) * spec.periods * len(spec.scenarios)
+        if cells > MAX_DEMAND_CELLS:
+            raise self.error(
+                f"workloads x periods x scenarios = {cells:,} exceeds {MAX_DEMAND_CELLS:,}; "
+                "use fewer scenarios or longer periods", "scenarios",
+            )  # fmt: skip
         demand = np.zeros((len(names), spec.periods, len(spec.scenarios)))
         for s, scen in enumerate(spec.scenarios):
             for w in scen.demand:

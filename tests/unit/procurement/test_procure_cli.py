@@ -125,6 +125,21 @@ def test_bad_input_is_one_line_naming_file_line_and_field(
         assert f"{path}:{line}" in one
 
 
+def test_a_demand_table_too_large_to_hold_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # 600 periods x 5000 scenarios x 1 workload = 3M cells from a 200 kB file
+    scen = "".join(
+        f"  - {{name: s{i}, probability: 0.0002, demand: {{chat: 1}}}}\n" for i in range(5000)
+    )
+    text = TEXT.replace("periods: 24 ", "periods: 600 ")
+    head, rest = text.split("scenarios:", 1)
+    rest = rest.split("workloads:", 1)[1]
+    path = write(tmp_path, head + "scenarios:\n" + scen + "workloads:" + rest)
+    code, _, err = run(capsys, str(path))
+    assert code == 2 and "exceeds 2,000,000" in err and "Traceback" not in err
+
+
 def test_unreadable_and_missing_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, _, err = run(capsys, str(tmp_path / "nope.yaml"))
     assert code == 2 and "no such file" in err
