@@ -19,6 +19,7 @@ LAYERS = (
     "workloads",
     "perfmodel",
     "planner",
+    "procurement",
     "analysis",
     "simulation",
     "routing",
@@ -101,7 +102,11 @@ def test_every_module_says_its_job_in_a_docstring() -> None:
 
 @pytest.mark.parametrize(
     "path",
-    sorted(p for layer in ("analysis", "simulation") for p in (SRC / layer).rglob("*.py")),
+    sorted(
+        p
+        for layer in ("procurement", "analysis", "simulation")
+        for p in (SRC / layer).rglob("*.py")
+    ),
     ids=lambda p: str(p.relative_to(SRC)),
 )
 def test_analysis_and_simulation_use_only_the_planners_public_names(path: Path) -> None:

@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "calibrate_cmd",
     "profile_cmd",
     "plan_cmd",
+    "procure_cmd",
     "leverage_cmd",
     "report_cmd",
     "simulate_cmd",

@@ -1,0 +1,165 @@
+"""`chipfolio procure`: which commitments to sign now and later, under uncertain demand."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from chipfolio.errors import GapNotMetError, InputError
+from chipfolio.planner import SolveOptions
+from chipfolio.procurement import ProcurementResult, load_procurement, solve_procurement
+
+MIN_SOLVE_S = 0.05
+
+
+def _money(value: float | None) -> str:
+    return "—" if value is None else f"${value:,.0f}"
+
+
+def _commitment_table(result: ProcurementResult) -> Table:
+    table = Table()
+    for name in ("contract", "provider", "chip", "sign", "periods", "scenarios"):
+        table.add_column(name)
+    for name in ("chips", "committed"):
+        table.add_column(name, justify="right")
+    n_scen = len(result.scenarios)
+    for c in result.commitments:
+        which = "all" if len(c.scenarios) == n_scen else ", ".join(c.scenarios)
+        if len(which) > 40:
+            which = f"{len(c.scenarios)} scenarios (p={c.probability:.2f})"
+        table.add_row(
+            c.contract,
+            c.provider,
+            c.chip,
+            "[bold]now[/]" if c.sign_period == 0 else f"p{c.sign_period}",
+            f"{c.start_period}-{c.end_period}",
+            which,
+            f"{c.chips:,}",
+            _money(c.committed_usd),
+        )
+    return table
+
+
+def _scenario_table(result: ProcurementResult) -> Table:
+    table = Table()
+    table.add_column("scenario")
+    for name in ("probability", "cost", "on-demand", "unserved"):
+        table.add_column(name, justify="right")
+    for s in result.scenarios[:50]:
+        table.add_row(
+            s.name,
+            f"{s.probability:.3f}",
+            _money(s.cost_usd),
+            _money(s.on_demand_usd),
+            f"{s.unserved_fraction:.1%}",
+        )
+    return table
+
+
+def show_result(result: ProcurementResult, file: str, console: Console) -> None:
+    s = result.solver
+    gap = "—" if result.gap is None else f"{result.gap:.2%}"
+    console.print(
+        f"[bold]{result.name or file}[/]: [bold]{result.status}[/] procurement, expected cost "
+        f"[bold]{_money(result.expected_cost_usd)}[/], CVaR95 {_money(result.cvar_95_usd)}"
+    )
+    console.print(
+        f"value of the stochastic solution {_money(result.vss_usd)} · "
+        f"value of perfect information {_money(result.evpi_usd)}"
+    )
+    for note in result.notes:
+        console.print(f"[bold yellow]note:[/] {note}")
+    console.print(
+        f"[dim]solver {s.get('name')} {s.get('status')} gap {gap} · build "
+        f"{s.get('build_seconds', 0.0):.2f} s, solve {s.get('seconds', 0.0):.2f} s · "
+        f"{s.get('columns', 0):,} variables ({s.get('integer_columns', 0):,} integer), "
+        f"{s.get('rows', 0):,} constraints, {s.get('tree_nodes', 0):,} tree nodes[/]"
+    )
+    now = result.sign_now
+    console.print(f"\n[bold]Sign now[/]: {len(now)} commitment(s)")
+    console.print("\n[bold]Commitments (now and planned)[/]")
+    console.print(_commitment_table(result))
+    console.print("\n[bold]Cost by scenario[/]")
+    console.print(_scenario_table(result))
+
+
+def _write_json(result: ProcurementResult, out: str) -> None:
+    text = json.dumps(result.to_json(), indent=2)
+    if out == "-":
+        typer.echo(text)
+        return
+    try:
+        Path(out).write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(
+            f"cannot write result: {exc.strerror or exc}", file=out, field="--json"
+        ) from exc
+
+
+def run_procure(
+    file: Path,
+    json_out: str | None,
+    time_limit: float,
+    gap: float,
+    values: bool,
+    require_gap: float | None = None,
+) -> None:
+    if not time_limit > 0:
+        raise InputError(f"must be > 0, got {time_limit}", field="--time-limit")
+    if not 0 <= gap < 1:
+        raise InputError(f"must be in [0, 1), got {gap}", field="--gap")
+    if require_gap is not None and not 0 <= require_gap < 1:
+        raise InputError(f"must be in [0, 1), got {require_gap}", field="--require-gap")
+    proc = load_procurement(file)
+    parsed = time.perf_counter()
+    options = SolveOptions(time_limit_s=time_limit, mip_gap=gap)
+    deadline = max(parsed + time_limit, time.perf_counter() + MIN_SOLVE_S)
+    result = solve_procurement(proc, options, deadline=deadline, values=values)
+    if json_out is not None:
+        _write_json(result, json_out)
+    if json_out != "-":
+        console = Console()
+        show_result(result, str(file), console if console.is_terminal else Console(width=200))
+    if require_gap is not None and (result.gap is None or result.gap > require_gap + 1e-12):
+        proven = "no bound" if result.gap is None else f"proven gap {result.gap:.2%}"
+        raise GapNotMetError(
+            f"the procurement is not proven within --require-gap {require_gap:.2%} "
+            f"({proven}); it was still written"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("procure")
+    def procure(
+        file: Path = typer.Argument(..., help="Procurement YAML file (see docs/procurement.md)."),
+        json_out: str | None = typer.Option(
+            None, "--json", metavar="OUT", help="Write the result as JSON to OUT ('-' = stdout)."
+        ),
+        time_limit: float = typer.Option(
+            60.0,
+            "--time-limit",
+            metavar="S",
+            help="Wall-time limit in seconds for all solves, from the parsed file (kept).",
+        ),
+        gap: float = typer.Option(
+            0.001, "--gap", metavar="G", help="Relative optimality gap to stop at (0.001 = 0.1%)."
+        ),
+        values: bool = typer.Option(
+            True,
+            "--values/--no-values",
+            help="Also compute VSS and EVPI (three more solves sharing the time limit).",
+        ),
+        require_gap: float | None = typer.Option(
+            None,
+            "--require-gap",
+            metavar="G",
+            help="Exit with code 4 (after writing) when the proven gap exceeds G.",
+        ),
+    ) -> None:
+        """Commitments to sign now and later, minimising expected cost (or with CVaR)."""
+        run_procure(file, json_out, time_limit, gap, values, require_gap)

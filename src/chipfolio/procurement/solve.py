@@ -1,0 +1,352 @@
+"""Solve a procurement: the stochastic program, then the values of information and of
+the stochastic solution, decoded into a ProcurementResult.
+
+Three further models give the two values: the wait-and-see model (every scenario decided
+with its future known; EVPI = stochastic objective - wait-and-see objective) and the
+expected-value model (one scenario, the probability-weighted mean demand), whose period-0
+signings, fixed in the stochastic model, give EEV (VSS = EEV - stochastic objective). They
+share the time limit with the main solve, which gets most of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import numpy as np
+
+from chipfolio.errors import InfeasibleError, SolverError
+from chipfolio.planner import FloatArray, SolveOptions, SolveResult, SolveStatus, get_solver
+from chipfolio.procurement.model import ProcurementModel, build_model
+from chipfolio.procurement.result import (
+    Commitment,
+    PeriodSummary,
+    ProcurementResult,
+    ScenarioOutcome,
+    cvar,
+    weighted_quantile,
+)
+from chipfolio.procurement.spec import Procurement
+
+MAIN_SHARE = 0.7  # of the time limit, for the stochastic model (the rest for VSS/EVPI)
+MIN_SOLVE_S = 0.05
+
+
+def _gap(objective: float, bound: float) -> float:
+    return float(abs(objective - bound) / max(abs(objective), 1e-9))
+
+
+def _rounded(model: ProcurementModel, x: FloatArray) -> FloatArray | None:
+    """The integer columns of an LP solution rounded up (more chips never lack capacity),
+    with each 'signed' binary set to match and its minimum met; None when a bound breaks."""
+    form = model.formulation
+    out = np.where(form.integrality == 1, np.ceil(x - 1e-6), x)
+    spec = model.procurement.spec
+    for sg in model.signings:
+        if sg.binary_offset is None:
+            continue
+        c = spec.contracts[sg.contract]
+        least = float(np.ceil(c.min_chips / c.chips_per_instance - 1e-9))
+        chosen = slice(sg.offset, sg.offset + sg.nodes)
+        signed = out[chosen] > 0
+        out[chosen] = np.where(signed, np.maximum(out[chosen], least), 0.0)
+        out[sg.binary_offset : sg.binary_offset + sg.nodes] = signed.astype(np.float64)
+    ints = form.integrality == 1
+    if (out[ints] > form.col_upper[ints] + 1e-9).any():
+        return None
+    return np.asarray(out, dtype=np.float64)
+
+
+def _run(model: ProcurementModel, options: SolveOptions, deadline: float) -> SolveResult:
+    """The MILP within the deadline: LP relaxation (a proven bound), its integer columns
+    rounded up and fixed (a feasible incumbent); branch and bound, warm-started from it, only
+    when that incumbent is not within the requested gap of the bound."""
+    solver = get_solver(options.solver)
+    form = model.formulation
+    started = time.perf_counter()
+
+    def limited(relax: bool = False) -> SolveOptions:
+        left = max(MIN_SOLVE_S, deadline - time.perf_counter())
+        return dataclasses.replace(options, time_limit_s=left, relax=relax)
+
+    ints = form.integrality == 1
+    if not ints.any():
+        return solver.solve(form, limited())
+    lp = solver.solve(form, limited(relax=True))
+    if lp.status in (SolveStatus.INFEASIBLE, SolveStatus.UNBOUNDED):
+        return lp
+    best: SolveResult | None = None
+    if lp.status is SolveStatus.OPTIMAL and lp.x is not None and lp.objective is not None:
+        rounded = _rounded(model, lp.x)
+        if rounded is not None:
+            fixed = dataclasses.replace(
+                form,
+                col_lower=np.where(ints, rounded, form.col_lower),
+                col_upper=np.where(ints, rounded, form.col_upper),
+                integrality=np.zeros_like(form.integrality),
+            )
+            fix = solver.solve(fixed, limited())
+            if fix.status is SolveStatus.OPTIMAL and fix.x is not None and fix.objective:
+                gap = _gap(fix.objective, lp.objective)
+                within = gap <= options.mip_gap + 1e-12
+                best = SolveResult(
+                    status=SolveStatus.OPTIMAL if within else SolveStatus.FEASIBLE,
+                    x=fix.x,
+                    objective=fix.objective,
+                    mip_gap=gap,
+                    dual_bound=lp.objective,
+                    seconds=time.perf_counter() - started,
+                    solver=fix.solver,
+                    raw_status="rounded LP relaxation" + ("" if within else " (time limit)"),
+                )
+                if within or time.perf_counter() >= deadline:
+                    return best
+    mip = solver.solve(form, limited(), None if best is None else best.x)
+    if best is None:
+        return mip
+    better = mip.objective is not None and (
+        best.objective is None or mip.objective <= best.objective
+    )
+    if mip.status.has_solution and better:
+        return mip
+    # keep the rounded incumbent, with the better of the two proven bounds
+    bound = max(b for b in (best.dual_bound, mip.dual_bound) if b is not None)
+    assert best.objective is not None
+    gap = _gap(best.objective, bound)
+    status = SolveStatus.OPTIMAL if gap <= options.mip_gap + 1e-12 else SolveStatus.FEASIBLE
+    return dataclasses.replace(
+        best, status=status, mip_gap=gap, dual_bound=bound,
+        seconds=time.perf_counter() - started, raw_status=f"rounded LP; {mip.raw_status}",
+    )  # fmt: skip
+
+
+def _objective(result: SolveResult) -> float | None:
+    return result.objective if result.status.has_solution else None
+
+
+def _now_chips(model: ProcurementModel, x: FloatArray) -> dict[int, float]:
+    """Chips signed at period 0, per contract, in a solution."""
+    out: dict[int, float] = {}
+    spec = model.procurement.spec
+    for sg in model.signings:
+        if sg.period == 0:
+            c = spec.contracts[sg.contract]
+            out[sg.contract] = round(float(x[sg.offset])) * c.chips_per_instance
+    return out
+
+
+def solve_procurement(
+    proc: Procurement,
+    options: SolveOptions | None = None,
+    *,
+    deadline: float | None = None,
+    values: bool = True,
+) -> ProcurementResult:
+    """Solve ``proc``; ``values`` also computes VSS and EVPI (three more solves)."""
+    options = options or SolveOptions()
+    start = time.perf_counter()
+    deadline = start + options.time_limit_s if deadline is None else deadline
+    model = build_model(proc)
+    main_deadline = start + (deadline - start) * (MAIN_SHARE if values else 1.0)
+    result = _run(model, options, main_deadline)
+    if result.status is SolveStatus.INFEASIBLE:
+        raise InfeasibleError(
+            "no procurement meets the demand and the policy in every scenario: allow on-demand "
+            "capacity (or raise its max_chips), relax the policy, or set "
+            "unserved_usd_per_token on the workloads",
+            [],
+        )
+    if not result.status.has_solution or result.x is None:
+        raise SolverError(
+            f"the solver found no procurement within the time limit ({result.raw_status}); "
+            "raise --time-limit"
+        )
+    vss = evpi = None
+    notes: list[str] = []
+    objective = float(result.objective or 0.0)
+    if values:
+        ws_model = build_model(proc, anticipative=True)
+        ws = _run(ws_model, options, start + (deadline - start) * (MAIN_SHARE + 0.1))
+        ws_obj = _objective(ws)
+        if ws_obj is not None and ws.status is SolveStatus.OPTIMAL:
+            evpi = objective - ws_obj
+        else:
+            notes.append(f"EVPI not computed (wait-and-see solve: {ws.status.value})")
+        mean = np.einsum("wts,s->wt", proc.demand, proc.probabilities)[:, :, None]
+        ev_model = build_model(proc, demand=mean, probability=np.ones(1))
+        ev = _run(ev_model, options, start + (deadline - start) * (MAIN_SHARE + 0.2))
+        if ev.status.has_solution and ev.x is not None:
+            fixed = _now_chips(ev_model, ev.x)
+            eev = _run(build_model(proc, fixed_now=fixed), options, deadline)
+            if eev.status is SolveStatus.INFEASIBLE:
+                notes.append("VSS unbounded: the mean-demand signings are infeasible")
+            elif eev.status is SolveStatus.OPTIMAL and eev.objective is not None:
+                vss = eev.objective - objective
+            else:
+                notes.append(f"VSS not computed (EEV solve: {eev.status.value})")
+        else:
+            notes.append(f"VSS not computed (expected-value solve: {ev.status.value})")
+    return decode(model, result, vss=vss, evpi=evpi, notes=notes, options=options,
+                  seconds=time.perf_counter() - start)  # fmt: skip
+
+
+def decode(
+    model: ProcurementModel,
+    result: SolveResult,
+    *,
+    vss: float | None = None,
+    evpi: float | None = None,
+    notes: list[str] | None = None,
+    options: SolveOptions | None = None,
+    seconds: float = 0.0,
+) -> ProcurementResult:
+    """Read a solution back: commitments, costs per scenario and per period."""
+    proc = model.procurement
+    spec = proc.spec
+    x = result.value()
+    tree = model.tree
+    prob = proc.probabilities
+    n_w, n_t, n_s = proc.demand.shape
+    names = [s.name for s in spec.scenarios]
+    hours = spec.hours_per_period
+
+    commitments: list[Commitment] = []
+    delivered = np.zeros((len(spec.contracts), n_t, n_s))  # chips per contract
+    for sg in model.signings:
+        c = spec.contracts[sg.contract]
+        frac = model.delivery[sg.contract][c.sign_periods.index(sg.period)]
+        labels = tree.labels[sg.period]
+        for node in range(sg.nodes):
+            chips = round(float(x[sg.offset + node])) * c.chips_per_instance
+            members = np.flatnonzero(labels == node)
+            if chips <= 0:
+                continue
+            delivered[sg.contract][:, members] += chips * frac[:, None]
+            start = sg.period + c.lead_periods
+            ramp = [c.ramp[i] if i < len(c.ramp) else 1.0 for i in range(c.term_periods)]
+            # what signing commits to pay: the take-or-pay share of every delivered chip-hour
+            per_chip = c.take_or_pay * c.usd_per_chip_hour * hours
+            term_usd = chips * per_chip * float(sum(ramp))
+            in_horizon = chips * per_chip * float(frac.sum())
+            commitments.append(
+                Commitment(
+                    contract=c.id,
+                    provider=c.provider,
+                    chip=proc.chip_ids[c.chip],
+                    sign_period=sg.period,
+                    start_period=start,
+                    end_period=start + c.term_periods,
+                    chips=chips,
+                    committed_usd=term_usd,
+                    in_horizon_usd=in_horizon,
+                    take_or_pay=c.take_or_pay,
+                    scenarios=[names[s] for s in members],
+                    probability=float(prob[members].sum()),
+                )
+            )
+    commitments.sort(key=lambda m: (m.sign_period, m.contract, m.scenarios))
+
+    base = model.scenario_cost.shape[1]
+    xb = x[:base]
+    scen_cost = np.asarray(model.scenario_cost @ xb).reshape(-1)
+    od_cost = np.zeros(n_s)
+    for j in range(len(spec.on_demand)):
+        block = model.block(f"od:{j}")
+        values = x[block][tree.rec_index]  # [T, S]
+        od_cost += values.sum(axis=0) * spec.on_demand[j].usd_per_chip_hour * hours
+    unserved = np.zeros(n_s)
+    total_demand = proc.demand.sum(axis=(0, 1))
+    for w in range(n_w):
+        block = model.block(f"u:{w}")
+        if block.stop > block.start:
+            unserved += x[block][tree.rec_index].sum(axis=0)
+    frac_unserved = np.where(total_demand > 0, unserved / np.maximum(total_demand, 1e-300), 0.0)
+    scenarios = [
+        ScenarioOutcome(
+            name=names[s],
+            probability=float(prob[s]),
+            cost_usd=float(scen_cost[s]),
+            on_demand_usd=float(od_cost[s]),
+            unserved_fraction=float(min(max(frac_unserved[s], 0.0), 1.0)),
+        )
+        for s in range(n_s)
+    ]
+
+    # per period: expected committed chips by vendor and chip, demand quantiles, shares
+    period_cost = np.asarray(model.period_cost @ xb).reshape(-1)  # per recourse node
+    vendor_cost = [np.asarray(m @ xb).reshape(-1) for m in model.vendor_cost]
+    periods: list[PeriodSummary] = []
+    by = spec.policy.share_by
+    for t in range(n_t):
+        committed: dict[str, dict[str, float]] = {}
+        for k, c in enumerate(spec.contracts):
+            mean_chips = float(prob @ delivered[k, t, :])
+            if mean_chips <= 0:
+                continue
+            chip = proc.chip_ids[c.chip]
+            vendor = c.provider if by == "provider" else proc.silicon[chip]
+            row = committed.setdefault(vendor, {})
+            row[chip] = row.get(chip, 0.0) + mean_chips
+        od_chips: dict[str, float] = {}
+        for j, o in enumerate(spec.on_demand):
+            values = x[model.block(f"od:{j}")][tree.rec_index[t]]
+            if float(prob @ values) > 1e-9:
+                od_chips[o.id] = float(prob @ values)
+        nodes = tree.rec_index[t]
+        total = float(prob @ period_cost[nodes])
+        shares = {
+            v: (float(prob @ vendor_cost[i][nodes]) / total if total > 0 else 0.0)
+            for i, v in enumerate(model.vendors)
+        }
+        quant = {
+            w.name: {
+                q: weighted_quantile(proc.demand[wi, t, :], prob, level)
+                for q, level in (("p5", 0.05), ("p50", 0.5), ("p95", 0.95))
+            }
+            for wi, w in enumerate(spec.workloads)
+        }
+        periods.append(
+            PeriodSummary(
+                period=t,
+                committed_chips=committed,
+                on_demand_chips=od_chips,
+                demand_quantiles=quant,
+                vendor_shares={v: s for v, s in shares.items() if s > 1e-12},
+                expected_cost_usd=total,
+            )
+        )
+    info: dict[str, Any] = {
+        "name": result.solver,
+        "status": result.raw_status,
+        "gap": result.mip_gap,
+        "bound": result.dual_bound,
+        "seconds": result.seconds,
+        "build_seconds": model.seconds,
+        "columns": model.formulation.n_cols,
+        "rows": model.formulation.n_rows,
+        "integer_columns": int(model.formulation.integrality.sum()),
+        "tree_nodes": tree.n_rec,
+        "time_limit_s": None if options is None else options.time_limit_s,
+        "requested_gap": None if options is None else options.mip_gap,
+        "total_seconds": seconds,
+    }
+    status = "optimal" if result.status is SolveStatus.OPTIMAL else "feasible"
+    return ProcurementResult(
+        name=spec.name,
+        status=status,
+        objective_usd=float(result.objective or 0.0),
+        expected_cost_usd=float(prob @ scen_cost),
+        cvar_95_usd=cvar(scen_cost, prob, 0.95),
+        cvar_weight=spec.risk.cvar_weight,
+        cvar_alpha=spec.risk.cvar_alpha,
+        gap=result.mip_gap,
+        commitments=commitments,
+        scenarios=scenarios,
+        periods=periods,
+        vss_usd=vss,
+        evpi_usd=evpi,
+        notes=list(notes or []),
+        solver=info,
+        hours_per_period=hours,
+    )

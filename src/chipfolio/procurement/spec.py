@@ -1,0 +1,370 @@
+"""The procurement file: pydantic models, loading, and the checks that need the whole file.
+
+A procurement file states the horizon (periods of ``hours_per_period`` hours), demand
+scenarios with probabilities, workloads with per-chip throughput, the contracts that can be
+signed (term, lead time, sign periods, take-or-pay share, ramp, size limits) and the on-demand
+offers bought once demand is known. docs/procurement.md describes every field.
+
+Every error names the file, the line and the field (``contracts[1].sign_periods``), exit 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from chipfolio.catalog.chips import registry
+from chipfolio.errors import FieldIssue, InputError, SchemaError, UnknownNameError
+from chipfolio.workloads.spec import LineIndex, parse_yaml, render
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_PERIODS = 600
+MAX_SCENARIOS = 5_000
+MAX_ITEMS = 2_000
+PROBABILITY_TOLERANCE = 1e-6
+MAX_DEMAND_CELLS = 2_000_000  # workloads x periods x scenarios (memory and model size)
+
+_Strict = ConfigDict(extra="forbid", frozen=True)
+
+
+def _num(gt: float | None = None, ge: float | None = None, le: float | None = None) -> Any:
+    return Field(gt=gt, ge=ge, le=le, allow_inf_nan=False)
+
+
+Name = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9][\w.:/+@-]*$")]
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+Rate = Annotated[float, _num(ge=0, le=1e13)]
+PositiveRate = Annotated[float, _num(gt=0, le=1e13)]
+Price = Annotated[float, _num(ge=0, le=1e6)]
+Period = Annotated[int, Field(ge=0, le=MAX_PERIODS)]
+Chips = Annotated[int, Field(ge=0, le=100_000_000)]
+Fraction = Annotated[float, _num(ge=0, le=1)]
+
+# Demand of one workload in one scenario: a constant, one value per period, or a mapping
+# {period: value} that holds from that period on (piecewise constant).
+Demand = Rate | list[Rate] | dict[Period, Rate]
+
+
+class ScenarioSpec(BaseModel):
+    """One future: its probability and the demand (tokens/s) of every workload."""
+
+    model_config = _Strict
+    name: Name
+    probability: Annotated[float, _num(gt=0, le=1)]
+    demand: dict[Name, Demand] = Field(min_length=1)
+
+
+class WorkloadSpec(BaseModel):
+    """A workload served on chips: measured tokens/s per chip, and what unserved costs."""
+
+    model_config = _Strict
+    name: Name
+    throughput: dict[Text, PositiveRate] = Field(min_length=1)
+    critical: bool = False
+    unserved_usd_per_token: Annotated[float, _num(ge=0, le=1e6)] | None = None
+
+
+class ContractSpec(BaseModel):
+    """A commitment that can be signed: q chips from s + lead for term periods, paid in full
+    (or at least the take-or-pay share) whether used or not."""
+
+    model_config = _Strict
+    id: Name
+    provider: Text
+    chip: Text
+    usd_per_chip_hour: Price
+    term_periods: Annotated[int, Field(ge=1, le=MAX_PERIODS)]
+    lead_periods: Annotated[int, Field(ge=0, le=MAX_PERIODS)] = 0
+    sign_periods: list[Period] = Field(default_factory=lambda: [0], min_length=1, max_length=600)
+    chips_per_instance: Annotated[int, Field(ge=1, le=100_000)] = 1
+    min_chips: Chips = 0
+    max_chips: Chips | None = None
+    take_or_pay: Fraction = 1.0
+    ramp: list[Annotated[float, _num(gt=0, le=1)]] = Field(default_factory=list, max_length=600)
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if self.max_chips is not None and self.min_chips > self.max_chips:
+            raise ValueError(f"min_chips {self.min_chips} exceeds max_chips {self.max_chips}")
+        if len(self.ramp) > self.term_periods:
+            raise ValueError(f"ramp lists more periods than the term ({self.term_periods})")
+        if len(set(self.sign_periods)) != len(self.sign_periods):
+            raise ValueError("sign_periods lists a period twice")
+        return self
+
+
+class OnDemandSpec(BaseModel):
+    """Capacity bought per period and scenario, once that period's demand is known."""
+
+    model_config = _Strict
+    id: Name
+    provider: Text
+    chip: Text
+    usd_per_chip_hour: Price
+    max_chips: Chips | None = None
+
+
+class PolicySpec(BaseModel):
+    """The planner's policy, applied in every period and scenario (defaults: none)."""
+
+    model_config = _Strict
+    max_share: Annotated[float, _num(gt=0, le=1)] = 1.0
+    share_by: Literal["provider", "silicon"] = "provider"
+    min_vendors: Annotated[int, Field(ge=1, le=100)] = 1
+    n_minus_1: Fraction = 0.0
+
+
+class RiskSpec(BaseModel):
+    """The objective: (1 - cvar_weight) x expected cost + cvar_weight x CVaR_alpha(cost)."""
+
+    model_config = _Strict
+    cvar_weight: Fraction = 0.0
+    cvar_alpha: Annotated[float, _num(ge=0.5, le=0.999)] = 0.95
+
+
+class ProcurementSpec(BaseModel):
+    """The whole procurement file."""
+
+    model_config = _Strict
+    name: Text | None = None
+    description: Annotated[str, Field(max_length=5000)] | None = None
+    periods: Annotated[int, Field(ge=1, le=MAX_PERIODS)]
+    hours_per_period: Annotated[float, _num(gt=0, le=10_000)] = 730.0
+    scenarios: list[ScenarioSpec] = Field(min_length=1, max_length=MAX_SCENARIOS)
+    workloads: list[WorkloadSpec] = Field(min_length=1, max_length=MAX_ITEMS)
+    contracts: list[ContractSpec] = Field(default_factory=list, max_length=MAX_ITEMS)
+    on_demand: list[OnDemandSpec] = Field(default_factory=list, max_length=MAX_ITEMS)
+    policy: PolicySpec = Field(default_factory=PolicySpec)
+    risk: RiskSpec = Field(default_factory=RiskSpec)
+
+
+@dataclass(frozen=True, eq=False)
+class Procurement:
+    """A validated procurement file, with demand expanded to [workload, period, scenario]."""
+
+    spec: ProcurementSpec
+    demand: np.ndarray[Any, np.dtype[np.float64]]
+    file: str
+    lines: LineIndex = field(default_factory=LineIndex)
+    # silicon vendor of every chip named in the file (canonical chip id -> vendor)
+    chip_ids: Mapping[str, str] = field(default_factory=dict)
+    silicon: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def probabilities(self) -> np.ndarray[Any, np.dtype[np.float64]]:
+        return np.array([s.probability for s in self.spec.scenarios], dtype=np.float64)
+
+
+# ----- reading ------------------------------------------------------------------------------
+
+
+def _read_text(path: Path) -> str:
+    file = str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise InputError(f"file is too large ({size} bytes > {MAX_FILE_BYTES})", file=file)
+        data = path.read_bytes()
+    except IsADirectoryError as exc:
+        raise InputError("is a directory, expected a procurement YAML file", file=file) from exc
+    except FileNotFoundError as exc:
+        raise InputError("no such file", file=file) from exc
+    except OSError as exc:
+        raise InputError(f"cannot read file: {exc.strerror or exc}", file=file) from exc
+    if b"\x00" in data:
+        raise InputError("not a text file (binary content)", file=file)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text (byte {exc.start})", file=file) from exc
+
+
+def _yaml_path(loc: tuple[int | str, ...]) -> tuple[str | int, ...]:
+    """Pydantic's location as a path into the YAML (drop union-branch segments)."""
+    out: list[str | int] = []
+    for part in loc:
+        if isinstance(part, str) and (
+            "[" in part or part.startswith(("literal", "function")) or part in ("float", "int")
+        ):
+            continue
+        out.append(part)
+    return tuple(out)
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "missing":
+        return "required field is missing"
+    reason = str(error["msg"]).removeprefix("Value error, ")
+    value = repr(error.get("input"))
+    value = value if len(value) <= 40 else value[:37] + "..."
+    return reason if kind == "value_error" else f"{reason}, got {value}"
+
+
+def _schema_error(exc: ValidationError, file: str, lines: LineIndex) -> SchemaError:
+    issues: list[FieldIssue] = []
+    seen: set[str] = set()
+    for error in exc.errors():
+        path = _yaml_path(tuple(error["loc"]))
+        name = render(path) or "(top)"
+        if name in seen:  # a union reports each branch; one line per field is enough
+            continue
+        seen.add(name)
+        message = _message(error)
+        if path and path[0] == "scenarios" and "demand" in path:
+            message = "expected a number, a list (one per period) or {period: value}: " + message
+        issues.append(FieldIssue(field=name, message=message, line=lines.of(path)))
+    return SchemaError(file, issues)
+
+
+# ----- checks on the whole file -------------------------------------------------------------
+
+
+class _Checker:
+    def __init__(self, spec: ProcurementSpec, file: str, lines: LineIndex) -> None:
+        self.spec, self.file, self.lines = spec, file, lines
+
+    def error(self, message: str, *path: str | int) -> InputError:
+        return InputError(message, file=self.file, line=self.lines.of(path), field=render(path))
+
+    def unique(self, kind: str, key: str, names: list[str]) -> None:
+        seen: dict[str, int] = {}
+        for i, name in enumerate(names):
+            if name in seen:
+                raise self.error(
+                    f"duplicate {key} '{name}' (first used by {kind}[{seen[name]}])", kind, i, key
+                )
+            seen[name] = i
+
+    def chip(self, name: str, *path: str | int) -> tuple[str, str]:
+        chips = registry()
+        found = chips.find(name)
+        if found is None:
+            raise UnknownNameError(
+                "chip",
+                name,
+                chips.known_names(),
+                file=self.file,
+                line=self.lines.of(path),
+                field=render(path),
+            )
+        return found.id, found.vendor.value
+
+    def demand(self, value: Any, *path: str | int) -> np.ndarray[Any, np.dtype[np.float64]]:
+        n = self.spec.periods
+        if isinstance(value, list):
+            if len(value) != n:
+                raise self.error(f"lists {len(value)} values, expected one per period ({n})", *path)
+            return np.array(value, dtype=np.float64)
+        if isinstance(value, dict):
+            out = np.zeros(n)
+            keys = sorted(value)
+            if not keys or keys[0] != 0:
+                raise self.error("a {period: value} demand must start at period 0", *path)
+            for k in keys:
+                if k >= n:
+                    raise self.error(f"period {k} is past the horizon (periods: {n})", *path, k)
+                out[k:] = float(value[k])
+            return out
+        return np.full(n, float(value))
+
+    def run(self) -> Procurement:
+        spec = self.spec
+        self.unique("scenarios", "name", [s.name for s in spec.scenarios])
+        self.unique("workloads", "name", [w.name for w in spec.workloads])
+        self.unique("contracts", "id", [c.id for c in spec.contracts])
+        self.unique("on_demand", "id", [o.id for o in spec.on_demand])
+        both = {c.id for c in spec.contracts} & {o.id for o in spec.on_demand}
+        if both:
+            name = sorted(both)[0]
+            i = [o.id for o in spec.on_demand].index(name)
+            raise self.error(f"id '{name}' is also a contract id", "on_demand", i, "id")
+        total = sum(s.probability for s in spec.scenarios)
+        if abs(total - 1.0) > PROBABILITY_TOLERANCE:
+            raise self.error(
+                f"scenario probabilities sum to {total:.6g}, expected 1", "scenarios", 0,
+                "probability",
+            )  # fmt: skip
+        chip_ids: dict[str, str] = {}
+        silicon: dict[str, str] = {}
+        for i, wspec in enumerate(spec.workloads):
+            mine: set[str] = set()
+            for name in wspec.throughput:
+                cid, vendor = self.chip(name, "workloads", i, "throughput", name)
+                if cid in mine:
+                    raise self.error(
+                        f"chip '{name}' is listed twice (another name of {cid})",
+                        "workloads", i, "throughput", name,
+                    )  # fmt: skip
+                mine.add(cid)
+                chip_ids[name], silicon[cid] = cid, vendor
+        named = [("contracts", i, c.chip) for i, c in enumerate(spec.contracts)]
+        named += [("on_demand", i, o.chip) for i, o in enumerate(spec.on_demand)]
+        for kind, i, chip in named:
+            cid, vendor = self.chip(chip, kind, i, "chip")
+            chip_ids[chip], silicon[cid] = cid, vendor
+        for i, c in enumerate(spec.contracts):
+            for j, sp in enumerate(c.sign_periods):
+                if sp >= spec.periods:
+                    raise self.error(
+                        f"sign period {sp} is past the horizon (periods 0..{spec.periods - 1})",
+                        "contracts", i, "sign_periods", j,
+                    )  # fmt: skip
+        names = [w.name for w in spec.workloads]
+        cells = len(names) * spec.periods * len(spec.scenarios)
+        if cells > MAX_DEMAND_CELLS:
+            raise self.error(
+                f"workloads x periods x scenarios = {cells:,} exceeds {MAX_DEMAND_CELLS:,}; "
+                "use fewer scenarios or longer periods", "scenarios",
+            )  # fmt: skip
+        demand = np.zeros((len(names), spec.periods, len(spec.scenarios)))
+        for s, scen in enumerate(spec.scenarios):
+            for w in scen.demand:
+                if w not in names:
+                    raise UnknownNameError(
+                        "workload", w, names, file=self.file,
+                        line=self.lines.of(("scenarios", s, "demand", w)),
+                        field=f"scenarios[{s}].demand.{w}",
+                    )  # fmt: skip
+            for wi, w in enumerate(names):
+                if w not in scen.demand:
+                    raise self.error(f"no demand for workload '{w}'", "scenarios", s, "demand")
+                demand[wi, :, s] = self.demand(scen.demand[w], "scenarios", s, "demand", w)
+        if not spec.on_demand and not spec.contracts:
+            raise self.error("nothing to buy: give contracts and/or on_demand offers", "contracts")
+        return Procurement(spec, demand, self.file, self.lines, chip_ids, silicon)
+
+
+def procurement_from_data(data: object, file: str, lines: LineIndex | None = None) -> Procurement:
+    """Validate parsed YAML/JSON data into a Procurement."""
+    lines = lines or LineIndex()
+    if not isinstance(data, dict):
+        raise InputError(
+            f"expected a mapping of procurement fields, got {type(data).__name__}",
+            file=file,
+            line=1,
+        )
+    try:
+        spec = ProcurementSpec.model_validate(data)
+    except ValidationError as exc:
+        raise _schema_error(exc, file, lines) from exc
+    return _Checker(spec, file, lines).run()
+
+
+def parse_procurement_text(text: str, file: str = "<procurement>") -> Procurement:
+    """Parse procurement YAML text."""
+    data, lines = parse_yaml(text, file)
+    return procurement_from_data(data, file, lines)
+
+
+def load_procurement(path: Path | str) -> Procurement:
+    """Read and validate a procurement file; every error names file, line and field."""
+    path = Path(path)
+    return parse_procurement_text(_read_text(path), str(path))
