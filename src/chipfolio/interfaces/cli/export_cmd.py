@@ -18,6 +18,7 @@ from rich.table import Table
 from chipfolio.errors import InputError
 from chipfolio.export import TARGETS, ExportResult, export_plan, launch_infos, offer_details
 from chipfolio.export.model import PlanView, read_plan
+from chipfolio.interfaces.cli.json_out import write_json
 from chipfolio.workloads.spec import Portfolio, load_portfolio
 
 MAX_PLAN_BYTES = 64 * 1024 * 1024
@@ -103,19 +104,6 @@ def summary_json(plan: PlanView, result: ExportResult, written: list[Path]) -> d
     }
 
 
-def _write_json(data: dict[str, Any], json_out: str) -> None:
-    text = json.dumps(data, indent=2)
-    if json_out == "-":
-        typer.echo(text)
-        return
-    try:
-        Path(json_out).write_text(text + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise InputError(
-            f"cannot write summary: {exc.strerror or exc}", file=json_out, field="--json"
-        ) from exc
-
-
 def run_export(
     plan_file: Path,
     target: str,
@@ -151,7 +139,7 @@ def run_export(
         if not quiet:
             _summary(plan, result, written, out, console)
     if json_out is not None:
-        _write_json({"plan": str(plan_file), "exports": summaries}, json_out)
+        write_json({"plan": str(plan_file), "exports": summaries}, json_out, "summary")
 
 
 def register(app: typer.Typer) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -11,6 +10,7 @@ from rich.table import Table
 
 from chipfolio.analysis.leverage import LeverageOptions, LeverageReport, analyze_leverage
 from chipfolio.errors import InputError
+from chipfolio.interfaces.cli.json_out import write_json
 from chipfolio.interfaces.settings import chipfolio_home
 from chipfolio.planner.build import build_problem, catalog_choice
 from chipfolio.planner.problem import Problem
@@ -142,17 +142,6 @@ def show_leverage(report: LeverageReport, portfolio: Portfolio, console: Console
     tight_text = "none" if tight is None else f"{tight:.3f}"
     console.print(f"\n[bold]Cost versus max share[/] (tightest feasible cap {tight_text})")
     console.print(_frontier_table(report))
-
-
-def write_json(data: object, out: str, what: str) -> None:
-    text = json.dumps(data, indent=2)
-    if out == "-":
-        typer.echo(text)
-        return
-    try:
-        Path(out).write_text(text + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot write {what}: {exc.strerror or exc}", file=out) from exc
 
 
 def register(app: typer.Typer) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -10,7 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from chipfolio.errors import GapNotMetError, InputError
+from chipfolio.errors import GapNotMetError
+from chipfolio.interfaces.cli.json_out import write_json
+from chipfolio.interfaces.cli.solve_flags import check_solve_flags
 from chipfolio.interfaces.settings import chipfolio_home
 from chipfolio.planner import Plan, SolveOptions
 from chipfolio.planner.build import build_problem, catalog_choice
@@ -148,19 +149,6 @@ def show_plan(plan: Plan, portfolio: Portfolio, console: Console) -> None:
         console.print(table)
 
 
-def _write_json(plan: Plan, out: str) -> None:
-    text = json.dumps(plan.to_json(), indent=2)
-    if out == "-":
-        typer.echo(text)
-        return
-    try:
-        Path(out).write_text(text + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise InputError(
-            f"cannot write plan: {exc.strerror or exc}", file=out, field="--json"
-        ) from exc
-
-
 def run_plan(
     file: Path,
     json_out: str | None,
@@ -169,12 +157,7 @@ def run_plan(
     prune: bool,
     require_gap: float | None = None,
 ) -> None:
-    if not time_limit > 0:
-        raise InputError(f"must be > 0, got {time_limit}", field="--time-limit")
-    if not 0 <= gap < 1:
-        raise InputError(f"must be in [0, 1), got {gap}", field="--gap")
-    if require_gap is not None and not 0 <= require_gap < 1:
-        raise InputError(f"must be in [0, 1), got {require_gap}", field="--require-gap")
+    check_solve_flags(time_limit, gap, require_gap)
     portfolio = load_portfolio(file)
     parsed = time.perf_counter()
     wanted, snapshot = catalog_choice(portfolio)
@@ -190,7 +173,7 @@ def run_plan(
     deadline = max(parsed + time_limit, time.perf_counter() + MIN_SOLVE_S)
     plan = solve_problem(problem, options, deadline=deadline)
     if json_out is not None:
-        _write_json(plan, json_out)
+        write_json(plan.to_json(), json_out, "plan")
     if json_out != "-":
         console = Console()
         show_plan(plan, portfolio, console if console.is_terminal else Console(width=200))

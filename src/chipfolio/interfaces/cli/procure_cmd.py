@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -10,7 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from chipfolio.errors import GapNotMetError, InputError
+from chipfolio.errors import GapNotMetError
+from chipfolio.interfaces.cli.json_out import write_json
+from chipfolio.interfaces.cli.solve_flags import check_solve_flags
 from chipfolio.planner import SolveOptions
 from chipfolio.procurement import ProcurementResult, load_procurement, solve_procurement
 
@@ -88,19 +89,6 @@ def show_result(result: ProcurementResult, file: str, console: Console) -> None:
     console.print(_scenario_table(result))
 
 
-def _write_json(result: ProcurementResult, out: str) -> None:
-    text = json.dumps(result.to_json(), indent=2)
-    if out == "-":
-        typer.echo(text)
-        return
-    try:
-        Path(out).write_text(text + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise InputError(
-            f"cannot write result: {exc.strerror or exc}", file=out, field="--json"
-        ) from exc
-
-
 def run_procure(
     file: Path,
     json_out: str | None,
@@ -109,19 +97,14 @@ def run_procure(
     values: bool,
     require_gap: float | None = None,
 ) -> None:
-    if not time_limit > 0:
-        raise InputError(f"must be > 0, got {time_limit}", field="--time-limit")
-    if not 0 <= gap < 1:
-        raise InputError(f"must be in [0, 1), got {gap}", field="--gap")
-    if require_gap is not None and not 0 <= require_gap < 1:
-        raise InputError(f"must be in [0, 1), got {require_gap}", field="--require-gap")
+    check_solve_flags(time_limit, gap, require_gap)
     proc = load_procurement(file)
     parsed = time.perf_counter()
     options = SolveOptions(time_limit_s=time_limit, mip_gap=gap)
     deadline = max(parsed + time_limit, time.perf_counter() + MIN_SOLVE_S)
     result = solve_procurement(proc, options, deadline=deadline, values=values)
     if json_out is not None:
-        _write_json(result, json_out)
+        write_json(result.to_json(), json_out, "result")
     if json_out != "-":
         console = Console()
         show_result(result, str(file), console if console.is_terminal else Console(width=200))

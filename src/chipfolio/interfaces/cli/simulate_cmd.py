@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from enum import StrEnum
 from pathlib import Path
@@ -14,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from chipfolio.errors import InputError
+from chipfolio.interfaces.cli.json_out import write_json
 from chipfolio.interfaces.settings import chipfolio_home
 from chipfolio.planner import SolveOptions
 from chipfolio.planner.build import build_problem, catalog_choice
@@ -128,19 +128,6 @@ def _executor(kind: ExecutorKind, workers: int, address: str | None) -> Executor
     return LocalExecutor(workers=workers)
 
 
-def _write_json(doc: dict[str, Any], out: str) -> None:
-    text = json.dumps(doc, indent=2, sort_keys=False)
-    if out == "-":
-        typer.echo(text)
-        return
-    try:
-        Path(out).write_text(text + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise InputError(
-            f"cannot write results: {exc.strerror or exc}", file=out, field="--json"
-        ) from exc
-
-
 def run_simulate(
     file: Path,
     scenarios: int,
@@ -204,7 +191,7 @@ def run_simulate(
             executor.close()
     doc = sim.to_json()
     if json_out is not None:
-        _write_json(doc, json_out)
+        write_json(doc, json_out, "results")
     where = f"{executor_kind.value} executor, {workers} worker{'s' if workers > 1 else ''}"
     show(
         sim,
