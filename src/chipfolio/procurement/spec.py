@@ -20,9 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from chipfolio.catalog.chips import registry
 from chipfolio.errors import FieldIssue, InputError, SchemaError, UnknownNameError
-from chipfolio.workloads.spec import LineIndex, parse_yaml, render
+from chipfolio.workloads.spec import LineIndex, parse_yaml, read_input_text, render
 
-MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_PERIODS = 600
 MAX_SCENARIOS = 5_000
 MAX_ITEMS = 2_000
@@ -161,27 +160,6 @@ class Procurement:
 
 
 # ----- reading ------------------------------------------------------------------------------
-
-
-def _read_text(path: Path) -> str:
-    file = str(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise InputError(f"file is too large ({size} bytes > {MAX_FILE_BYTES})", file=file)
-        data = path.read_bytes()
-    except IsADirectoryError as exc:
-        raise InputError("is a directory, expected a procurement YAML file", file=file) from exc
-    except FileNotFoundError as exc:
-        raise InputError("no such file", file=file) from exc
-    except OSError as exc:
-        raise InputError(f"cannot read file: {exc.strerror or exc}", file=file) from exc
-    if b"\x00" in data:
-        raise InputError("not a text file (binary content)", file=file)
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte {exc.start})", file=file) from exc
 
 
 def _yaml_path(loc: tuple[int | str, ...]) -> tuple[str | int, ...]:
@@ -367,4 +345,4 @@ def parse_procurement_text(text: str, file: str = "<procurement>") -> Procuremen
 def load_procurement(path: Path | str) -> Procurement:
     """Read and validate a procurement file; every error names file, line and field."""
     path = Path(path)
-    return parse_procurement_text(_read_text(path), str(path))
+    return parse_procurement_text(read_input_text(path, "a procurement YAML file"), str(path))

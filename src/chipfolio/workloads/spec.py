@@ -289,7 +289,8 @@ def _index_lines(node: yaml.Node | None) -> LineIndex:
     return LineIndex(lines)
 
 
-def _read_bytes(path: Path) -> str:
+def read_input_text(path: Path, kind: str = "a portfolio YAML file") -> str:
+    """The UTF-8 text of an input file (at most MAX_FILE_BYTES), or one-line errors."""
     file = str(path)
     try:
         size = path.stat().st_size
@@ -297,7 +298,7 @@ def _read_bytes(path: Path) -> str:
             raise InputError(f"file is too large ({size} bytes > {MAX_FILE_BYTES})", file=file)
         data = path.read_bytes()
     except IsADirectoryError as exc:
-        raise InputError("is a directory, expected a portfolio YAML file", file=file) from exc
+        raise InputError(f"is a directory, expected {kind}", file=file) from exc
     except FileNotFoundError as exc:
         raise InputError("no such file", file=file) from exc
     except OSError as exc:
@@ -455,7 +456,7 @@ def parse_portfolio_text(
 def load_portfolio(path: Path | str) -> Portfolio:
     """Read and validate a portfolio file; every error names file, line and field."""
     path = Path(path)
-    return parse_portfolio_text(_read_bytes(path), str(path), path.resolve().parent)
+    return parse_portfolio_text(read_input_text(path), str(path), path.resolve().parent)
 
 
 def portfolio_json_schema() -> dict[str, Any]:
