@@ -13,6 +13,7 @@ it): rounding, share-cap repair and pin-and-complete live in the planner, once.
 from chipfolio.planner.build import build_problem, plan_portfolio
 from chipfolio.planner.diagnose import diagnose
 from chipfolio.planner.formulation import build_formulation
+from chipfolio.planner.live import LiveModel, prune_is_safe
 from chipfolio.planner.model import Formulation
 from chipfolio.planner.plan import Allocation, Plan, PlanStatus, SolverInfo, WorkloadOutcome
 from chipfolio.planner.problem import (
@@ -43,6 +44,7 @@ from chipfolio.planner.shares import SHARE_MARGINS, shares_hold
 from chipfolio.planner.solve import Relaxation, solve_problem, solve_relaxation
 from chipfolio.planner.solvers import get_solver
 from chipfolio.planner.solvers.base import (
+    Ranging,
     SolveOptions,
     Solver,
     SolverCapabilities,
@@ -58,6 +60,7 @@ __all__ = [
     "FloatArray",
     "Formulation",
     "IntArray",
+    "LiveModel",
     "Model",
     "OfferTable",
     "PerfModel",
@@ -65,6 +68,7 @@ __all__ = [
     "PlanStatus",
     "Policy",
     "Problem",
+    "Ranging",
     "Relaxation",
     "ShareBy",
     "Solution",
@@ -89,6 +93,7 @@ __all__ = [
     "get_solver",
     "pinned_bounds",
     "plan_portfolio",
+    "prune_is_safe",
     "round_plan",
     "shares_hold",
     "solve",

@@ -98,6 +98,24 @@ class SolveResult:
         return self.x
 
 
+@dataclass(frozen=True, eq=False)
+class Ranging:
+    """LP sensitivity ranges at an optimal basis (exact for the LP, not for a MILP).
+
+    ``col_cost_lower/upper``: the interval of each column's cost over which the current
+    solution stays optimal. ``row_bound_lower/upper``: the interval of each row's active
+    bound over which the basis (so the row's dual value) stays optimal, and the objective at
+    the interval's ends (``row_bound_*_objective``).
+    """
+
+    col_cost_lower: FloatArray
+    col_cost_upper: FloatArray
+    row_bound_lower: FloatArray
+    row_bound_upper: FloatArray
+    row_bound_lower_objective: FloatArray
+    row_bound_upper_objective: FloatArray
+
+
 class Solver(Protocol):
     """Solves a Formulation; implementations import their library lazily."""
 

@@ -13,8 +13,9 @@ import numpy as np
 
 from chipfolio.errors import SolverError
 from chipfolio.planner.model import Formulation
-from chipfolio.planner.problem import FloatArray
+from chipfolio.planner.problem import FloatArray, IntArray
 from chipfolio.planner.solvers.base import (
+    Ranging,
     SolveOptions,
     SolverCapabilities,
     SolveResult,
@@ -334,4 +335,148 @@ class HighsSolver:
             solver=self.name,
             raw_status="empty",
             row_duals=np.zeros(form.n_rows) if ok else None,
+        )
+
+
+class HighsLive:
+    """One model held in HiGHS and changed in place between solves (no rebuild, no re-pass).
+
+    Two HiGHS instances share every change: one solves the LP relaxation (its basis carries
+    over, so a re-solve after a bound or cost change is a warm dual or primal simplex run and
+    ranging is available), the other the MILP (started fresh each run from the caller's
+    ``start``: HiGHS reuses nothing between MILP runs, and clearing keeps every run a function
+    of the model and options alone). Limits: ``node_limit`` is a deterministic work limit (the
+    same answer on any machine and load); the wall-clock limit is only a safety net, and a
+    solve it stops says so in its raw status.
+    """
+
+    def __init__(self, form: Formulation, options: SolveOptions) -> None:
+        self._highspy = _import_highspy()
+        self._form = form
+        self._options = options
+        self._lp: Any = None
+        self._mip: Any = None
+        self._changes: list[tuple[str, tuple[Any, ...]]] = []
+
+    def _instance(self, relax: bool) -> Any:
+        h = self._lp if relax else self._mip
+        if h is not None:
+            return h
+        h = new_highs(self._highspy)
+        _configure(h, self._options, presolve=True)
+        status = h.passModel(_lp(self._highspy, self._form, relax))
+        if status == self._highspy.HighsStatus.kError:
+            raise SolverError("HiGHS rejected the model (invalid matrix or bounds)")
+        for name, args in self._changes:
+            getattr(h, name)(*args)
+        if relax:
+            self._lp = h
+        else:
+            self._mip = h
+        return h
+
+    def _apply(self, name: str, *args: Any) -> None:
+        self._changes.append((name, args))
+        for h in (self._lp, self._mip):
+            if h is not None:
+                getattr(h, name)(*args)
+
+    def change_costs(self, cols: IntArray, values: FloatArray) -> None:
+        idx = np.asarray(cols, dtype=np.int32)
+        self._apply("changeColsCost", idx.size, idx, np.asarray(values, dtype=np.float64))
+
+    def change_bounds(self, cols: IntArray, lower: FloatArray, upper: FloatArray) -> None:
+        idx = np.asarray(cols, dtype=np.int32)
+        lo = np.asarray(lower, dtype=np.float64)
+        up = np.asarray(upper, dtype=np.float64)
+        self._apply("changeColsBounds", idx.size, idx, lo, up)
+
+    def change_row_bounds(self, rows: IntArray, lower: FloatArray, upper: FloatArray) -> None:
+        idx = np.asarray(rows, dtype=np.int32)
+        lo = np.asarray(lower, dtype=np.float64)
+        up = np.asarray(upper, dtype=np.float64)
+        self._apply("changeRowsBounds", idx.size, idx, lo, up)
+
+    def change_coefficient(self, row: int, col: int, value: float) -> None:
+        self._apply("changeCoeff", int(row), int(col), float(value))
+
+    def change_offset(self, value: float) -> None:
+        self._apply("changeObjectiveOffset", float(value))
+
+    def solve(
+        self,
+        relax: bool,
+        options: SolveOptions,
+        start: FloatArray | None = None,
+        node_limit: int | None = None,
+    ) -> SolveResult:
+        started = time.perf_counter()
+        h = self._instance(relax)
+        try:
+            h.setOptionValue("time_limit", float(options.time_limit_s))
+            h.setOptionValue("mip_rel_gap", float(options.mip_gap))
+            h.setOptionValue("mip_max_nodes", int(node_limit) if node_limit else 2**31 - 1)
+            if not relax:
+                h.clearSolver()
+                if start is not None:
+                    warm = self._highspy.HighsSolution()
+                    warm.col_value = np.asarray(start, dtype=np.float64)
+                    warm.value_valid = True
+                    h.setSolution(warm)
+            h.run()
+            raw = str(h.getModelStatus()).rsplit(".", 1)[-1]
+            if raw == "kUnboundedOrInfeasible":  # settle it without presolve
+                h.setOptionValue("presolve", "off")
+                h.clearSolver()
+                h.run()
+                h.setOptionValue("presolve", "on")
+                raw = str(h.getModelStatus()).rsplit(".", 1)[-1]
+            info = h.getInfo()
+            solution = h.getSolution()
+        except SolverError:
+            raise
+        except Exception as exc:  # translate any library failure at the boundary
+            raise SolverError(f"HiGHS failed: {exc}") from exc
+        has_x = info.primal_solution_status == FEASIBLE_SOLUTION
+        status = HighsSolver._status(raw, has_x)
+        x = np.array(solution.col_value, dtype=np.float64) if status.has_solution else None
+        objective = float(info.objective_function_value) if x is not None else None
+        bound, gap = HighsSolver._bound_and_gap(info, objective, relax)
+        duals = None
+        if relax and x is not None and solution.dual_valid:
+            duals = np.array(solution.row_dual, dtype=np.float64)
+        return SolveResult(
+            status=status,
+            x=x,
+            objective=objective,
+            mip_gap=gap,
+            dual_bound=bound,
+            seconds=time.perf_counter() - started,
+            solver="highs",
+            raw_status=raw,
+            row_duals=duals,
+        )
+
+    def ranging(self) -> Ranging | None:
+        """Sensitivity ranges of the last optimal LP solve (None when there is none)."""
+        h = self._lp
+        if h is None or str(h.getModelStatus()).rsplit(".", 1)[-1] != "kOptimal":
+            return None
+        try:
+            status, r = h.getRanging()
+        except Exception:  # ranging is advisory: a library failure means no ranges
+            return None
+        if status != self._highspy.HighsStatus.kOk:
+            return None
+
+        def arr(values: Any) -> FloatArray:
+            return np.array(values, dtype=np.float64)
+
+        return Ranging(
+            col_cost_lower=arr(r.col_cost_dn.value_),
+            col_cost_upper=arr(r.col_cost_up.value_),
+            row_bound_lower=arr(r.row_bound_dn.value_),
+            row_bound_upper=arr(r.row_bound_up.value_),
+            row_bound_lower_objective=arr(r.row_bound_dn.objective_),
+            row_bound_upper_objective=arr(r.row_bound_up.objective_),
         )
