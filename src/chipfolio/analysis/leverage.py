@@ -26,10 +26,11 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from chipfolio.analysis.counterfactual import Outcome, Units, solve_outcome, vendor_cost_usd
+from chipfolio.analysis.counterfactual import vendor_cost_usd
 from chipfolio.analysis.frontier import Frontier, FrontierPoint, PointStatus, trace_frontier
 from chipfolio.analysis.risk import Concentration, concentration
 from chipfolio.analysis.shadow import ShadowPrice, shadow_prices
+from chipfolio.analysis.variants import DEFAULT_NODE_LIMIT, Answer, Variants
 from chipfolio.analysis.walkaway import (
     PricedSolve,
     SearchMethod,
@@ -39,17 +40,20 @@ from chipfolio.analysis.walkaway import (
 )
 from chipfolio.errors import InfeasibleError, SolverError
 from chipfolio.planner import (
+    FloatArray,
+    LiveModel,
     Plan,
-    Policy,
     Problem,
+    Solution,
     SolveOptions,
     SolveStatus,
-    build_structure,
+    decode,
     diagnose,
     solve_problem,
 )
 
 START_PLANS = 3  # known plans tried as warm starts per solve (each costs a small solve)
+FRONTIER_BUILD_CAP = 0.999  # a policy without caps gets share-cap rows at this cap to move
 
 
 class WalkAwayReason(StrEnum):
@@ -61,6 +65,7 @@ class WalkAwayReason(StrEnum):
     NO_COST_DIFFERENCE = "no_cost_difference"
     NO_CONVERGENCE = "search_did_not_converge"
     LOWER_BOUND = "lower_bound"  # the multiplier is a certified lower bound, not the breakpoint
+    CLOCK = "safety_time_limit"  # a solve hit the wall-clock safety net: may depend on load
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,30 +75,30 @@ class LeverageOptions:
     ``solve`` is used for the base plan and the solves that define the reference costs (cost
     without each vendor, without the policy); its ``mip_gap``, 0.1% by default like
     ``chipfolio plan``, sets how finely costs are compared (``cost_rel_tol`` about twice it).
-    A vendor's walk-away search makes at most ``search_solves`` solves
-    (``unbought_search_solves`` for a vendor the plan does not buy) of at most
-    ``search_time_limit_s`` each at ``search_mip_gap``: its steps only need good cost lines
-    and cutoff proofs; when the budget runs out it reports the certified lower bound it
-    reached ("at least"). Frontier points get ``frontier_time_limit_s`` and
-    ``frontier_mip_gap`` each (a point that runs out without a plan is ``unknown``), and the
-    tightest cap is pinned to ``frontier_cap_tol``. ``workers`` > 1 runs the vendor searches
-    and the frontier in a process pool (0 = decide from the base solve's time).
+    Its ``time_limit_s`` is only a safety net per solve: every solve stops on
+    ``node_limit`` branch-and-bound nodes, a deterministic work limit, so the answers are
+    the same on any machine and load. A vendor's walk-away search makes at most
+    ``search_solves`` solves at ``search_mip_gap`` (its steps only need good cost lines and
+    cutoff proofs); when the budget runs out it reports the certified lower bound it
+    reached ("at least"). Frontier points are solved to ``frontier_mip_gap`` and the
+    tightest cap is pinned to ``frontier_cap_tol``. ``workers`` > 1 runs the vendor
+    searches and the frontier in a process pool (0 = decide from the base solve's time).
     ``floor_multiplier`` is the lowest price multiplier tried for a vendor not worth buying
     today.
     """
 
-    solve: SolveOptions = field(default_factory=lambda: SolveOptions(mip_gap=1e-3))
+    solve: SolveOptions = field(
+        default_factory=lambda: SolveOptions(mip_gap=1e-3, hard_deadline=False)
+    )
     cost_rel_tol: float = 2e-3
     multiplier_rel_tol: float = 1e-3
     floor_multiplier: float = 1e-3
     frontier_step: float = 0.05
     frontier_cap_tol: float = 5e-3
-    frontier_time_limit_s: float = 5.0
-    search_time_limit_s: float = 5.0
     search_mip_gap: float = 1e-2
-    search_solves: int = 8
-    unbought_search_solves: int = 2
+    search_solves: int = 12
     frontier_mip_gap: float = 1e-2
+    node_limit: int = DEFAULT_NODE_LIMIT
     workers: int = 1
 
 
@@ -223,17 +228,12 @@ class _VendorTask:
     vendor_cost_usd: float
     share: float
     usd_per_chip_hour: float | None
-    known: tuple[Units, ...] = ()  # plans of related variants, for warm starts
+    plan_x: FloatArray  # the base plan's column values (the same model in every process)
     top_other_usd: float = 0.0  # the plan's largest spend on another vendor
 
     @classmethod
     def of(
-        cls,
-        problem: Problem,
-        plan: Plan,
-        label: str,
-        opts: LeverageOptions,
-        known: tuple[Units, ...] = (),
+        cls, problem: Problem, plan: Plan, label: str, opts: LeverageOptions, plan_x: FloatArray
     ) -> _VendorTask:
         return cls(
             problem=problem,
@@ -244,18 +244,27 @@ class _VendorTask:
             vendor_cost_usd=vendor_cost_usd(plan, label),
             share=float(plan.vendor_shares.get(label, 0.0)),
             usd_per_chip_hour=_avg_price(plan, label, plan.share_by),
-            known=known,
+            plan_x=plan_x,
             top_other_usd=_top_other(plan, label),
         )
 
 
-def _without_reason(task: _VendorTask) -> tuple[WalkAwayReason, str, int]:
+def _variants(problem: Problem, opts: LeverageOptions) -> Variants:
+    return Variants(problem, opts.solve, node_limit=opts.node_limit)
+
+
+def _without_reason(task: _VendorTask, variants: Variants) -> tuple[WalkAwayReason, str, int]:
     """Why the problem without the vendor has no plan (one more solve, policy relaxed)."""
     problem, label = task.problem, task.label
-    without = problem.drop_offers(problem.vendor_of_offers() == label)
-    relaxed = without.with_policy(Policy(share_by=problem.policy.share_by))
-    outcome = solve_outcome(relaxed, task.options.solve)
-    if outcome.plan is not None:
+    close, free = variants.close(label), variants.no_policy()
+
+    def both(live: LiveModel) -> None:
+        close(live)
+        free(live)
+
+    relaxed = variants.answer(both)
+    if relaxed.has_plan:
+        without = problem.drop_offers(problem.vendor_of_offers() == label)
         conflicts = diagnose(without, task.options.solve)
         detail = f": {conflicts[0]}" if conflicts else ""
         return (
@@ -305,85 +314,82 @@ def _top_other(plan: Plan, label: str) -> float:
 
 
 def _evaluator(
-    task: _VendorTask, counter: list[int], without_usd: float, known: list[Units]
+    task: _VendorTask,
+    variants: Variants,
+    counter: list[int],
+    without_usd: float,
+    known: list[FloatArray],
+    clock: list[bool],
 ) -> Callable[[float], PricedSolve]:
     """``evaluate(m)`` for the search; ``known`` (plans met so far) seeds warm starts."""
     problem, label, opts = task.problem, task.label, task.options
-    mask = problem.vendor_of_offers() == label
-    fixed_v = float(build_structure(problem).fixed_usd_by_offer[mask].sum())
+    index = variants.labels.index(label)
     share = problem.policy.max_share
-    limit = min(opts.solve.time_limit_s, opts.search_time_limit_s)
     # the search's solves only need good lines and cutoff proofs, not tight optima
     gap = max(opts.solve.mip_gap, opts.search_mip_gap)
-    search_opts = dataclasses.replace(opts.solve, time_limit_s=limit, mip_gap=gap)
     # only plans cheaper than W (beyond the tolerance) tell the search anything
     cutoff = without_usd - opts.cost_rel_tol * max(abs(without_usd), 1.0)
 
-    def bound(m: float) -> float | None:
-        """Cost of the plan without v at multiplier m, when that plan is feasible.
-
-        It buys nothing from v, so it costs W plus v's commitments (paid even unused) at
-        m times their price — feasible unless those commitments alone break v's share cap.
-        """
-        committed = m * fixed_v
-        if share < 1.0 and committed * (1.0 - share) > share * without_usd:
-            return None
-        return without_usd + committed
-
     def evaluate(m: float) -> PricedSolve:
         counter[0] += 1
-        scaled = problem.scale_prices(mask, m)
         starts = known[-START_PLANS:]
-        outcome = solve_outcome(scaled, search_opts, None, bound(m), starts, cutoff)
-        if outcome.plan is None:
+        found = variants.answer(variants.scale(label, m), gap=gap, cutoff=cutoff, starts=starts)
+        clock[0] = clock[0] or found.stopped_by_clock
+        if found.spend is None or found.cost_usd is None:
             # nothing below the cutoff: proven when the solver says infeasible
-            proven = outcome.status is SolveStatus.INFEASIBLE
+            proven = found.status is SolveStatus.INFEASIBLE
             lower = cutoff if proven else None
             return PricedSolve(m, without_usd, 0.0, proven, bound_usd=lower)
-        known.append(outcome.units)
-        v_cost = vendor_cost_usd(outcome.plan, label)
-        total = outcome.plan.total_cost_usd
+        assert found.x is not None
+        known.append(found.x)
+        v_unit = float(found.spend[index])
+        total = found.cost_usd
+        top_other = max(
+            (float(found.spend[i]) for i in range(len(variants.labels)) if i != index),
+            default=0.0,
+        )
         return PricedSolve(
             multiplier=m,
             cost_usd=total,
-            vendor_unit_cost_usd=v_cost / m if m > 0 else 0.0,
-            exact=outcome.exact(opts.cost_rel_tol),
-            valid_until=valid_until(problem.policy.max_share, m, total, v_cost),
-            bound_usd=outcome.plan.solver.dual_bound,
-            valid_from=valid_from(
-                problem.policy.max_share, m, total, v_cost, _top_other(outcome.plan, label)
-            ),
+            vendor_unit_cost_usd=v_unit,
+            exact=found.exact(opts.cost_rel_tol),
+            valid_until=valid_until(share, m, total, v_unit * m),
+            bound_usd=found.bound_usd,
+            valid_from=valid_from(share, m, total, v_unit * m, top_other),
         )
 
     return evaluate
 
 
 def analyze_vendor(task: _VendorTask) -> VendorLeverage:
-    """Cost without the vendor and its walk-away multiplier (a few solves)."""
-    problem, label, opts = task.problem, task.label, task.options
+    """Cost without the vendor and its walk-away multiplier (a few solves, one model)."""
+    label, opts = task.label, task.options
+    variants = _variants(task.problem, opts)
     cost_v, share, avg = task.vendor_cost_usd, task.share, task.usd_per_chip_hour
     solves = 0
+    clock = [False]
     if cost_v > 0.0:
-        mask = problem.vendor_of_offers() == label
-        without = solve_outcome(problem.drop_offers(mask), opts.solve, None, None, task.known)
+        without = variants.answer(variants.close(label))
         solves += 1
-        if without.status is not SolveStatus.INFEASIBLE and without.plan is None:
+        clock[0] = without.stopped_by_clock
+        if without.status is not SolveStatus.INFEASIBLE and without.cost_usd is None:
             raise SolverError(
-                f"no plan without {label} within the time limit ({without.status.value}); "
+                f"no plan without {label} within the work limit ({without.status.value}); "
                 "raise --time-limit"
             )
-        if without.plan is None:
-            code, text, extra = _without_reason(task)
+        if without.cost_usd is None:
+            code, text, extra = _without_reason(task, variants)
             return VendorLeverage(
                 label, share, cost_v, None, text, code, None, None, avg, "none", solves + extra
             )
-        w = without.plan.total_cost_usd
-        known = [*task.known, without.units]
+        w = without.cost_usd
+        assert without.x is not None
+        known = [task.plan_x, without.x]
     else:
         w = task.plan_cost_usd  # the plan does not use v, so removing v changes nothing
-        known = list(task.known)
+        known = [task.plan_x]
     counter = [0]
-    cap = problem.policy.max_share
+    cap = task.problem.policy.max_share
     at_one = PricedSolve(
         1.0,
         task.plan_cost_usd,
@@ -393,14 +399,20 @@ def analyze_vendor(task: _VendorTask) -> VendorLeverage:
         valid_from=valid_from(cap, 1.0, task.plan_cost_usd, cost_v, task.top_other_usd),
     )
     settings = SearchSettings(
-        # a vendor the plan does not buy only gets a certified estimate of the discount
-        max_solves=opts.search_solves if cost_v > 0 else opts.unbought_search_solves,
+        max_solves=opts.search_solves,
         cost_rel_tol=opts.cost_rel_tol,
         multiplier_rel_tol=opts.multiplier_rel_tol,
         floor_multiplier=opts.floor_multiplier,
     )
-    search = search_walk_away(_evaluator(task, counter, w, known), w, at_one, settings)
+    evaluate = _evaluator(task, variants, counter, w, known, clock)
+    search = search_walk_away(evaluate, w, at_one, settings)
     reason_code, reason_text = _search_reason(search, label, opts.floor_multiplier, cost_v > 0)
+    if clock[0] and reason_code is None:
+        reason_code, reason_text = (
+            WalkAwayReason.CLOCK,
+            "a solve reached the safety time limit before its work limit: this figure may "
+            "depend on the machine's speed; raise --time-limit",
+        )
     return VendorLeverage(
         vendor=label,
         share=share,
@@ -459,44 +471,46 @@ class _FrontierTask:
     n_vendors: int
     plan_share: float  # the base plan's largest vendor share
     plan_cost_usd: float
-    plan_units: Units
+
+
+def _frontier_problem(problem: Problem) -> Problem:
+    """The problem with share-cap rows in its model (moved per point; a loose cap when the
+    policy has none, so the first point drops them again)."""
+    if problem.policy.max_share < 1.0:
+        return problem
+    return problem.with_policy(dataclasses.replace(problem.policy, max_share=FRONTIER_BUILD_CAP))
 
 
 def _frontier(task: _FrontierTask) -> Frontier:
-    problem, opts = task.problem, task.options
+    opts = task.options
+    variants = _variants(_frontier_problem(task.problem), opts)
     # plans met so far, as (largest vendor share, cost): each is feasible at any looser cap
     known: list[tuple[float, float]] = [(task.plan_share, task.plan_cost_usd)]
-    plans: list[Units] = [task.plan_units]
-    limit = min(opts.solve.time_limit_s, opts.frontier_time_limit_s)
+    plans: list[FloatArray] = []
     gap = max(opts.solve.mip_gap, opts.frontier_mip_gap)
-    solve_opts = dataclasses.replace(opts.solve, time_limit_s=limit, mip_gap=gap)
 
     def evaluate(cap: float) -> FrontierPoint:
-        policy = dataclasses.replace(problem.policy, max_share=cap)
         # the cheapest plan met so far that fits under this cap: (cost, largest share)
         best_known = min(
             ((cost, used) for used, cost in known if used <= cap + 1e-12), default=None
         )
-        bound = best_known[0] if best_known is not None else None
-        variant = problem.with_policy(policy)
-        outcome: Outcome = solve_outcome(variant, solve_opts, None, bound, plans[-START_PLANS:])
-        if outcome.units:
-            plans.append(outcome.units)
-        status = {
-            SolveStatus.OPTIMAL: PointStatus.OPTIMAL,
-            SolveStatus.FEASIBLE: PointStatus.FEASIBLE,
-            SolveStatus.INFEASIBLE: PointStatus.INFEASIBLE,
-        }.get(outcome.status, PointStatus.UNKNOWN)
-        found = outcome.plan
-        used = _largest_share(found) if found is not None else None
-        if found is not None and used is not None:
-            known.append((used, found.total_cost_usd))
-        elif status is PointStatus.UNKNOWN and best_known is not None:
-            # the solve ran out of time, but a plan met earlier already fits under this cap:
-            # the point is feasible and that plan's cost bounds it from above
+        found = variants.answer(variants.cap(cap), gap=gap, starts=plans[-START_PLANS:])
+        if found.x is not None:
+            plans.append(found.x)
+        if found.cost_usd is not None and found.spend is not None:
+            used = max(variants.spend_shares(found).values(), default=0.0)
+            known.append((used, found.cost_usd))
+            exact = found.status is SolveStatus.OPTIMAL
+            status = PointStatus.OPTIMAL if exact else PointStatus.FEASIBLE
+            return FrontierPoint(cap, found.cost_usd, status, max_share_used=used)
+        if found.status is SolveStatus.INFEASIBLE:
+            return FrontierPoint(cap, None, PointStatus.INFEASIBLE)
+        if best_known is not None:
+            # the solve stopped without a plan, but a plan met earlier already fits under this
+            # cap: the point is feasible and that plan's cost bounds it from above
             cost, used = best_known
             return FrontierPoint(cap, cost, PointStatus.FEASIBLE, max_share_used=used)
-        return FrontierPoint(cap, outcome.cost_usd, status, max_share_used=used)
+        return FrontierPoint(cap, None, PointStatus.UNKNOWN)
 
     return trace_frontier(
         evaluate, task.n_vendors, step=opts.frontier_step, cap_tol=opts.frontier_cap_tol
@@ -504,8 +518,10 @@ def _frontier(task: _FrontierTask) -> Frontier:
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
-    # spawn, not fork: the parent may already hold the solver's threads
-    context = multiprocessing.get_context("spawn")
+    # fork where the platform has it (no re-import in each worker: about a second saved per
+    # worker); the solver runs single-threaded here, so the parent holds no solver threads
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
     return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 
@@ -534,52 +550,73 @@ class _Clock:
         self._last = now
 
 
-def _cost_without_policy(
-    problem: Problem, plan: Plan, units: Units, opts: LeverageOptions
-) -> tuple[float, int]:
+def _cost_without_policy(problem: Problem, plan_x: FloatArray, opts: LeverageOptions) -> float:
     if problem.policy.is_trivial:
-        return plan.total_cost_usd, 0
-    relaxed = problem.with_policy(Policy(share_by=problem.policy.share_by))
-    outcome = solve_outcome(relaxed, opts.solve, None, plan.total_cost_usd, [units])
-    if outcome.plan is None:
+        raise ValueError("no policy to drop")
+    variants = _variants(problem, opts)
+    found = variants.answer(variants.no_policy(), starts=[plan_x])
+    if found.cost_usd is None:
         raise InfeasibleError("no plan even without the diversification policy")
-    return outcome.plan.total_cost_usd, 1
+    return found.cost_usd
+
+
+def _task(job: tuple[str, object]) -> object:
+    """One unit of the analysis in a worker (or in this process): its kind and inputs."""
+    kind, payload = job
+    if kind == "vendor":
+        assert isinstance(payload, _VendorTask)
+        return analyze_vendor(payload)
+    if kind == "frontier":
+        assert isinstance(payload, _FrontierTask)
+        return _frontier(payload)
+    assert isinstance(payload, tuple)
+    problem, plan_x, opts = payload
+    return _cost_without_policy(problem, plan_x, opts)
 
 
 def analyze_leverage(problem: Problem, options: LeverageOptions | None = None) -> LeverageReport:
-    """The full leverage analysis of ``problem`` (raises InfeasibleError if it has no plan)."""
+    """The full leverage analysis of ``problem`` (raises InfeasibleError if it has no plan).
+
+    Every counterfactual is a change of one built model (see ``variants``); the answers do
+    not depend on the machine's speed or load, nor on ``workers``.
+    """
     opts = options or LeverageOptions()
     clock = _Clock()
-    base = solve_outcome(problem, opts.solve)
-    if base.plan is None:
+    variants = _variants(problem, opts)
+    base = variants.answer()
+    if base.x is None:
         solve_problem(problem, opts.solve)  # raises the diagnosed InfeasibleError or SolverError
         raise SolverError(f"no plan for the portfolio ({base.status.value})")
-    plan, units, solves = base.plan, base.units, 1
+    plan = decode(variants.model, _as_solution(base, variants), opts.solve)
+    plan_x = base.x
+    solves = variants.live.solves
     clock.lap("plan")
     labels = candidate_vendors(problem)
-    tasks = [_VendorTask.of(problem, plan, label, opts, (units,)) for label in labels]
+    tasks = [_VendorTask.of(problem, plan, label, opts, plan_x) for label in labels]
     share, cost = _largest_share(plan), plan.total_cost_usd
-    front = _FrontierTask(problem, opts, len(labels), share, cost, units)
+    front = _FrontierTask(problem, opts, len(labels), share, cost)
+    jobs: list[tuple[str, object]] = [("frontier", front)]
+    if not problem.policy.is_trivial:
+        jobs.append(("policy", (problem, plan_x, opts)))
+    jobs += [("vendor", t) for t in tasks]
     workers = _auto_workers(plan, opts.workers)
     if workers > 1:
         with _pool(workers) as pool:
-            pending = pool.submit(_frontier, front)  # the longest job goes first
-            searches = pool.map(analyze_vendor, tasks)
+            results = list(pool.map(_task, jobs))
             prices = shadow_prices(problem, plan, opts.solve)
-            free, extra = _cost_without_policy(problem, plan, units, opts)
-            clock.lap("shadow_prices_and_policy_cost")
-            vendors = list(searches)
-            frontier = pending.result()
-        clock.lap("vendors_and_frontier_in_parallel")
     else:
-        vendors = [analyze_vendor(t) for t in tasks]
-        clock.lap("vendors")
+        results = [_task(job) for job in jobs]
         prices = shadow_prices(problem, plan, opts.solve)
-        clock.lap("shadow_prices")
-        free, extra = _cost_without_policy(problem, plan, units, opts)
-        clock.lap("policy_cost")
-        frontier = _frontier(front)
-        clock.lap("frontier")
+    clock.lap("vendors_frontier_and_policy_cost")
+    frontier = results[0]
+    assert isinstance(frontier, Frontier)
+    free = plan.total_cost_usd
+    extra = 0
+    if not problem.policy.is_trivial:
+        value = results[1]
+        assert isinstance(value, float)
+        free, extra = value, 1
+    vendors = [r for r in results if isinstance(r, VendorLeverage)]
     solves += sum(v.solves for v in vendors) + 1 + extra + frontier.solves
     spend = {label: vendor_cost_usd(plan, label) for label in labels}
     return LeverageReport(
@@ -592,4 +629,22 @@ def analyze_leverage(problem: Problem, options: LeverageOptions | None = None) -
         solves=solves,
         seconds=sum(clock.phases.values()),
         phase_seconds=clock.phases,
+    )
+
+
+def _as_solution(answer: Answer, variants: Variants) -> Solution:
+    """The base answer as the seam's Solution, for decoding the plan."""
+    assert answer.x is not None and answer.cost_usd is not None
+    gap = None
+    if answer.bound_usd is not None:
+        gap = max(answer.cost_usd - answer.bound_usd, 0.0) / max(abs(answer.cost_usd), 1e-9)
+    return Solution(
+        status=answer.status,
+        x=answer.x,
+        objective=variants.live.objective(answer.x),
+        mip_gap=gap,
+        dual_bound=answer.bound_usd,
+        seconds=variants.live.seconds,
+        solver=variants.options.solver,
+        raw_status=answer.status.value,
     )

@@ -38,6 +38,7 @@ from chipfolio.planner.seam import (
     cost_bounds,
     decode,
     pinned_bounds,
+    rounded_plan,
     solve,
 )
 from chipfolio.planner.shares import SHARE_MARGINS, shares_hold
@@ -95,6 +96,7 @@ __all__ = [
     "plan_portfolio",
     "prune_is_safe",
     "round_plan",
+    "rounded_plan",
     "shares_hold",
     "solve",
     "solve_problem",

@@ -350,5 +350,3 @@ def _with_free_cutoff_row(form: Formulation) -> Formulation:
         row_key_a=np.append(form.row_key_a, -1),
         row_key_b=np.append(form.row_key_b, -1),
     )
-
-

@@ -34,7 +34,7 @@ from chipfolio.planner.problem import FloatArray, Problem
 from chipfolio.planner.prune import prune
 from chipfolio.planner.solvers import get_solver
 from chipfolio.planner.solvers.base import SolveOptions, Solver, SolveResult
-from chipfolio.planner.strategy import solve_model
+from chipfolio.planner.strategy import rounded_completion, solve_model
 from chipfolio.planner.structure import Structure, build_structure
 
 # A solver's answer for a Model, in solver-neutral terms (status, values, objective, bound).
@@ -184,3 +184,18 @@ def decode(model: Model, solution: Solution, options: SolveOptions | None = None
         requested_gap=None if options is None else options.mip_gap,
         time_limit_s=None if options is None else options.time_limit_s,
     )
+
+
+def rounded_plan(
+    model: Model,
+    form: Formulation,
+    x_lp: FloatArray,
+    options: SolveOptions | None = None,
+    duals: FloatArray | None = None,
+) -> Solution | None:
+    """A whole plan from an LP solution of ``form`` (``model``'s formulation, possibly with
+    changed bounds, costs or caps): the planner's rounding, share repair, trimming and local
+    search, completed by a small solve. None when no rounding survives. Deterministic."""
+    opts = dataclasses.replace(options or SolveOptions(), hard_deadline=False)
+    solver = get_solver(opts.solver)
+    return rounded_completion(model.problem, model.structure, form, x_lp, opts, solver, duals)

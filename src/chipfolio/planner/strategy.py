@@ -125,6 +125,20 @@ def _rounded(
     return None
 
 
+def rounded_completion(
+    problem: Problem,
+    s: Structure,
+    form: Formulation,
+    x_lp: FloatArray,
+    options: SolveOptions,
+    solver: Solver,
+    duals: FloatArray | None = None,
+) -> SolveResult | None:
+    """``_rounded`` on the whole formulation (no columns left out), for the seam."""
+    keep = np.ones(form.n_cols, dtype=bool)
+    return _rounded(problem, s, form, x_lp, keep, options, solver, duals)
+
+
 def _shares_bind(form: Formulation, x: FloatArray) -> bool:
     """True when some share cap is (nearly) tight in the LP: rounding will likely break it."""
     rows = form.rows_of("share_cap", "requirement")

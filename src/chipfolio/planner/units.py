@@ -34,6 +34,8 @@ class _State:
         )
         self.residual = self.cap - use
         self.cost = form.c[: s.n_cols]
+        # the formulation's bounds, not the structure's: a variant may have closed columns
+        self.upper = np.minimum(s.col_upper, form.col_upper[: s.n_cols])
         self.judge: FloatArray | None = None  # costs that decide a move (default: cost)
 
     def room(self, cols: IntArray) -> FloatArray:
@@ -47,7 +49,7 @@ class _State:
             offsets = np.repeat(starts[cols] - (ends - lens), lens) + np.arange(int(ends[-1]))
             least = np.minimum.reduceat(self.residual[index[offsets]], (ends - lens)[has])
             out[has] = np.floor(least / self.s.col_chips_per_x[cols[has]] + EPS)
-        room: FloatArray = np.minimum(out, self.s.col_upper[cols] - self.units[cols])
+        room: FloatArray = np.minimum(out, self.upper[cols] - self.units[cols])
         return room
 
     def add(self, col: int, n: float) -> None:

@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 from problems import Q, problem
 
-from chipfolio.analysis.counterfactual import Outcome, solve_outcome
+from chipfolio.analysis.counterfactual import solve_outcome
 from chipfolio.analysis.leverage import (
     LeverageOptions,
     WalkAwayReason,
     analyze_leverage,
     candidate_vendors,
 )
+from chipfolio.analysis.variants import Answer, Variants
 from chipfolio.errors import InfeasibleError
 from chipfolio.planner.problem import Policy, Problem
 from chipfolio.planner.solvers.base import SolveStatus
@@ -114,9 +115,7 @@ def test_walk_away_is_the_breakpoint(policy: Policy) -> None:
         policy=policy,
     )
     # with room to search, every multiplier is the breakpoint itself
-    report = analyze_leverage(
-        p, dataclasses.replace(OPTS, search_solves=40, unbought_search_solves=40)
-    )
+    report = analyze_leverage(p, dataclasses.replace(OPTS, search_solves=40))
     for v in report.vendors:
         if v.walk_away_multiplier is None:
             continue
@@ -185,18 +184,14 @@ def test_frontier_points_out_of_time_keep_the_plans_already_known(
 
     policy = Policy(max_share=0.5, min_vendors=2, n_minus_1=0.5)
     p = problem([Q("A", 2.0), Q("B", 3.0), Q("C", 2.5)], policy=policy)
-    real = leverage_module.solve_outcome
+    real = Variants.answer
 
-    def out_of_time(variant: Problem, *args: object, **kwargs: object) -> Outcome:
-        frontier_point = (
-            variant.policy.max_share != policy.max_share
-            and variant.policy.n_minus_1 == policy.n_minus_1
-        )
-        if frontier_point:  # no plan in time
-            return Outcome(SolveStatus.NO_SOLUTION, None, 0.0)
-        return real(variant, *args, **kwargs)  # type: ignore[arg-type]
+    def out_of_time(self: Variants, change: object = None, **kwargs: object) -> Answer:
+        if getattr(change, "__qualname__", "").startswith("Variants.cap"):  # a frontier point
+            return Answer(SolveStatus.NO_SOLUTION, None, None, None, None)  # no plan in time
+        return real(self, change, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(leverage_module, "solve_outcome", out_of_time)
+    monkeypatch.setattr(leverage_module.Variants, "answer", out_of_time)
     report = analyze_leverage(p, OPTS)
     plan_share = max(v.share for v in report.vendors)
     for pt in report.frontier.points:

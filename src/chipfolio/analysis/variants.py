@@ -1,0 +1,277 @@
+"""Counterfactual variants of one portfolio, answered on one model built once.
+
+The leverage analysis asks dozens of questions of one portfolio: a vendor's prices times m,
+a vendor gone, the share cap moved, the policy dropped. Each is a change of costs, bounds or
+a few coefficients of the model built once (``planner.LiveModel``), solved warm-started from
+plans already found and undone afterwards; nothing is rebuilt.
+
+Every answer is a deterministic function of the portfolio and the options: MILP solves stop
+on a node count, not on the clock (the clock is a safety net only, and an answer it cut
+short says so in ``stopped_by_clock``), and each ``Variants`` is used by one task only, in a
+fixed order, so the same inputs give the same answers on any machine, load or worker count.
+
+Column bounds implied by a cost ``B`` (the best plan known for the variant, or the cutoff)
+make the MILP several times faster and remove no plan cheaper than ``B``:
+
+* cost: every cost is non-negative, so ``c_j x_j <= B - fixed``;
+* share cap: a vendor's spend is at most ``max_share x total <= max_share x B``;
+* demand: units on a column beyond what serves its whole slot alone ("padding") serve
+  nothing; dropping them keeps every requirement but the share caps, so such a plan costs at
+  least the LP bound without share caps, ``L0``, and padding costs at most ``B - L0``. Hence
+  ``x_j <= need_j + floor((B - L0) / c_j)`` (not for committed or gang-linked columns,
+  whose units other rows tie to commitments and whole jobs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from chipfolio.planner import (
+    FloatArray,
+    LiveModel,
+    Problem,
+    SolveMode,
+    SolveOptions,
+    SolveStatus,
+    build_model,
+    prune_is_safe,
+    rounded_plan,
+)
+
+Change = Callable[[LiveModel], None]
+DEFAULT_NODE_LIMIT = 20_000
+
+
+@dataclass(frozen=True, eq=False)
+class Answer:
+    """One variant's solve: its plan (as column values) and what it costs.
+
+    ``cost_usd`` is the plan's cost at the variant's prices; ``spend`` what it pays each
+    label at today's (unscaled) prices, commitments included; ``bound_usd`` a proven lower
+    bound on the variant's optimal cost (None: none proven).
+    """
+
+    status: SolveStatus
+    x: FloatArray | None
+    cost_usd: float | None
+    spend: FloatArray | None
+    bound_usd: float | None
+    stopped_by_clock: bool = False
+
+    @property
+    def has_plan(self) -> bool:
+        return self.x is not None
+
+    def exact(self, rel_tol: float) -> bool:
+        """Proven optimal to within ``rel_tol``."""
+        if self.cost_usd is None or self.bound_usd is None:
+            return False
+        return self.cost_usd - self.bound_usd <= rel_tol * max(abs(self.cost_usd), 1.0)
+
+
+class Variants:
+    """A portfolio's model held live, and its variants answered one at a time."""
+
+    def __init__(
+        self,
+        problem: Problem,
+        options: SolveOptions,
+        *,
+        node_limit: int = DEFAULT_NODE_LIMIT,
+    ) -> None:
+        self.problem = problem
+        self.options = options
+        self.node_limit = node_limit
+        self.model = build_model(problem, prune_pairs=options.prune and prune_is_safe(problem))
+        self.live = LiveModel(self.model, options)
+        self.labels = list(self.model.structure.labels)
+        self.multiplier = dict.fromkeys(self.labels, 1.0)
+        self.max_share = problem.policy.max_share
+        s = self.model.structure
+        self._x = np.arange(self.model.x_columns.start, self.model.x_columns.stop)
+        need = np.zeros(s.n_cols)
+        per_unit = np.ceil(s.slot_demand[s.inc_slot] / np.maximum(s.inc_coef, 1e-300) - 1e-9)
+        np.maximum.at(need, s.inc_col, per_unit)
+        committed = s.virtual.committed[s.col_virtual]
+        linked = problem.workloads.gang[s.col_workload] & ~s.col_whole_job
+        self._need = np.where(committed | linked, np.inf, need)
+        self._least_cost = problem.budget_usd is None
+
+    # ----- changes in the portfolio's terms (callers use them inside ``answer``) ------------
+
+    def scale(self, label: str, multiplier: float) -> Change:
+        def change(live: LiveModel) -> None:
+            live.scale_label(label, multiplier)
+            self.multiplier[label] = multiplier
+
+        return change
+
+    def close(self, label: str) -> Change:
+        def change(live: LiveModel) -> None:
+            live.close_label(label)
+            self.multiplier[label] = 0.0  # its commitments are dropped with it
+
+        return change
+
+    def cap(self, share: float) -> Change:
+        def change(live: LiveModel) -> None:
+            if share >= 1.0:
+                live.relax_family("share_cap")
+            else:
+                live.set_max_share(share)
+            self.max_share = share
+
+        return change
+
+    def no_policy(self) -> Change:
+        def change(live: LiveModel) -> None:
+            for family in ("share_cap", "min_vendors", "n_minus_1"):
+                live.relax_family(family)
+            self.max_share = 1.0
+
+        return change
+
+    # ----- answering -------------------------------------------------------------------------
+
+    def answer(
+        self,
+        change: Change | None = None,
+        *,
+        gap: float | None = None,
+        cutoff: float | None = None,
+        starts: Sequence[FloatArray] = (),
+    ) -> Answer:
+        """Solve the variant ``change`` makes (undone afterwards).
+
+        ``starts`` are plans of related variants (column values of this model): each is
+        completed here and the cheapest feasible one starts the solve and bounds the columns.
+        With ``cutoff`` only plans cheaper than it count: INFEASIBLE then means "none
+        cheaper" (proven).
+        """
+        opts = self.options if gap is None else dataclasses.replace(self.options, mip_gap=gap)
+        saved = (dict(self.multiplier), self.max_share)
+        try:
+            with self.live.changed():
+                if change is not None:
+                    change(self.live)
+                return self._solve(opts, cutoff, starts)
+        finally:
+            self.multiplier, self.max_share = saved
+
+    def _solve(
+        self, opts: SolveOptions, cutoff: float | None, starts: Sequence[FloatArray]
+    ) -> Answer:
+        live = self.live
+        start, start_cost = self._best_start([*starts, *self._rounded_starts()])
+        if cutoff is not None and start_cost is not None and start_cost > cutoff:
+            start = None
+        bound_at = cutoff if cutoff is not None else start_cost
+        if start is not None and start_cost is not None and cutoff is not None:
+            bound_at = min(cutoff, start_cost)
+        if bound_at is not None and self._least_cost:
+            self._bound_columns(bound_at)
+        result = live.solve(
+            SolveMode.EXACT, opts, start=start, cutoff=cutoff, node_limit=self.node_limit
+        )
+        clock = result.raw_status == "kTimeLimit"
+        if result.x is None or not result.status.has_solution:
+            status = result.status
+            return Answer(status, None, None, None, None, stopped_by_clock=clock)
+        x = result.x
+        spend = live.spend_by_label(x)
+        closed = [i for i, lab in enumerate(self.labels) if self.multiplier[lab] == 0.0]
+        spend[closed] = 0.0
+        cost = float(sum(spend[i] * self.multiplier[lab] for i, lab in enumerate(self.labels)))
+        bound = result.dual_bound
+        if bound is not None:
+            # the solver's bound is on the objective, which adds tiny tie-breaking costs
+            bound = min(bound, cost)
+        return Answer(result.status, x, cost, spend, bound, stopped_by_clock=clock)
+
+    def _rounded_starts(self) -> list[FloatArray]:
+        """The variant's LP relaxation made whole by the planner's rounding and repair."""
+        if not self._least_cost:
+            return []
+        lp = self.live.solve(SolveMode.LP)
+        if lp.x is None or lp.status is not SolveStatus.OPTIMAL:
+            return []
+        form = self.live.formulation()
+        done = rounded_plan(self.model, form, lp.x, self.options, lp.row_duals)
+        return [] if done is None or done.x is None else [done.x]
+
+    def _best_start(self, starts: Sequence[FloatArray]) -> tuple[FloatArray | None, float | None]:
+        """Each start's allocation pinned and the rest completed; the cheapest feasible."""
+        live = self.live
+        best: FloatArray | None = None
+        best_cost: float | None = None
+        exact = dataclasses.replace(self.options, mip_gap=1e-9)
+        for x in starts:
+            units = np.rint(np.maximum(x[self._x], 0.0))
+            if (units > live.upper[self._x] + 1e-9).any():
+                continue
+            with live.changed():
+                live.set_bounds(self._x, units, units)
+                done = live.solve(SolveMode.EXACT, exact, node_limit=1_000)
+            if done.x is None or done.objective is None or not done.status.has_solution:
+                continue
+            if best_cost is None or done.objective < best_cost:
+                best, best_cost = done.x, done.objective
+        return best, best_cost
+
+    def _bound_columns(self, cost_usd: float) -> None:
+        """Column bounds that keep every plan cheaper than ``cost_usd`` (module docstring)."""
+        live = self.live
+        s = self.model.structure
+        cols = self._x
+        c = live.cost[cols]
+        slack = 1e-4 * max(abs(cost_usd), 1.0)
+        room = max(cost_usd - live.offset, 0.0) + slack
+        positive = c > 0.0
+        safe_c = np.where(positive, c, 1.0)
+        limit = np.where(positive, np.floor(room / safe_c + 1e-9), np.inf)
+        if self.max_share < 1.0:
+            # m_l (sum usd_j x_j + fixed_l) <= max_share x total <= max_share x cost_usd
+            label_m = np.array([self.multiplier[lab] for lab in self.labels])
+            label_m = np.where(label_m > 0.0, label_m, 1.0)  # a closed label has no columns
+            fixed = np.bincount(s.offer_label, weights=s.fixed_usd_by_offer, minlength=len(label_m))
+            spendable = self.max_share * (cost_usd + slack) / np.maximum(label_m, 1e-300) - fixed
+            usd = s.col_usd_per_x
+            paid = usd > 0.0
+            share_limit = np.where(
+                paid,
+                np.floor(np.maximum(spendable[s.col_label], 0.0) / np.where(paid, usd, 1.0) + 1e-9),
+                np.inf,
+            )
+            limit = np.minimum(limit, share_limit)
+        floor = self._bound_without_caps()
+        if floor is not None:
+            pad = np.where(positive, np.floor(max(cost_usd - floor, 0.0) / safe_c + 1e-9), np.inf)
+            pad = pad + np.ceil(slack / safe_c)
+            limit = np.minimum(limit, self._need + pad)
+        upper = np.minimum(live.upper[cols], np.maximum(limit, live.lower[cols]))
+        if (upper < live.upper[cols]).any():
+            live.set_bounds(cols, live.lower[cols].copy(), upper)
+
+    def _bound_without_caps(self) -> float | None:
+        """The LP bound of the variant with its share caps dropped (None: no bound)."""
+        live = self.live
+        with live.changed():
+            live.relax_family("share_cap")
+            lp = live.solve(SolveMode.LP)
+        if lp.objective is None or lp.status is not SolveStatus.OPTIMAL:
+            return None
+        return float(lp.objective)
+
+    def spend_shares(self, answer: Answer) -> dict[str, float]:
+        """Each label's share of the answer's cost at today's prices."""
+        if answer.spend is None:
+            return {}
+        total = float(answer.spend.sum())
+        return {
+            lab: (float(answer.spend[i]) / total if total > 0 else 0.0)
+            for i, lab in enumerate(self.labels)
+        }
