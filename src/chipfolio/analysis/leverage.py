@@ -27,7 +27,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from chipfolio.analysis.counterfactual import vendor_cost_usd
-from chipfolio.analysis.frontier import Frontier, FrontierPoint, PointStatus, trace_frontier
+from chipfolio.analysis.frontier import (
+    Frontier,
+    FrontierPoint,
+    PointStatus,
+    cap_grid,
+    trace_frontier,
+)
 from chipfolio.analysis.risk import Concentration, concentration
 from chipfolio.analysis.shadow import ShadowPrice, shadow_prices
 from chipfolio.analysis.variants import DEFAULT_NODE_LIMIT, Answer, Variants
@@ -471,6 +477,7 @@ class _FrontierTask:
     n_vendors: int
     plan_share: float  # the base plan's largest vendor share
     plan_cost_usd: float
+    plan_x: FloatArray
 
 
 def _frontier_problem(problem: Problem) -> Problem:
@@ -481,40 +488,81 @@ def _frontier_problem(problem: Problem) -> Problem:
     return problem.with_policy(dataclasses.replace(problem.policy, max_share=FRONTIER_BUILD_CAP))
 
 
-def _frontier(task: _FrontierTask) -> Frontier:
-    opts = task.options
-    variants = _variants(_frontier_problem(task.problem), opts)
-    # plans met so far, as (largest vendor share, cost): each is feasible at any looser cap
-    known: list[tuple[float, float]] = [(task.plan_share, task.plan_cost_usd)]
-    plans: list[FloatArray] = []
-    gap = max(opts.solve.mip_gap, opts.frontier_mip_gap)
+class _FrontierSolver:
+    """Frontier points of one portfolio, on one model; ``known`` answers are reused."""
 
-    def evaluate(cap: float) -> FrontierPoint:
-        # the cheapest plan met so far that fits under this cap: (cost, largest share)
-        best_known = min(
-            ((cost, used) for used, cost in known if used <= cap + 1e-12), default=None
-        )
-        found = variants.answer(variants.cap(cap), gap=gap, starts=plans[-START_PLANS:])
+    def __init__(self, task: _FrontierTask, known: Mapping[float, FrontierPoint]) -> None:
+        self.task = task
+        self.variants = _variants(_frontier_problem(task.problem), task.options)
+        self.known = dict(known)
+        # plans met so far, as (largest vendor share, cost): each is feasible at looser caps
+        self.met: list[tuple[float, float]] = [(task.plan_share, task.plan_cost_usd)]
+        self.plans: list[FloatArray] = [task.plan_x]
+        self.solves = 0
+        self.solved_elsewhere = 0  # points of ``known`` solved by other processes
+
+    def evaluate(self, cap: float) -> FrontierPoint:
+        key = round(cap, 12)
+        point = self.known[key] if key in self.known else self._solve(cap)
+        if point.cost_usd is not None and point.max_share_used is not None:
+            self.met.append((point.max_share_used, point.cost_usd))
+        return point
+
+    def _solve(self, cap: float) -> FrontierPoint:
+        opts = self.task.options
+        gap = max(opts.solve.mip_gap, opts.frontier_mip_gap)
+        variants = self.variants
+        self.solves += 1
+        found = variants.answer(variants.cap(cap), gap=gap, starts=self.plans[-START_PLANS:])
         if found.x is not None:
-            plans.append(found.x)
+            self.plans.append(found.x)
         if found.cost_usd is not None and found.spend is not None:
             used = max(variants.spend_shares(found).values(), default=0.0)
-            known.append((used, found.cost_usd))
             exact = found.status is SolveStatus.OPTIMAL
             status = PointStatus.OPTIMAL if exact else PointStatus.FEASIBLE
             return FrontierPoint(cap, found.cost_usd, status, max_share_used=used)
         if found.status is SolveStatus.INFEASIBLE:
             return FrontierPoint(cap, None, PointStatus.INFEASIBLE)
-        if best_known is not None:
+        best = min(((c, u) for u, c in self.met if u <= cap + 1e-12), default=None)
+        if best is not None:
             # the solve stopped without a plan, but a plan met earlier already fits under this
             # cap: the point is feasible and that plan's cost bounds it from above
-            cost, used = best_known
+            cost, used = best
             return FrontierPoint(cap, cost, PointStatus.FEASIBLE, max_share_used=used)
         return FrontierPoint(cap, None, PointStatus.UNKNOWN)
 
-    return trace_frontier(
-        evaluate, task.n_vendors, step=opts.frontier_step, cap_tol=opts.frontier_cap_tol
-    )
+    def trace(self) -> Frontier:
+        opts = self.task.options
+        frontier = trace_frontier(
+            self.evaluate,
+            self.task.n_vendors,
+            step=opts.frontier_step,
+            cap_tol=opts.frontier_cap_tol,
+        )
+        return dataclasses.replace(frontier, solves=self.solves + len(self.known))
+
+
+def _frontier(task: _FrontierTask, known: Mapping[float, FrontierPoint] | None = None) -> Frontier:
+    return _FrontierSolver(task, known or {}).trace()
+
+
+def _frontier_point(job: tuple[_FrontierTask, float]) -> FrontierPoint:
+    task, cap = job
+    return _FrontierSolver(task, {})._solve(cap)
+
+
+def _caps_to_solve(task: _FrontierTask, loosest: FrontierPoint) -> list[float]:
+    """Grid caps that neither the base plan nor the loosest point's plan answers: the
+    frontier's expensive points, solved side by side (each on its own model)."""
+    opts, policy_cap = task.options, task.problem.policy.max_share
+    floor = 1.0 / max(task.n_vendors, 1)
+    caps = [*cap_grid(opts.frontier_step, floor), floor + 0.5 * opts.frontier_cap_tol]
+    out = []
+    for cap in caps:
+        if loosest.covers(cap) or task.plan_share - 1e-12 <= cap <= policy_cap:
+            continue
+        out.append(cap)
+    return out
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
@@ -566,9 +614,9 @@ def _task(job: tuple[str, object]) -> object:
     if kind == "vendor":
         assert isinstance(payload, _VendorTask)
         return analyze_vendor(payload)
-    if kind == "frontier":
-        assert isinstance(payload, _FrontierTask)
-        return _frontier(payload)
+    if kind == "point":
+        assert isinstance(payload, tuple)
+        return _frontier_point(payload)
     assert isinstance(payload, tuple)
     problem, plan_x, opts = payload
     return _cost_without_policy(problem, plan_x, opts)
@@ -594,8 +642,11 @@ def analyze_leverage(problem: Problem, options: LeverageOptions | None = None) -
     labels = candidate_vendors(problem)
     tasks = [_VendorTask.of(problem, plan, label, opts, plan_x) for label in labels]
     share, cost = _largest_share(plan), plan.total_cost_usd
-    front = _FrontierTask(problem, opts, len(labels), share, cost)
-    jobs: list[tuple[str, object]] = [("frontier", front)]
+    front = _FrontierTask(problem, opts, len(labels), share, cost, plan_x)
+    frontier_solver = _FrontierSolver(front, {})
+    loosest = frontier_solver.evaluate(1.0)
+    caps = _caps_to_solve(front, loosest)
+    jobs: list[tuple[str, object]] = [("point", (front, cap)) for cap in caps]
     if not problem.policy.is_trivial:
         jobs.append(("policy", (problem, plan_x, opts)))
     jobs += [("vendor", t) for t in tasks]
@@ -607,13 +658,17 @@ def analyze_leverage(problem: Problem, options: LeverageOptions | None = None) -
     else:
         results = [_task(job) for job in jobs]
         prices = shadow_prices(problem, plan, opts.solve)
-    clock.lap("vendors_frontier_and_policy_cost")
-    frontier = results[0]
-    assert isinstance(frontier, Frontier)
+    clock.lap("vendors_frontier_points_and_policy_cost")
+    points = {round(cap, 12): r for cap, r in zip(caps, results, strict=False)}
+    points[round(1.0, 12)] = loosest
+    frontier_solver.known = {k: v for k, v in points.items() if isinstance(v, FrontierPoint)}
+    frontier_solver.solved_elsewhere = len(caps)
+    frontier = frontier_solver.trace()
+    clock.lap("frontier")
     free = plan.total_cost_usd
     extra = 0
     if not problem.policy.is_trivial:
-        value = results[1]
+        value = results[len(caps)]
         assert isinstance(value, float)
         free, extra = value, 1
     vendors = [r for r in results if isinstance(r, VendorLeverage)]
