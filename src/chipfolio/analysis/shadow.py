@@ -14,6 +14,13 @@ Reported: every offer with a finite capacity that binds in the plan (no room for
 serving unit) or whose relaxation dual is non-zero. Duals of an LP relaxation are exact for
 the relaxation; for the integer plan they are the standard first-order estimate, which the
 tests cross-check against re-solving with more capacity.
+
+Each value comes with the capacity range over which it holds (HiGHS's LP ranging of the
+row's bound, on the same model): exact for the relaxation, so "one more chip is worth $x
+per hour up to N chips"; beyond the range the basis changes and so does the value. For the
+whole-unit plan the range, like the value, is the relaxation's answer, not a MILP fact
+(walk-away multipliers and the cost without a vendor are MILP answers and are not read from
+ranging, which cannot answer them exactly).
 """
 
 from __future__ import annotations
@@ -27,14 +34,16 @@ from chipfolio.errors import SolverError
 from chipfolio.planner import (
     FloatArray,
     Formulation,
+    IntArray,
+    LiveModel,
+    Model,
     Plan,
     Problem,
+    SolveMode,
     SolveOptions,
-    Solver,
     Structure,
     build_formulation,
     build_structure,
-    get_solver,
 )
 
 DUAL_TOL_USD_PER_CHIP_HOUR = 1e-6
@@ -52,9 +61,20 @@ class ShadowPrice:
     capacity_chips: float
     used_chips: int
     binds_in_plan: bool
+    # LP ranging: the capacity range (chips) over which this value holds exactly for the
+    # relaxation (None: no ranging); beyond it the value changes
+    valid_from_chips: float | None = None
+    valid_to_chips: float | None = None
 
     def to_json(self) -> dict[str, object]:
+        def chips(v: float | None) -> float | None:
+            return None if v is None or not np.isfinite(v) else round(v, 3)
+
         return {
+            "valid_for_capacity_chips": [
+                chips(self.valid_from_chips),
+                chips(self.valid_to_chips),
+            ],
             "offer": self.offer,
             "usd_per_chip_hour": round(self.usd_per_chip_hour, 6),
             "vendor": self.vendor,
@@ -80,26 +100,40 @@ def _capacity_in_rows_only(form: Formulation) -> Formulation:
 
 
 def _net_values(
-    problem: Problem, structure: Structure, options: SolveOptions, solver: Solver
-) -> tuple[FloatArray, float]:
-    """Per offer: net USD per extra chip-hour from the relaxation's duals; and its seconds."""
+    problem: Problem, structure: Structure, options: SolveOptions
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Per offer: net USD per extra chip-hour from the relaxation's duals, and the capacity
+    range (chips) over which that dual holds (LP bound ranging; NaN where none)."""
     form = _capacity_in_rows_only(build_formulation(problem, structure))
-    result = solver.solve(form, dataclasses.replace(options, relax=True))
+    model = Model(problem, structure, form, 0, 0.0)
+    live = LiveModel(model, options)
+    result = live.solve(SolveMode.LP)
     if result.row_duals is None:
         raise SolverError(f"the LP relaxation gave no duals ({result.raw_status})")
     duals = result.row_duals
+    ranging = live.ranging()
     hours = np.maximum(structure.offer_end_hour - structure.offer_start_hour, 1e-300)
-    value = np.full(len(problem.offers), np.nan)
+    n = len(problem.offers)
+    value = np.full(n, np.nan)
+    low, high = np.full(n, np.nan), np.full(n, np.nan)
+
+    def ranges(rows: IntArray, offers: IntArray) -> None:
+        if ranging is not None:
+            low[offers] = ranging.row_bound_lower[rows]
+            high[offers] = ranging.row_bound_upper[rows]
+
     rows = form.rows_of("capacity")
     offers = form.row_key_b[rows]
     value[offers] = -duals[rows] / hours[offers]
+    ranges(rows, offers)
     rows = form.rows_of("take_or_pay")
     offers = form.row_key_b[rows]
     only_committed = np.isnan(value[offers])
     rows, offers = rows[only_committed], offers[only_committed]
     price = problem.offers.usd_per_chip_hour[offers]
     value[offers] = np.maximum(-duals[rows] / hours[offers] - price, 0.0)
-    return value, result.seconds
+    ranges(rows, offers)
+    return value, low, high
 
 
 def _used_chips(plan: Plan) -> dict[str, int]:
@@ -114,13 +148,11 @@ def shadow_prices(
     problem: Problem,
     plan: Plan,
     options: SolveOptions | None = None,
-    solver: Solver | None = None,
 ) -> tuple[ShadowPrice, ...]:
     """Shadow prices of every binding capacity, highest first."""
     options = options or SolveOptions()
-    solver = solver or get_solver(options.solver)
     structure = build_structure(problem)
-    value, _ = _net_values(problem, structure, options, solver)
+    value, low, high = _net_values(problem, structure, options)
     offers = problem.offers
     labels = problem.vendor_of_offers()
     used = _used_chips(plan)
@@ -145,6 +177,8 @@ def shadow_prices(
                 capacity_chips=float(offers.capacity_chips[o]),
                 used_chips=chips,
                 binds_in_plan=binds,
+                valid_from_chips=float(low[o]) if np.isfinite(low[o]) else None,
+                valid_to_chips=float(high[o]) if np.isfinite(high[o]) else None,
             )
         )
     out.sort(key=lambda s: (-s.usd_per_chip_hour, s.offer))

@@ -254,3 +254,21 @@ def test_cost_bound_never_changes_the_optimum(policy: Policy) -> None:
     assert free.cost_usd is not None
     bounded = solve_outcome(p, OPTS.solve, cost_bound_usd=free.cost_usd)
     assert bounded.cost_usd == pytest.approx(free.cost_usd, rel=1e-6)
+
+
+def test_shadow_price_range_from_lp_ranging() -> None:
+    # A (4 chips, $2) binds and B ($3) covers the rest of 10 chips: one more A chip saves $1
+    # per hour until A alone covers the demand (10 chips); below 4 the value is the same
+    capped = problem([Q("A", 2.0, capacity=4), Q("B", 3.0)])
+    shadow = analyze_leverage(capped).shadow_prices[0]
+    assert shadow.valid_from_chips == pytest.approx(0.0, abs=1e-6)
+    assert shadow.valid_to_chips == pytest.approx(10.0, rel=1e-6)
+    base = cost(capped)
+    inside = cost(capped.with_capacity(np.array([True, False]), 9.0))
+    beyond = cost(capped.with_capacity(np.array([True, False]), 12.0))
+    assert base is not None and inside is not None and beyond is not None
+    assert (base - inside) / (5 * 10.0) == pytest.approx(shadow.usd_per_chip_hour, rel=1e-6)
+    # past the range the extra chips are worth less: only 6 of the 8 extra are used
+    assert (base - beyond) / (8 * 10.0) < shadow.usd_per_chip_hour - 1e-6
+    data = shadow.to_json()
+    assert data["valid_for_capacity_chips"] == [0.0, 10.0]
