@@ -20,12 +20,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from chipfolio.planner import FloatArray, Formulation, IntArray
 from chipfolio.procurement.spec import Procurement
 
 SECONDS_PER_HOUR = 3600.0
+FIRST_STAGE = -1  # row_node of a row on the signings alone
+COUPLING = -2  # row_node of a row that spans scenarios (CVaR)
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,6 +104,8 @@ class _Assembly:
     row_lower: list[FloatArray] = field(default_factory=list)
     row_upper: list[FloatArray] = field(default_factory=list)
     row_family: list[str] = field(default_factory=list)
+    # recourse node of every row; FIRST_STAGE: signings only; COUPLING: spans scenarios
+    row_node: list[IntArray] = field(default_factory=list)
     n_rows: int = 0
     # cost entries: column, recourse node, dollars per unit, vendor index (-1: no vendor)
     c_col: list[IntArray] = field(default_factory=list)
@@ -128,10 +133,12 @@ class _Assembly:
         vals: FloatArray,
         lower: Any,
         upper: Any,
+        node: Any = -2,
     ) -> int:
         offset = self.n_rows
         if n == 0:
             return offset
+        self.row_node.append(np.broadcast_to(np.asarray(node, np.int64), (n,)).copy())
         self.r_rows.append(np.asarray(rows, np.int64) + offset)
         self.r_cols.append(np.asarray(cols, np.int64))
         self.r_vals.append(np.asarray(vals, np.float64))
@@ -170,6 +177,8 @@ class ProcurementModel:
     delivery: list[FloatArray]  # per contract, [sign period index, period] delivered fraction
     anticipative: bool
     seconds: float
+    row_node: IntArray  # recourse node of every row (FIRST_STAGE, COUPLING)
+    first_stage: npt.NDArray[np.bool_]  # the signing columns (x and their 'signed' binaries)
 
     def block(self, name: str) -> slice:
         offset, n = self.columns.get(name, (0, 0))
@@ -266,13 +275,13 @@ def build_model(
                     np.concatenate([off + idx, boff + idx]),
                     np.concatenate([np.full(nodes, float(c.chips_per_instance)),
                                     np.full(nodes, -float(c.min_chips))]),
-                    0.0, np.inf,
+                    0.0, np.inf, FIRST_STAGE,
                 )  # fmt: skip
                 a.rows(
                     "max_chips", nodes, np.concatenate([idx, idx]),
                     np.concatenate([off + idx, boff + idx]),
                     np.concatenate([np.ones(nodes), np.full(nodes, -float(ub))]),
-                    -np.inf, 0.0,
+                    -np.inf, 0.0, FIRST_STAGE,
                 )  # fmt: skip
             signings.append(Signing(k, s0, off, nodes, boff))
 
@@ -349,7 +358,7 @@ def build_model(
             cc.append(col)
             vv.append(-c.take_or_pay * val)
     a.rows("capacity", n_g * n_r, _cat(rr, np.int64), _cat(cc, np.int64), _cat(vv, np.float64),
-           -np.inf, 0.0)  # fmt: skip
+           -np.inf, 0.0, np.tile(rec, n_g))  # fmt: skip
 
     # ----- take-or-pay: chips used beyond the paid share <= the unpaid share ---------------
     for k, c in enumerate(spec.contracts):
@@ -360,7 +369,7 @@ def build_model(
         a.rows("take_or_pay", n_r, np.concatenate([rec, r]),
                np.concatenate([extra_off[k] + rec, col]),
                np.concatenate([np.ones(n_r), -(1.0 - c.take_or_pay) * val]),
-               -np.inf, 0.0)  # fmt: skip
+               -np.inf, 0.0, rec)  # fmt: skip
 
     # ----- demand: tokens served + unserved >= demand, per workload and node --------------
     rr, cc, vv = [], [], []
@@ -373,7 +382,7 @@ def build_model(
         cc.append(off + rec)
         vv.append(np.ones(n_r))
     a.rows("demand", n_w * n_r, _cat(rr, np.int64), _cat(cc, np.int64), _cat(vv, np.float64),
-           rec_demand.reshape(-1), np.inf)  # fmt: skip
+           rec_demand.reshape(-1), np.inf, np.tile(rec, n_w))  # fmt: skip
 
     # ----- policy, per period and node ----------------------------------------------------
     pol = spec.policy
@@ -390,7 +399,8 @@ def build_model(
                         cc.append(y_off + p * n_r + rec)
                         vv.append(np.full(n_r, thr[w, g]))
                 a.rows("n_minus_1", n_r, _cat(rr, np.int64), _cat(cc, np.int64),
-                       _cat(vv, np.float64), pol.n_minus_1 * rec_demand[w], np.inf)  # fmt: skip
+                       _cat(vv, np.float64), pol.n_minus_1 * rec_demand[w], np.inf,
+                       rec)  # fmt: skip
     if pol.min_vendors > 1 and crit:
         for w in crit:
             mine = [p for p, (pw, _) in enumerate(pairs) if pw == w]
@@ -407,10 +417,10 @@ def build_model(
                         vv.append(np.ones(n_r))
                 # a vendor counts when it carries at least one chip of the workload
                 a.rows("vendor_used", n_r, _cat(rr, np.int64), _cat(cc, np.int64),
-                       _cat(vv, np.float64), 0.0, np.inf)  # fmt: skip
+                       _cat(vv, np.float64), 0.0, np.inf, rec)  # fmt: skip
             a.rows("min_vendors", n_r, np.tile(rec, len(used_v)),
                    b_off + np.arange(len(used_v) * n_r), np.ones(len(used_v) * n_r),
-                   np.where(active, float(pol.min_vendors), 0.0), np.inf)  # fmt: skip
+                   np.where(active, float(pol.min_vendors), 0.0), np.inf, rec)  # fmt: skip
 
     # ----- costs: expected objective, per-scenario and per-vendor matrices ----------------
     n_base = a.n_cols
@@ -433,12 +443,12 @@ def build_model(
         paid = vendor >= 0
         a.rows("spend_total", n_r, np.concatenate([node[paid], rec]),
                np.concatenate([col[paid], total + rec]),
-               np.concatenate([val[paid], -np.ones(n_r)]), 0.0, 0.0)  # fmt: skip
+               np.concatenate([val[paid], -np.ones(n_r)]), 0.0, 0.0, rec)  # fmt: skip
         a.rows("share_cap", n_v * n_r,
                np.concatenate([vendor[paid] * n_r + node[paid], np.arange(n_v * n_r)]),
                np.concatenate([col[paid], np.tile(total + rec, n_v)]),
                np.concatenate([val[paid], np.full(n_v * n_r, -pol.max_share)]),
-               -np.inf, 0.0)  # fmt: skip
+               -np.inf, 0.0, np.tile(rec, n_v))  # fmt: skip
 
     risk = spec.risk
     weight = risk.cvar_weight
@@ -478,6 +488,11 @@ def build_model(
         row_key_a=np.full(n_rows, -1, dtype=np.int64),
         row_key_b=np.full(n_rows, -1, dtype=np.int64),
     )
+    first_stage = np.zeros(a.n_cols, dtype=np.bool_)
+    for sg in signings:
+        first_stage[sg.offset : sg.offset + sg.nodes] = True
+        if sg.binary_offset is not None:
+            first_stage[sg.binary_offset : sg.binary_offset + sg.nodes] = True
     pad = a.n_cols - n_base
     if pad:
         scenario_cost = sp.hstack([scenario_cost, sp.csr_matrix((n_s, pad))]).tocsr()
@@ -498,4 +513,6 @@ def build_model(
         delivery=delivery,
         anticipative=anticipative,
         seconds=time.perf_counter() - started,
+        row_node=_cat(a.row_node, np.int64),
+        first_stage=first_stage,
     )

@@ -18,6 +18,7 @@ import numpy as np
 
 from chipfolio.errors import InfeasibleError, SolverError
 from chipfolio.planner import FloatArray, SolveOptions, SolveResult, SolveStatus, get_solver
+from chipfolio.procurement.benders import decomposable, round_up, solve_benders
 from chipfolio.procurement.model import ProcurementModel, build_model
 from chipfolio.procurement.result import (
     Commitment,
@@ -31,6 +32,10 @@ from chipfolio.procurement.spec import Procurement
 
 MAIN_SHARE = 0.7  # of the time limit, for the stochastic model (the rest for VSS/EVPI)
 MIN_SOLVE_S = 0.05
+# models this large (rows) go to the L-shaped method when they decompose: below it the
+# direct LP relaxation is as fast, and its answers are the reference the tests check
+BENDERS_MIN_ROWS = 30_000
+METHODS = ("auto", "direct", "benders")
 
 
 def _gap(objective: float, bound: float) -> float:
@@ -38,33 +43,59 @@ def _gap(objective: float, bound: float) -> float:
 
 
 def _rounded(model: ProcurementModel, x: FloatArray) -> FloatArray | None:
-    """The integer columns of an LP solution rounded up (more chips never lack capacity),
-    with each 'signed' binary set to match and its minimum met; None when a bound breaks."""
+    """The integer columns of an LP solution rounded up; None when a bound breaks."""
     form = model.formulation
-    out = np.where(form.integrality == 1, np.ceil(x - 1e-6), x)
-    spec = model.procurement.spec
-    for sg in model.signings:
-        if sg.binary_offset is None:
-            continue
-        c = spec.contracts[sg.contract]
-        least = float(np.ceil(c.min_chips / c.chips_per_instance - 1e-9))
-        chosen = slice(sg.offset, sg.offset + sg.nodes)
-        signed = out[chosen] > 0
-        out[chosen] = np.where(signed, np.maximum(out[chosen], least), 0.0)
-        out[sg.binary_offset : sg.binary_offset + sg.nodes] = signed.astype(np.float64)
     ints = form.integrality == 1
-    if (out[ints] > form.col_upper[ints] + 1e-9).any():
+    up = np.where(ints, np.ceil(x - 1e-6), x)
+    if (up[ints] > form.col_upper[ints] + 1e-9).any():
         return None
-    return np.asarray(out, dtype=np.float64)
+    return round_up(model, x)
 
 
-def _run(model: ProcurementModel, options: SolveOptions, deadline: float) -> SolveResult:
-    """The MILP within the deadline: LP relaxation (a proven bound), its integer columns
-    rounded up and fixed (a feasible incumbent); branch and bound, warm-started from it, only
-    when that incumbent is not within the requested gap of the bound."""
+def _mean_start(model: ProcurementModel, options: SolveOptions, deadline: float) -> FloatArray:
+    """Signings to start the L-shaped method from: those of the mean-demand LP (one
+    scenario, cheap), given to every node of the tree."""
+    proc = model.procurement
+    form = model.formulation
+    start = form.col_lower.copy()
+    mean = np.einsum("wts,s->wt", proc.demand, proc.probabilities)[:, :, None]
+    ev = build_model(proc, demand=mean, probability=np.ones(1))
+    left = max(MIN_SOLVE_S, min(deadline - time.perf_counter(), options.time_limit_s))
+    lp = get_solver(options.solver).solve(
+        ev.formulation, dataclasses.replace(options, time_limit_s=left, relax=True)
+    )
+    if lp.status is not SolveStatus.OPTIMAL or lp.x is None:
+        return start
+    for mine, theirs in zip(model.signings, ev.signings, strict=True):
+        start[mine.offset : mine.offset + mine.nodes] = lp.x[theirs.offset]
+        if mine.binary_offset is not None and theirs.binary_offset is not None:
+            lo, hi = mine.binary_offset, mine.binary_offset + mine.nodes
+            start[lo:hi] = lp.x[theirs.binary_offset]
+    return start
+
+
+def _run(
+    model: ProcurementModel, options: SolveOptions, deadline: float, method: str = "auto"
+) -> SolveResult:
+    """The MILP within the deadline. Large models that decompose: the L-shaped method
+    (benders.py). Otherwise, or when a recourse LP is infeasible there: the LP relaxation
+    (a proven bound), its integer columns rounded up and fixed (a feasible incumbent); branch
+    and bound, warm-started from it, only when that incumbent is not within the requested gap
+    of the bound."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r} (expected one of {METHODS})")
     solver = get_solver(options.solver)
     form = model.formulation
     started = time.perf_counter()
+    large = form.n_rows >= BENDERS_MIN_ROWS
+    split: SolveResult | None = None
+    if (method == "benders" or (method == "auto" and large)) and decomposable(model):
+        start = _mean_start(model, options, deadline)
+        split = solve_benders(model, options, deadline, start=start)
+        if split is not None and (
+            split.status is not SolveStatus.FEASIBLE or time.perf_counter() >= deadline
+        ):
+            return split
 
     def limited(relax: bool = False) -> SolveOptions:
         left = max(MIN_SOLVE_S, deadline - time.perf_counter())
@@ -73,35 +104,36 @@ def _run(model: ProcurementModel, options: SolveOptions, deadline: float) -> Sol
     ints = form.integrality == 1
     if not ints.any():
         return solver.solve(form, limited())
-    lp = solver.solve(form, limited(relax=True))
-    if lp.status in (SolveStatus.INFEASIBLE, SolveStatus.UNBOUNDED):
-        return lp
-    best: SolveResult | None = None
-    if lp.status is SolveStatus.OPTIMAL and lp.x is not None and lp.objective is not None:
-        rounded = _rounded(model, lp.x)
-        if rounded is not None:
-            fixed = dataclasses.replace(
-                form,
-                col_lower=np.where(ints, rounded, form.col_lower),
-                col_upper=np.where(ints, rounded, form.col_upper),
-                integrality=np.zeros_like(form.integrality),
-            )
-            fix = solver.solve(fixed, limited())
-            if fix.status is SolveStatus.OPTIMAL and fix.x is not None and fix.objective:
-                gap = _gap(fix.objective, lp.objective)
-                within = gap <= options.mip_gap + 1e-12
-                best = SolveResult(
-                    status=SolveStatus.OPTIMAL if within else SolveStatus.FEASIBLE,
-                    x=fix.x,
-                    objective=fix.objective,
-                    mip_gap=gap,
-                    dual_bound=lp.objective,
-                    seconds=time.perf_counter() - started,
-                    solver=fix.solver,
-                    raw_status="rounded LP relaxation" + ("" if within else " (time limit)"),
+    best: SolveResult | None = split  # the decomposition's incumbent, short of the gap
+    if split is None:
+        lp = solver.solve(form, limited(relax=True))
+        if lp.status in (SolveStatus.INFEASIBLE, SolveStatus.UNBOUNDED):
+            return lp
+        if lp.status is SolveStatus.OPTIMAL and lp.x is not None and lp.objective is not None:
+            rounded = _rounded(model, lp.x)
+            if rounded is not None:
+                fixed = dataclasses.replace(
+                    form,
+                    col_lower=np.where(ints, rounded, form.col_lower),
+                    col_upper=np.where(ints, rounded, form.col_upper),
+                    integrality=np.zeros_like(form.integrality),
                 )
-                if within or time.perf_counter() >= deadline:
-                    return best
+                fix = solver.solve(fixed, limited())
+                if fix.status is SolveStatus.OPTIMAL and fix.x is not None and fix.objective:
+                    gap = _gap(fix.objective, lp.objective)
+                    within = gap <= options.mip_gap + 1e-12
+                    best = SolveResult(
+                        status=SolveStatus.OPTIMAL if within else SolveStatus.FEASIBLE,
+                        x=fix.x,
+                        objective=fix.objective,
+                        mip_gap=gap,
+                        dual_bound=lp.objective,
+                        seconds=time.perf_counter() - started,
+                        solver=fix.solver,
+                        raw_status="rounded LP relaxation" + ("" if within else " (time limit)"),
+                    )
+                    if within or time.perf_counter() >= deadline:
+                        return best
     mip = solver.solve(form, limited(), None if best is None else best.x)
     if best is None:
         return mip
@@ -109,15 +141,22 @@ def _run(model: ProcurementModel, options: SolveOptions, deadline: float) -> Sol
         best.objective is None or mip.objective <= best.objective
     )
     if mip.status.has_solution and better:
+        if split is not None:  # say where the incumbent came from
+            return dataclasses.replace(
+                mip, raw_status=f"{split.raw_status}, then branch and bound: {mip.raw_status}"
+            )
         return mip
     # keep the rounded incumbent, with the better of the two proven bounds
-    bound = max(b for b in (best.dual_bound, mip.dual_bound) if b is not None)
+    bounds = [b for b in (best.dual_bound, mip.dual_bound) if b is not None]
+    bound = max(bounds) if bounds else None
     assert best.objective is not None
-    gap = _gap(best.objective, bound)
-    status = SolveStatus.OPTIMAL if gap <= options.mip_gap + 1e-12 else SolveStatus.FEASIBLE
+    final_gap = None if bound is None else _gap(best.objective, bound)
+    within = final_gap is not None and final_gap <= options.mip_gap + 1e-12
+    status = SolveStatus.OPTIMAL if within else SolveStatus.FEASIBLE
     return dataclasses.replace(
-        best, status=status, mip_gap=gap, dual_bound=bound,
-        seconds=time.perf_counter() - started, raw_status=f"rounded LP; {mip.raw_status}",
+        best, status=status, mip_gap=final_gap, dual_bound=bound,
+        seconds=time.perf_counter() - started,
+        raw_status=f"{'rounded LP' if split is None else split.raw_status}; {mip.raw_status}",
     )  # fmt: skip
 
 
@@ -142,14 +181,17 @@ def solve_procurement(
     *,
     deadline: float | None = None,
     values: bool = True,
+    method: str = "auto",
 ) -> ProcurementResult:
-    """Solve ``proc``; ``values`` also computes VSS and EVPI (three more solves)."""
+    """Solve ``proc``; ``values`` also computes VSS and EVPI (three more solves).
+    ``method``: "direct" (LP relaxation, rounding, branch and bound), "benders" (the
+    L-shaped method where the model decomposes) or "auto" (benders for large models)."""
     options = options or SolveOptions()
     start = time.perf_counter()
     deadline = start + options.time_limit_s if deadline is None else deadline
     model = build_model(proc)
     main_deadline = start + (deadline - start) * (MAIN_SHARE if values else 1.0)
-    result = _run(model, options, main_deadline)
+    result = _run(model, options, main_deadline, method)
     if result.status is SolveStatus.INFEASIBLE:
         raise InfeasibleError(
             "no procurement meets the demand and the policy in every scenario: allow on-demand "
@@ -167,7 +209,7 @@ def solve_procurement(
     objective = float(result.objective or 0.0)
     if values:
         ws_model = build_model(proc, anticipative=True)
-        ws = _run(ws_model, options, start + (deadline - start) * (MAIN_SHARE + 0.1))
+        ws = _run(ws_model, options, start + (deadline - start) * (MAIN_SHARE + 0.1), method)
         ws_obj = _objective(ws)
         if ws_obj is not None and ws.status is SolveStatus.OPTIMAL:
             evpi = objective - ws_obj
@@ -178,7 +220,7 @@ def solve_procurement(
         ev = _run(ev_model, options, start + (deadline - start) * (MAIN_SHARE + 0.2))
         if ev.status.has_solution and ev.x is not None:
             fixed = _now_chips(ev_model, ev.x)
-            eev = _run(build_model(proc, fixed_now=fixed), options, deadline)
+            eev = _run(build_model(proc, fixed_now=fixed), options, deadline, method)
             if eev.status is SolveStatus.INFEASIBLE:
                 notes.append("VSS unbounded: the mean-demand signings are infeasible")
             elif eev.status is SolveStatus.OPTIMAL and eev.objective is not None:
@@ -319,6 +361,7 @@ def decode(
     info: dict[str, Any] = {
         "name": result.solver,
         "status": result.raw_status,
+        "method": "benders" if result.raw_status.startswith("benders") else "direct",
         "gap": result.mip_gap,
         "bound": result.dual_bound,
         "seconds": result.seconds,
