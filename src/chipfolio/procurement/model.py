@@ -185,10 +185,15 @@ class ProcurementModel:
         return slice(offset, offset + n)
 
 
-def delivered_fraction(c: Any, sign_period: int, periods: int) -> FloatArray:
+def start_period(c: Any, sign_period: int, available: int = 0) -> int:
+    """First period a signing delivers: after its lead time, not before the chip exists."""
+    return max(sign_period + int(c.lead_periods), available)
+
+
+def delivered_fraction(c: Any, sign_period: int, periods: int, available: int = 0) -> FloatArray:
     """Fraction of the signed chips delivered (and paid) in each period of the horizon."""
     out = np.zeros(periods)
-    start = sign_period + c.lead_periods
+    start = start_period(c, sign_period, available)
     for i in range(c.term_periods):
         t = start + i
         if t >= periods:
@@ -217,6 +222,9 @@ def build_model(
     tree = build_tree(dem, prob, separate=anticipative)
     n_r = tree.n_rec
     rec_demand = dem[:, tree.rec_t, tree.rec_rep]  # [W, R]
+
+    def factor(chip: str, periods: IntArray) -> FloatArray:
+        return np.array([proc.price_factor(chip, float(t)) for t in range(n_t)])[periods]
 
     # capacity pools: (provider, chip) of every contract and on-demand offer
     cid = proc.chip_ids
@@ -250,7 +258,8 @@ def build_model(
     delivery: list[FloatArray] = []
     for k, c in enumerate(spec.contracts):
         g = groups.index((c.provider, cid[c.chip]))
-        frac = np.stack([delivered_fraction(c, s0, n_t) for s0 in c.sign_periods])
+        avail = proc.available_from(c.chip)
+        frac = np.stack([delivered_fraction(c, s0, n_t, avail) for s0 in c.sign_periods])
         delivery.append(frac)
         positive = frac[frac > 0]
         bound_chips = max(peak_chips[g] / (positive.min() if positive.size else 1.0), c.min_chips)
@@ -291,10 +300,11 @@ def build_model(
         g = groups.index((o.provider, cid[o.chip]))
         # no bound of our own: buying chips elsewhere can be what meets a share cap
         ub = np.inf if o.max_chips is None else float(o.max_chips)
-        off = a.cols(f"od:{j}", n_r, ub)
+        ub_nodes = np.where(tree.rec_t < proc.available_from(o.chip), 0.0, ub)
+        off = a.cols(f"od:{j}", n_r, ub_nodes)
         od_off.append(off)
-        a.cost(off + np.arange(n_r), np.arange(n_r), np.full(n_r, o.usd_per_chip_hour * hours),
-               group_vendor[g])  # fmt: skip
+        price = o.usd_per_chip_hour * hours * factor(o.chip, tree.rec_t)
+        a.cost(off + np.arange(n_r), np.arange(n_r), price, group_vendor[g])
     pairs = [(w, g) for w in range(n_w) for g in range(n_g) if thr[w, g] > 0]
     y_off = a.cols("y", len(pairs) * n_r, np.inf)
     u_off: dict[int, int] = {}
@@ -311,7 +321,8 @@ def build_model(
             extra_off[k] = a.cols(f"extra:{k}", n_r, np.inf)
             g = groups.index((c.provider, cid[c.chip]))
             a.cost(extra_off[k] + np.arange(n_r), np.arange(n_r),
-                   np.full(n_r, c.usd_per_chip_hour * hours), group_vendor[g])  # fmt: skip
+                   c.usd_per_chip_hour * hours * factor(c.chip, tree.rec_t),
+                   group_vendor[g])  # fmt: skip
 
     # ----- delivered capacity per contract and recourse node (entries of n columns) --------
     # deliv[k] = (rec nodes, columns, chips per unit of the column)
@@ -331,7 +342,8 @@ def build_model(
             entry = tuple(np.concatenate([x, y]) for x, y in zip(prev, entry, strict=True))  # type: ignore[assignment]
         deliv[sg.contract] = entry
         g = groups.index((c.provider, cid[c.chip]))
-        paid = vals * c.take_or_pay * c.usd_per_chip_hour * hours
+        signed_price = c.usd_per_chip_hour * proc.price_factor(c.chip, sg.period)
+        paid = vals * c.take_or_pay * signed_price * hours
         a.cost(sg.offset + node, r, paid, group_vendor[g])
 
     # ----- capacity: allocated chips <= delivered (or used) + on-demand, per pool and node ---
@@ -421,6 +433,33 @@ def build_model(
             a.rows("min_vendors", n_r, np.tile(rec, len(used_v)),
                    b_off + np.arange(len(used_v) * n_r), np.ones(len(used_v) * n_r),
                    np.where(active, float(pol.min_vendors), 0.0), np.inf, rec)  # fmt: skip
+
+    # ----- power: delivered and on-demand chips x watts x PUE, per node -------------------
+    power = spec.power
+    if power is not None and (power.max_mw or power.max_mw_by_vendor):
+        limits: list[tuple[str, float, int]] = []  # (row family, MW, vendor or -1)
+        if power.max_mw:
+            limits.append(("power", power.max_mw, -1))
+        for name, mw in power.max_mw_by_vendor.items():
+            limits.append(("power_vendor", mw, vendors.index(name)))
+        for family, mw, v in limits:
+            rr, cc, vv = [], [], []
+            for k, c in enumerate(spec.contracts):
+                g = groups.index((c.provider, cid[c.chip]))
+                if k in deliv and (v < 0 or group_vendor[g] == v):
+                    r, col, val = deliv[k]
+                    watts = proc.contract_watts[k] or 0.0
+                    rr.append(r)
+                    cc.append(col)
+                    vv.append(val * watts * power.pue / 1e6)
+            for j, o in enumerate(spec.on_demand):
+                g = groups.index((o.provider, cid[o.chip]))
+                if v < 0 or group_vendor[g] == v:
+                    rr.append(rec)
+                    cc.append(od_off[j] + rec)
+                    vv.append(np.full(n_r, (proc.offer_watts[j] or 0.0) * power.pue / 1e6))
+            a.rows(family, n_r, _cat(rr, np.int64), _cat(cc, np.int64), _cat(vv, np.float64),
+                   -np.inf, mw, rec)  # fmt: skip
 
     # ----- costs: expected objective, per-scenario and per-vendor matrices ----------------
     n_base = a.n_cols

@@ -19,9 +19,10 @@ import numpy as np
 from chipfolio.errors import InfeasibleError, SolverError
 from chipfolio.planner import FloatArray, SolveOptions, SolveResult, SolveStatus, get_solver
 from chipfolio.procurement.benders import decomposable, round_up, solve_benders
-from chipfolio.procurement.model import ProcurementModel, build_model
+from chipfolio.procurement.model import ProcurementModel, build_model, start_period
 from chipfolio.procurement.result import (
     Commitment,
+    Negotiation,
     PeriodSummary,
     ProcurementResult,
     ScenarioOutcome,
@@ -175,6 +176,98 @@ def _now_chips(model: ProcurementModel, x: FloatArray) -> dict[int, float]:
     return out
 
 
+BISECTION_STEPS = 6
+
+
+def _variant(proc: Procurement, k: int, **changes: Any) -> Procurement:
+    """``proc`` with contract ``k`` changed (price, term, size)."""
+    spec = proc.spec
+    contracts = list(spec.contracts)
+    contracts[k] = contracts[k].model_copy(update=changes)
+    return dataclasses.replace(proc, spec=spec.model_copy(update={"contracts": contracts}))
+
+
+def _negotiate(
+    proc: Procurement, options: SolveOptions, deadline: float, objective: float, method: str
+) -> list[Negotiation]:
+    """For each contract under ``negotiate``: its value (cost without it minus with it), its
+    break-even price (bisection on the price: the highest at which it is still signed) and
+    the value of a shorter term at the same price. Each is a full re-solve; a figure whose
+    solve did not prove the gap is left out with a note."""
+    spec = proc.spec
+    ids = [c.id for c in spec.contracts]
+    solves = len(spec.negotiate) * (3 + BISECTION_STEPS)
+    done = 0
+    out: list[Negotiation] = []
+
+    def attempt(variant: Procurement, k: int) -> tuple[float, bool] | None:
+        nonlocal done
+        left = max(MIN_SOLVE_S, (deadline - time.perf_counter()) / max(1, solves - done))
+        done += 1
+        model = build_model(variant)
+        result = _run(model, options, time.perf_counter() + left, method)
+        if result.status is not SolveStatus.OPTIMAL or result.x is None:
+            return None
+        signed = any(
+            result.x[sg.offset : sg.offset + sg.nodes].max(initial=0.0) > 0.5
+            for sg in model.signings
+            if sg.contract == k
+        )
+        return float(result.objective or 0.0), signed
+
+    for neg in spec.negotiate:
+        k = ids.index(neg.contract)
+        c = spec.contracts[k]
+        notes: list[str] = []
+        without = attempt(_variant(proc, k, max_chips=0, min_chips=0), k)
+        value = None if without is None else max(0.0, without[0] - objective)
+        if without is None:
+            notes.append("value not proven within the time limit")
+        # break-even: the price where signing stops paying
+        price = c.usd_per_chip_hour
+        here = attempt(_variant(proc, k), k)
+        break_even: float | None = None
+        if here is None:
+            notes.append("break-even not computed (time limit)")
+        else:
+            lo, hi = (price, 2.0 * max(price, 0.01)) if here[1] else (0.0, price)
+            low = attempt(_variant(proc, k, usd_per_chip_hour=lo), k) if not here[1] else here
+            if low is None or not low[1]:
+                notes.append("not signed even at a price of 0" if low else "break-even: time")
+            else:
+                for _ in range(BISECTION_STEPS):
+                    mid = 0.5 * (lo + hi)
+                    probe = attempt(_variant(proc, k, usd_per_chip_hour=mid), k)
+                    if probe is None:
+                        notes.append("break-even bisection stopped at the time limit")
+                        break
+                    lo, hi = (mid, hi) if probe[1] else (lo, mid)
+                break_even = lo
+                if hi >= 2.0 * max(price, 0.01) and lo == price:
+                    notes.append(f"signed at every price tried up to {hi:g}")
+        term = neg.shorter_term_periods or max(1, c.term_periods // 2)
+        shorter_value = None
+        if term < c.term_periods:
+            short = attempt(_variant(proc, k, term_periods=term, ramp=list(c.ramp[:term])), k)
+            if short is None:
+                notes.append("shorter term not proven within the time limit")
+            else:
+                shorter_value = objective - short[0]
+        out.append(
+            Negotiation(
+                contract=c.id,
+                usd_per_chip_hour=price,
+                term_periods=c.term_periods,
+                value_usd=value,
+                break_even_usd_per_chip_hour=break_even,
+                shorter_term_periods=term if term < c.term_periods else None,
+                shorter_term_value_usd=shorter_value,
+                notes=notes,
+            )
+        )
+    return out
+
+
 def solve_procurement(
     proc: Procurement,
     options: SolveOptions | None = None,
@@ -190,8 +283,16 @@ def solve_procurement(
     start = time.perf_counter()
     deadline = start + options.time_limit_s if deadline is None else deadline
     model = build_model(proc)
-    main_deadline = start + (deadline - start) * (MAIN_SHARE if values else 1.0)
-    result = _run(model, options, main_deadline, method)
+    # shares of the time: the main solve, then VSS/EVPI, then the negotiation re-solves
+    talks = bool(proc.spec.negotiate)
+    main_share = (0.5 if talks else MAIN_SHARE) if values else (0.6 if talks else 1.0)
+    value_end = 0.75 if talks else 1.0
+    step = (value_end - main_share) / 3
+
+    def at(share: float) -> float:
+        return start + (deadline - start) * share
+
+    result = _run(model, options, at(main_share), method)
     if result.status is SolveStatus.INFEASIBLE:
         raise InfeasibleError(
             "no procurement meets the demand and the policy in every scenario: allow on-demand "
@@ -209,7 +310,7 @@ def solve_procurement(
     objective = float(result.objective or 0.0)
     if values:
         ws_model = build_model(proc, anticipative=True)
-        ws = _run(ws_model, options, start + (deadline - start) * (MAIN_SHARE + 0.1), method)
+        ws = _run(ws_model, options, at(main_share + step), method)
         ws_obj = _objective(ws)
         if ws_obj is not None and ws.status is SolveStatus.OPTIMAL:
             evpi = objective - ws_obj
@@ -217,10 +318,10 @@ def solve_procurement(
             notes.append(f"EVPI not computed (wait-and-see solve: {ws.status.value})")
         mean = np.einsum("wts,s->wt", proc.demand, proc.probabilities)[:, :, None]
         ev_model = build_model(proc, demand=mean, probability=np.ones(1))
-        ev = _run(ev_model, options, start + (deadline - start) * (MAIN_SHARE + 0.2))
+        ev = _run(ev_model, options, at(main_share + 2 * step))
         if ev.status.has_solution and ev.x is not None:
             fixed = _now_chips(ev_model, ev.x)
-            eev = _run(build_model(proc, fixed_now=fixed), options, deadline, method)
+            eev = _run(build_model(proc, fixed_now=fixed), options, at(value_end), method)
             if eev.status is SolveStatus.INFEASIBLE:
                 notes.append("VSS unbounded: the mean-demand signings are infeasible")
             elif eev.status is SolveStatus.OPTIMAL and eev.objective is not None:
@@ -229,8 +330,48 @@ def solve_procurement(
                 notes.append(f"VSS not computed (EEV solve: {eev.status.value})")
         else:
             notes.append(f"VSS not computed (expected-value solve: {ev.status.value})")
-    return decode(model, result, vss=vss, evpi=evpi, notes=notes, options=options,
-                  seconds=time.perf_counter() - start)  # fmt: skip
+    talked = _negotiate(proc, options, deadline, objective, method) if talks else []
+    decoded = decode(model, result, vss=vss, evpi=evpi, notes=notes, options=options,
+                     seconds=time.perf_counter() - start)  # fmt: skip
+    return dataclasses.replace(decoded, negotiation=talked)
+
+
+def _power(
+    model: ProcurementModel, delivered: FloatArray, od_chips: FloatArray
+) -> tuple[FloatArray | None, list[str]]:
+    """Facility megawatts [vendor, period, scenario]: delivered (committed) and on-demand
+    chips x watts per chip x PUE; None (with a note) when a chip's watts are unknown."""
+    proc = model.procurement
+    spec = proc.spec
+    missing = sorted(
+        {c.chip for c, w in zip(spec.contracts, proc.contract_watts, strict=True) if w is None}
+        | {o.chip for o, w in zip(spec.on_demand, proc.offer_watts, strict=True) if w is None}
+    )
+    if missing:
+        return None, [
+            "power (MW) not shown: no watts per chip for " + ", ".join(missing)
+            + " (give watts_per_chip in the file)"
+        ]  # fmt: skip
+    pue = spec.power.pue if spec.power is not None else 1.0
+    cid = proc.chip_ids
+    _, n_t, n_s = proc.demand.shape
+    out = np.zeros((len(model.vendors), n_t, n_s))
+    for k, c in enumerate(spec.contracts):
+        g = model.groups.index((c.provider, cid[c.chip]))
+        out[model.group_vendor[g]] += delivered[k] * (proc.contract_watts[k] or 0.0)
+    for j, o in enumerate(spec.on_demand):
+        g = model.groups.index((o.provider, cid[o.chip]))
+        out[model.group_vendor[g]] += od_chips[j] * (proc.offer_watts[j] or 0.0)
+    return out * pue / 1e6, []
+
+
+def _chips_needed(model: ProcurementModel) -> FloatArray:
+    """Chips the demand needs [period, scenario], each workload on its best chip."""
+    proc = model.procurement
+    best = np.zeros(len(proc.spec.workloads))
+    for wi, w in enumerate(proc.spec.workloads):
+        best[wi] = max(w.throughput.values())
+    return np.asarray(np.einsum("wts,w->ts", proc.demand, 1.0 / best), dtype=np.float64)
 
 
 def decode(
@@ -265,10 +406,11 @@ def decode(
             if chips <= 0:
                 continue
             delivered[sg.contract][:, members] += chips * frac[:, None]
-            start = sg.period + c.lead_periods
+            start = start_period(c, sg.period, proc.available_from(c.chip))
             ramp = [c.ramp[i] if i < len(c.ramp) else 1.0 for i in range(c.term_periods)]
             # what signing commits to pay: the take-or-pay share of every delivered chip-hour
-            per_chip = c.take_or_pay * c.usd_per_chip_hour * hours
+            price = c.usd_per_chip_hour * proc.price_factor(c.chip, sg.period)
+            per_chip = c.take_or_pay * price * hours
             term_usd = chips * per_chip * float(sum(ramp))
             in_horizon = chips * per_chip * float(frac.sum())
             commitments.append(
@@ -283,6 +425,7 @@ def decode(
                     committed_usd=term_usd,
                     in_horizon_usd=in_horizon,
                     take_or_pay=c.take_or_pay,
+                    usd_per_chip_hour=price,
                     scenarios=[names[s] for s in members],
                     probability=float(prob[members].sum()),
                 )
@@ -293,10 +436,13 @@ def decode(
     xb = x[:base]
     scen_cost = np.asarray(model.scenario_cost @ xb).reshape(-1)
     od_cost = np.zeros(n_s)
-    for j in range(len(spec.on_demand)):
+    od_chips_ts = np.zeros((len(spec.on_demand), n_t, n_s))
+    for j, o in enumerate(spec.on_demand):
         block = model.block(f"od:{j}")
         values = x[block][tree.rec_index]  # [T, S]
-        od_cost += values.sum(axis=0) * spec.on_demand[j].usd_per_chip_hour * hours
+        od_chips_ts[j] = values
+        factors = np.array([proc.price_factor(o.chip, t) for t in range(n_t)])
+        od_cost += (values * factors[:, None]).sum(axis=0) * o.usd_per_chip_hour * hours
     unserved = np.zeros(n_s)
     total_demand = proc.demand.sum(axis=(0, 1))
     for w in range(n_w):
@@ -320,6 +466,9 @@ def decode(
     vendor_cost = [np.asarray(m @ xb).reshape(-1) for m in model.vendor_cost]
     periods: list[PeriodSummary] = []
     by = spec.policy.share_by
+    mw, power_notes = _power(model, delivered, od_chips_ts)  # [vendor, T, S] or None
+    notes = list(notes or []) + power_notes
+    needed = _chips_needed(model)  # [T, S]
     for t in range(n_t):
         committed: dict[str, dict[str, float]] = {}
         for k, c in enumerate(spec.contracts):
@@ -348,6 +497,12 @@ def decode(
             }
             for wi, w in enumerate(spec.workloads)
         }
+        power_mw = {}
+        if mw is not None:
+            power_mw = {
+                v: float(prob @ mw[i, t]) for i, v in enumerate(model.vendors)
+                if float(prob @ mw[i, t]) > 1e-12
+            }  # fmt: skip
         periods.append(
             PeriodSummary(
                 period=t,
@@ -356,6 +511,11 @@ def decode(
                 demand_quantiles=quant,
                 vendor_shares={v: s for v, s in shares.items() if s > 1e-12},
                 expected_cost_usd=total,
+                power_mw=power_mw,
+                chips_needed={
+                    q: weighted_quantile(needed[t], prob, level)
+                    for q, level in (("p5", 0.05), ("p50", 0.5), ("p95", 0.95))
+                },
             )
         )
     info: dict[str, Any] = {
@@ -389,7 +549,9 @@ def decode(
         periods=periods,
         vss_usd=vss,
         evpi_usd=evpi,
-        notes=list(notes or []),
+        notes=notes,
         solver=info,
+        peak_mw=None if mw is None else float(mw.sum(axis=0).max(initial=0.0)),
+        pue=proc.spec.power.pue if proc.spec.power is not None else 1.0,
         hours_per_period=hours,
     )

@@ -26,7 +26,8 @@ MAX_PERIODS = 600
 MAX_SCENARIOS = 5_000
 MAX_ITEMS = 2_000
 PROBABILITY_TOLERANCE = 1e-6
-MAX_DEMAND_CELLS = 2_000_000  # workloads x periods x scenarios (memory and model size)
+MAX_DEMAND_CELLS = 2_000_000
+HOURS_PER_YEAR = 8760.0  # workloads x periods x scenarios (memory and model size)
 
 _Strict = ConfigDict(extra="forbid", frozen=True)
 
@@ -85,6 +86,8 @@ class ContractSpec(BaseModel):
     max_chips: Chips | None = None
     take_or_pay: Fraction = 1.0
     ramp: list[Annotated[float, _num(gt=0, le=1)]] = Field(default_factory=list, max_length=600)
+    watts_per_chip: Annotated[float, _num(gt=0, le=100_000)] | None = None
+    source: Annotated[str, Field(max_length=500)] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> Self:
@@ -106,6 +109,38 @@ class OnDemandSpec(BaseModel):
     chip: Text
     usd_per_chip_hour: Price
     max_chips: Chips | None = None
+    watts_per_chip: Annotated[float, _num(gt=0, le=100_000)] | None = None
+    source: Annotated[str, Field(max_length=500)] | None = None
+
+
+class RoadmapSpec(BaseModel):
+    """When a chip can first be delivered, and how its prices move over time."""
+
+    model_config = _Strict
+    chip: Text
+    available_from: Period = 0
+    # yearly change of every price of the chip: -0.2 = 20% cheaper each year (compounded
+    # per period); a contract keeps the price of its signing period
+    price_change_per_year: Annotated[float, _num(ge=-0.9, le=1.0)] = 0.0
+    source: Annotated[str, Field(max_length=500)] | None = None
+
+
+class PowerSpec(BaseModel):
+    """Facility power: chip watts times PUE, as a limit per period and in the output."""
+
+    model_config = _Strict
+    pue: Annotated[float, _num(ge=1.0, le=3.0)] = 1.0
+    max_mw: Annotated[float, _num(gt=0, le=1e6)] | None = None
+    # by the policy's share_by (provider or silicon vendor)
+    max_mw_by_vendor: dict[Text, Annotated[float, _num(ge=0, le=1e6)]] = Field(default_factory=dict)
+
+
+class NegotiateSpec(BaseModel):
+    """A proposed contract to price: its break-even price and the value of a shorter term."""
+
+    model_config = _Strict
+    contract: Name
+    shorter_term_periods: Annotated[int, Field(ge=1, le=MAX_PERIODS)] | None = None
 
 
 class PolicySpec(BaseModel):
@@ -140,6 +175,9 @@ class ProcurementSpec(BaseModel):
     on_demand: list[OnDemandSpec] = Field(default_factory=list, max_length=MAX_ITEMS)
     policy: PolicySpec = Field(default_factory=PolicySpec)
     risk: RiskSpec = Field(default_factory=RiskSpec)
+    roadmap: list[RoadmapSpec] = Field(default_factory=list, max_length=MAX_ITEMS)
+    power: PowerSpec | None = None
+    negotiate: list[NegotiateSpec] = Field(default_factory=list, max_length=20)
 
 
 @dataclass(frozen=True, eq=False)
@@ -153,6 +191,21 @@ class Procurement:
     # silicon vendor of every chip named in the file (canonical chip id -> vendor)
     chip_ids: Mapping[str, str] = field(default_factory=dict)
     silicon: Mapping[str, str] = field(default_factory=dict)
+    # per canonical chip: first period it can be delivered, and yearly price change
+    available: Mapping[str, int] = field(default_factory=dict)
+    price_change: Mapping[str, float] = field(default_factory=dict)
+    # watts per chip of every contract and on-demand offer (None: unknown)
+    contract_watts: tuple[float | None, ...] = ()
+    offer_watts: tuple[float | None, ...] = ()
+
+    def price_factor(self, chip: str, period: float) -> float:
+        """Multiplier of the chip's prices at ``period`` (1 at period 0)."""
+        change = self.price_change.get(self.chip_ids.get(chip, chip), 0.0)
+        years = period * self.spec.hours_per_period / HOURS_PER_YEAR
+        return float((1.0 + change) ** years)
+
+    def available_from(self, chip: str) -> int:
+        return int(self.available.get(self.chip_ids.get(chip, chip), 0))
 
     @property
     def probabilities(self) -> np.ndarray[Any, np.dtype[np.float64]]:
@@ -317,7 +370,70 @@ class _Checker:
                 demand[wi, :, s] = self.demand(scen.demand[w], "scenarios", s, "demand", w)
         if not spec.on_demand and not spec.contracts:
             raise self.error("nothing to buy: give contracts and/or on_demand offers", "contracts")
-        return Procurement(spec, demand, self.file, self.lines, chip_ids, silicon)
+        available: dict[str, int] = {}
+        change: dict[str, float] = {}
+        for i, entry in enumerate(spec.roadmap):
+            cid, vendor = self.chip(entry.chip, "roadmap", i, "chip")
+            if cid in available:
+                raise self.error(f"chip '{entry.chip}' is on the roadmap twice", "roadmap", i)
+            if entry.available_from >= spec.periods:
+                raise self.error(
+                    f"available_from {entry.available_from} is past the horizon "
+                    f"(periods 0..{spec.periods - 1})", "roadmap", i, "available_from",
+                )  # fmt: skip
+            chip_ids[entry.chip], silicon[cid] = cid, vendor
+            available[cid], change[cid] = entry.available_from, entry.price_change_per_year
+        contract_watts = tuple(self.watts(c.chip, c.watts_per_chip) for c in spec.contracts)
+        offer_watts = tuple(self.watts(o.chip, o.watts_per_chip) for o in spec.on_demand)
+        if spec.power is not None and (spec.power.max_mw or spec.power.max_mw_by_vendor):
+            chips = [("contracts", i, c.chip) for i, c in enumerate(spec.contracts)]
+            chips += [("on_demand", i, o.chip) for i, o in enumerate(spec.on_demand)]
+            watts = list(contract_watts) + list(offer_watts)
+            for (kind, i, chip), each in zip(chips, watts, strict=True):
+                if each is None:
+                    raise self.error(
+                        f"no power figure for chip '{chip}' in the chip registry: "
+                        "give watts_per_chip (with its source) for a power limit",
+                        kind, i, "chip",
+                    )  # fmt: skip
+        if spec.power is not None:
+            by = spec.policy.share_by
+            pools = [(c.provider, c.chip) for c in spec.contracts]
+            pools += [(o.provider, o.chip) for o in spec.on_demand]
+            labels = {p if by == "provider" else silicon[chip_ids[c]] for p, c in pools}
+            for name in spec.power.max_mw_by_vendor:
+                if name not in labels:
+                    raise UnknownNameError(
+                        f"{by} (power.max_mw_by_vendor is by policy.share_by)", name,
+                        sorted(labels), file=self.file,
+                        line=self.lines.of(("power", "max_mw_by_vendor", name)),
+                        field=f"power.max_mw_by_vendor.{name}",
+                    )  # fmt: skip
+        ids = [c.id for c in spec.contracts]
+        for i, neg in enumerate(spec.negotiate):
+            if neg.contract not in ids:
+                raise UnknownNameError(
+                    "contract", neg.contract, ids, file=self.file,
+                    line=self.lines.of(("negotiate", i, "contract")),
+                    field=f"negotiate[{i}].contract",
+                )  # fmt: skip
+            term = spec.contracts[ids.index(neg.contract)].term_periods
+            if neg.shorter_term_periods is not None and neg.shorter_term_periods >= term:
+                raise self.error(
+                    f"shorter_term_periods {neg.shorter_term_periods} is not shorter than the "
+                    f"contract's term ({term})", "negotiate", i, "shorter_term_periods",
+                )  # fmt: skip
+        return Procurement(
+            spec, demand, self.file, self.lines, chip_ids, silicon, available, change,
+            contract_watts, offer_watts,
+        )  # fmt: skip
+
+    def watts(self, chip: str, given: float | None) -> float | None:
+        """Watts per chip: the file's figure, else the chip registry's (None: unknown)."""
+        if given is not None:
+            return given
+        found = registry().find(chip)
+        return None if found is None else found.tdp_w
 
 
 def procurement_from_data(data: object, file: str, lines: LineIndex | None = None) -> Procurement:
