@@ -29,9 +29,9 @@ from chipfolio.procurement.result import (
     cvar,
     weighted_quantile,
 )
+from chipfolio.procurement.scenarios import generated_demand
 from chipfolio.procurement.spec import Procurement
 
-MAIN_SHARE = 0.7  # of the time limit, for the stochastic model (the rest for VSS/EVPI)
 MIN_SOLVE_S = 0.05
 # models this large (rows) go to the L-shaped method when they decompose: below it the
 # direct LP relaxation is as fast, and its answers are the reference the tests check
@@ -283,10 +283,14 @@ def solve_procurement(
     start = time.perf_counter()
     deadline = start + options.time_limit_s if deadline is None else deadline
     model = build_model(proc)
-    # shares of the time: the main solve, then VSS/EVPI, then the negotiation re-solves
+    # shares of the time: the main solve, then VSS/EVPI, the out-of-sample estimate and the
+    # negotiation re-solves (weights, normalised)
     talks = bool(proc.spec.negotiate)
-    main_share = (0.5 if talks else MAIN_SHARE) if values else (0.6 if talks else 1.0)
-    value_end = 0.75 if talks else 1.0
+    gen = proc.spec.generated
+    sampling = gen is not None and gen.out_of_sample > 0
+    weights = [7.0, 3.0 if values else 0.0, 2.0 if sampling else 0.0, 3.0 if talks else 0.0]
+    ends = np.cumsum(weights) / sum(weights)
+    main_share, value_end, sample_end = float(ends[0]), float(ends[1]), float(ends[2])
     step = (value_end - main_share) / 3
 
     def at(share: float) -> float:
@@ -330,10 +334,72 @@ def solve_procurement(
                 notes.append(f"VSS not computed (EEV solve: {eev.status.value})")
         else:
             notes.append(f"VSS not computed (expected-value solve: {ev.status.value})")
+    saa = None
+    if sampling:
+        saa = _out_of_sample(model, result, options, at(sample_end), method, notes)
     talked = _negotiate(proc, options, deadline, objective, method) if talks else []
     decoded = decode(model, result, vss=vss, evpi=evpi, notes=notes, options=options,
                      seconds=time.perf_counter() - start)  # fmt: skip
-    return dataclasses.replace(decoded, negotiation=talked)
+    return dataclasses.replace(decoded, negotiation=talked, sampling=saa)
+
+
+def _out_of_sample(
+    model: ProcurementModel,
+    result: SolveResult,
+    options: SolveOptions,
+    deadline: float,
+    method: str,
+    notes: list[str],
+) -> dict[str, Any]:
+    """The sample average approximation's statistical gap: the sign-now decision of the
+    in-sample solve, fixed, on an independent sample of the same generator (another seed;
+    later signings re-optimised there), against the in-sample objective."""
+    proc = model.procurement
+    gen = proc.spec.generated
+    assert gen is not None and result.x is not None
+    n_explicit = len(proc.spec.scenarios)
+    start = np.array([gen.start[w.name] for w in proc.spec.workloads], dtype=np.float64)
+    seed = (gen.seed + 1_000_003) % 2**32
+    fresh = generated_demand(
+        start, proc.spec.periods, gen.out_of_sample, gen.every, gen.growth.mean, gen.growth.sd,
+        seed, gen.branching,
+    )  # fmt: skip
+    n = fresh.shape[2]
+    weight = 1.0 if gen.weight is None else gen.weight
+    probs = np.concatenate([proc.probabilities[:n_explicit], np.full(n, weight / n)])
+    demand = np.concatenate([proc.demand[:, :, :n_explicit], fresh], axis=2)
+    names = proc.scenario_names[:n_explicit] + [f"oos{i:04d}" for i in range(n)]
+    other = dataclasses.replace(proc, demand=demand, names=tuple(names), probs=tuple(probs))
+    fixed = _now_chips(model, result.x)
+    oos_model = build_model(other, fixed_now=fixed)
+    oos = _run(oos_model, options, deadline, method)
+    in_sample = float(result.objective or 0.0)
+    out: dict[str, Any] = {
+        "scenarios": int(proc.demand.shape[2] - n_explicit),
+        "out_of_sample_scenarios": n,
+        "seed": gen.seed,
+        "out_of_sample_seed": seed,
+        "in_sample_usd": in_sample,
+        "out_of_sample_usd": None,
+        "gap_usd": None,
+        "gap_fraction": None,
+        "std_error_usd": None,
+        "out_of_sample_gap": None,
+    }
+    if not oos.status.has_solution or oos.x is None or oos.objective is None:
+        notes.append(f"out-of-sample estimate not computed ({oos.status.value})")
+        return out
+    costs = np.asarray(oos_model.scenario_cost @ oos.x).reshape(-1)
+    mean = float(probs @ costs)
+    spread = float(np.sqrt(max(0.0, float(probs @ (costs - mean) ** 2)) / max(1, n)))
+    out.update(
+        out_of_sample_usd=float(oos.objective),
+        gap_usd=float(oos.objective) - in_sample,
+        gap_fraction=(float(oos.objective) - in_sample) / max(abs(in_sample), 1e-9),
+        std_error_usd=spread,
+        out_of_sample_gap=oos.mip_gap,
+    )
+    return out
 
 
 def _power(
@@ -391,7 +457,7 @@ def decode(
     tree = model.tree
     prob = proc.probabilities
     n_w, n_t, n_s = proc.demand.shape
-    names = [s.name for s in spec.scenarios]
+    names = proc.scenario_names
     hours = spec.hours_per_period
 
     commitments: list[Commitment] = []

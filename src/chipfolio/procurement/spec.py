@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from chipfolio.catalog.chips import registry
 from chipfolio.errors import FieldIssue, InputError, SchemaError, UnknownNameError
+from chipfolio.procurement.scenarios import generated_demand
 from chipfolio.workloads.spec import LineIndex, parse_yaml, read_input_text, render
 
 MAX_PERIODS = 600
@@ -161,6 +162,29 @@ class RiskSpec(BaseModel):
     cvar_alpha: Annotated[float, _num(ge=0.5, le=0.999)] = 0.95
 
 
+class GrowthSpec(BaseModel):
+    """Lognormal growth per step: demand x exp(Normal(mean, sd))."""
+
+    model_config = _Strict
+    mean: Annotated[float, _num(ge=-2, le=2)] = 0.0
+    sd: Annotated[float, _num(ge=0, le=2)] = 0.1
+
+
+class GeneratedSpec(BaseModel):
+    """Seeded growth scenarios (a fan of sampled paths, or a tree with ``branching``)."""
+
+    model_config = _Strict
+    scenarios: Annotated[int, Field(ge=1, le=MAX_SCENARIOS)]
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0
+    every: Annotated[int, Field(ge=1, le=MAX_PERIODS)] = 3
+    branching: Annotated[int, Field(ge=2, le=100)] | None = None
+    start: dict[Name, Rate] = Field(min_length=1)
+    growth: GrowthSpec = Field(default_factory=GrowthSpec)
+    weight: Annotated[float, _num(gt=0, le=1)] | None = None
+    out_of_sample: Annotated[int, Field(ge=0, le=MAX_SCENARIOS)] = 0
+    prefix: Name = "g"
+
+
 class ProcurementSpec(BaseModel):
     """The whole procurement file."""
 
@@ -169,7 +193,8 @@ class ProcurementSpec(BaseModel):
     description: Annotated[str, Field(max_length=5000)] | None = None
     periods: Annotated[int, Field(ge=1, le=MAX_PERIODS)]
     hours_per_period: Annotated[float, _num(gt=0, le=10_000)] = 730.0
-    scenarios: list[ScenarioSpec] = Field(min_length=1, max_length=MAX_SCENARIOS)
+    scenarios: list[ScenarioSpec] = Field(default_factory=list, max_length=MAX_SCENARIOS)
+    generated: GeneratedSpec | None = None
     workloads: list[WorkloadSpec] = Field(min_length=1, max_length=MAX_ITEMS)
     contracts: list[ContractSpec] = Field(default_factory=list, max_length=MAX_ITEMS)
     on_demand: list[OnDemandSpec] = Field(default_factory=list, max_length=MAX_ITEMS)
@@ -207,9 +232,19 @@ class Procurement:
     def available_from(self, chip: str) -> int:
         return int(self.available.get(self.chip_ids.get(chip, chip), 0))
 
+    # every scenario's name and probability (explicit ones first, then generated ones)
+    names: tuple[str, ...] = ()
+    probs: tuple[float, ...] = ()
+
     @property
     def probabilities(self) -> np.ndarray[Any, np.dtype[np.float64]]:
+        if self.probs:
+            return np.array(self.probs, dtype=np.float64)
         return np.array([s.probability for s in self.spec.scenarios], dtype=np.float64)
+
+    @property
+    def scenario_names(self) -> list[str]:
+        return list(self.names) if self.names else [s.name for s in self.spec.scenarios]
 
 
 # ----- reading ------------------------------------------------------------------------------
@@ -317,12 +352,26 @@ class _Checker:
             name = sorted(both)[0]
             i = [o.id for o in spec.on_demand].index(name)
             raise self.error(f"id '{name}' is also a contract id", "on_demand", i, "id")
+        gen = spec.generated
+        if not spec.scenarios and gen is None:
+            raise self.error("no scenarios: give scenarios and/or generated", "scenarios")
+        weight = 0.0
+        if gen is not None:
+            if gen.weight is None and spec.scenarios:
+                raise self.error(
+                    "next to explicit scenarios, give the generated scenarios' total "
+                    "probability (weight)", "generated",
+                )  # fmt: skip
+            weight = 1.0 if gen.weight is None else gen.weight
         total = sum(s.probability for s in spec.scenarios)
-        if abs(total - 1.0) > PROBABILITY_TOLERANCE:
+        if spec.scenarios and abs(total - (1.0 - weight)) > PROBABILITY_TOLERANCE:
+            rest = "" if gen is None else f" (1 - generated.weight {weight:g})"
             raise self.error(
-                f"scenario probabilities sum to {total:.6g}, expected 1", "scenarios", 0,
-                "probability",
+                f"scenario probabilities sum to {total:.6g}, expected {1.0 - weight:.6g}{rest}",
+                "scenarios", 0, "probability",
             )  # fmt: skip
+        if not spec.scenarios and gen is not None and gen.weight not in (None, 1.0):
+            raise self.error("weight must be 1 without explicit scenarios", "generated", "weight")
         chip_ids: dict[str, str] = {}
         silicon: dict[str, str] = {}
         for i, wspec in enumerate(spec.workloads):
@@ -349,7 +398,8 @@ class _Checker:
                         "contracts", i, "sign_periods", j,
                     )  # fmt: skip
         names = [w.name for w in spec.workloads]
-        cells = len(names) * spec.periods * len(spec.scenarios)
+        n_gen = 0 if gen is None else gen.scenarios
+        cells = len(names) * spec.periods * (len(spec.scenarios) + n_gen)
         if cells > MAX_DEMAND_CELLS:
             raise self.error(
                 f"workloads x periods x scenarios = {cells:,} exceeds {MAX_DEMAND_CELLS:,}; "
@@ -368,6 +418,25 @@ class _Checker:
                 if w not in scen.demand:
                     raise self.error(f"no demand for workload '{w}'", "scenarios", s, "demand")
                 demand[wi, :, s] = self.demand(scen.demand[w], "scenarios", s, "demand", w)
+        scen_names = [s.name for s in spec.scenarios]
+        probs = [s.probability for s in spec.scenarios]
+        if gen is not None:
+            start = self.levels(gen, names)
+            made = generated_demand(
+                start, spec.periods, gen.scenarios, gen.every, gen.growth.mean, gen.growth.sd,
+                gen.seed, gen.branching,
+            )  # fmt: skip
+            n = made.shape[2]
+            generated_names = [f"{gen.prefix}{i:04d}" for i in range(n)]
+            clash = set(generated_names) & set(scen_names)
+            if clash:
+                raise self.error(
+                    f"generated name '{sorted(clash)[0]}' is also an explicit scenario's: "
+                    "change generated.prefix", "generated", "prefix",
+                )  # fmt: skip
+            demand = np.concatenate([demand, made], axis=2)
+            scen_names += generated_names
+            probs += [weight / n] * n
         if not spec.on_demand and not spec.contracts:
             raise self.error("nothing to buy: give contracts and/or on_demand offers", "contracts")
         available: dict[str, int] = {}
@@ -425,8 +494,22 @@ class _Checker:
                 )  # fmt: skip
         return Procurement(
             spec, demand, self.file, self.lines, chip_ids, silicon, available, change,
-            contract_watts, offer_watts,
+            contract_watts, offer_watts, tuple(scen_names), tuple(probs),
         )  # fmt: skip
+
+    def levels(self, gen: GeneratedSpec, names: list[str]) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """The generated demand's period-0 level of every workload (all of them given)."""
+        for w in gen.start:
+            if w not in names:
+                raise UnknownNameError(
+                    "workload", w, names, file=self.file,
+                    line=self.lines.of(("generated", "start", w)),
+                    field=f"generated.start.{w}",
+                )  # fmt: skip
+        missing = [w for w in names if w not in gen.start]
+        if missing:
+            raise self.error(f"no start level for workload '{missing[0]}'", "generated", "start")
+        return np.array([gen.start[w] for w in names], dtype=np.float64)
 
     def watts(self, chip: str, given: float | None) -> float | None:
         """Watts per chip: the file's figure, else the chip registry's (None: unknown)."""
