@@ -81,7 +81,9 @@ def timeline_chart(result: ProcurementResult, colors: dict[str, str]) -> go.Figu
         )
     fig.update_yaxes(categoryorder="array", categoryarray=[charts.safe(r) for r in rows[::-1]])
     fig.update_xaxes(title_text="period", range=[0, len(result.periods)])
-    return charts._layout(fig, "Commitments (later signings shaded by probability)", 380)
+    fig.update_layout(barmode="overlay", bargap=0.35)
+    height = max(260, 90 + 34 * len(rows))
+    return charts._layout(fig, "Commitments (later signings shaded by probability)", height)
 
 
 def _vendor_of(result: ProcurementResult) -> dict[str, str]:
