@@ -330,6 +330,11 @@ def solve_procurement(
                 notes.append("VSS unbounded: the mean-demand signings are infeasible")
             elif eev.status is SolveStatus.OPTIMAL and eev.objective is not None:
                 vss = eev.objective - objective
+                if vss < 0:
+                    notes.append(
+                        "VSS is negative only within the solves' gap (both are proven to "
+                        f"--gap {options.mip_gap:g}, not exactly): read it as about 0"
+                    )
             else:
                 notes.append(f"VSS not computed (EEV solve: {eev.status.value})")
         else:
