@@ -41,7 +41,7 @@ from chipfolio.planner import (
 from chipfolio.planner.solvers.base import Solver
 from chipfolio.procurement.model import FIRST_STAGE, ProcurementModel
 
-BLOCK_PERIODS = 6  # periods per cut group (finer: more cuts per round, fewer rounds)
+BLOCK_PERIODS = 3  # periods per cut group (finer: more cuts per round, fewer rounds)
 CHUNK_NODES = 400  # recourse nodes per recourse LP (simplex time grows faster than size)
 MIN_SOLVE_S = 0.05
 MAX_ROUNDS = 500

@@ -241,10 +241,10 @@ def build_model(
     vendors = sorted(set(labels))
     group_vendor = np.array([vendors.index(v) for v in labels], dtype=np.int64)
     thr = np.zeros((n_w, n_g))
-    for wi, wspec in enumerate(spec.workloads):
-        for name, rate in wspec.throughput.items():
+    for wi in range(n_w):
+        for name, rate in proc.rates(wi).items():
             for gi, pool in enumerate(groups):
-                if pool[1] == cid[name]:
+                if pool[1] == cid.get(name, name):
                     thr[wi, gi] = rate
     # chips that could ever be useful in a pool: all demand it can serve, at its rate
     with np.errstate(divide="ignore"):

@@ -440,8 +440,8 @@ def _chips_needed(model: ProcurementModel) -> FloatArray:
     """Chips the demand needs [period, scenario], each workload on its best chip."""
     proc = model.procurement
     best = np.zeros(len(proc.spec.workloads))
-    for wi, w in enumerate(proc.spec.workloads):
-        best[wi] = max(w.throughput.values())
+    for wi in range(best.shape[0]):
+        best[wi] = max(proc.rates(wi).values())
     return np.asarray(np.einsum("wts,w->ts", proc.demand, 1.0 / best), dtype=np.float64)
 
 
@@ -538,7 +538,7 @@ def decode(
     periods: list[PeriodSummary] = []
     by = spec.policy.share_by
     mw, power_notes = _power(model, delivered, od_chips_ts)  # [vendor, T, S] or None
-    notes = list(notes or []) + power_notes
+    notes = list(proc.perf_notes) + list(notes or []) + power_notes
     needed = _chips_needed(model)  # [T, S]
     for t in range(n_t):
         committed: dict[str, dict[str, float]] = {}

@@ -61,13 +61,30 @@ class ScenarioSpec(BaseModel):
 
 
 class WorkloadSpec(BaseModel):
-    """A workload served on chips: measured tokens/s per chip, and what unserved costs."""
+    """A workload served on chips: tokens/s per chip (measured, or from the performance
+    model for a named model), and what unserved demand costs."""
 
     model_config = _Strict
     name: Name
-    throughput: dict[Text, PositiveRate] = Field(min_length=1)
+    throughput: dict[Text, PositiveRate] = Field(default_factory=dict)
     critical: bool = False
     unserved_usd_per_token: Annotated[float, _num(ge=0, le=1e6)] | None = None
+    # model-based throughput: output tokens/s per chip from chipfolio's performance model for
+    # every chip of the contracts and offers not listed under `throughput`
+    model: Text | None = None
+    precision: Literal["bf16", "fp8", "fp4", "int8"] = "fp8"
+    input_tokens: Annotated[int, Field(ge=1, le=1_000_000)] = 1000
+    output_tokens: Annotated[int, Field(ge=1, le=1_000_000)] = 250
+    ttft_ms: Annotated[float, _num(gt=0, le=1e6)] | None = None
+    tpot_ms: Annotated[float, _num(gt=0, le=1e6)] | None = None
+    # p50: the median estimate; p10: the pessimistic end of its 80% interval
+    perf_quantile: Literal["p50", "p10"] = "p50"
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        if not self.throughput and self.model is None:
+            raise ValueError("give 'throughput' (tokens/s per chip) and/or a 'model'")
+        return self
 
 
 class ContractSpec(BaseModel):
@@ -235,6 +252,15 @@ class Procurement:
     # every scenario's name and probability (explicit ones first, then generated ones)
     names: tuple[str, ...] = ()
     probs: tuple[float, ...] = ()
+    # tokens/s per chip of every workload (chip name or canonical id -> rate)
+    throughput: tuple[dict[str, float], ...] = ()
+    perf_notes: tuple[str, ...] = ()
+
+    def rates(self, workload: int) -> dict[str, float]:
+        """Tokens/s per chip of a workload (the file's, and the performance model's)."""
+        if self.throughput:
+            return self.throughput[workload]
+        return dict(self.spec.workloads[workload].throughput)
 
     @property
     def probabilities(self) -> np.ndarray[Any, np.dtype[np.float64]]:
@@ -390,6 +416,7 @@ class _Checker:
         for kind, i, chip in named:
             cid, vendor = self.chip(chip, kind, i, "chip")
             chip_ids[chip], silicon[cid] = cid, vendor
+        throughput, perf_notes = self.rates(chip_ids)
         for i, c in enumerate(spec.contracts):
             for j, sp in enumerate(c.sign_periods):
                 if sp >= spec.periods:
@@ -494,8 +521,59 @@ class _Checker:
                 )  # fmt: skip
         return Procurement(
             spec, demand, self.file, self.lines, chip_ids, silicon, available, change,
-            contract_watts, offer_watts, tuple(scen_names), tuple(probs),
+            contract_watts, offer_watts, tuple(scen_names), tuple(probs), tuple(throughput),
+            tuple(perf_notes),
         )  # fmt: skip
+
+    def rates(self, chip_ids: dict[str, str]) -> tuple[list[dict[str, float]], list[str]]:
+        """Tokens/s per chip of every workload: the file's, then the performance model's for
+        the other chips bought (on the workload's quantile); notes on what was modelled."""
+        from chipfolio.errors import ChipfolioError
+        from chipfolio.perfmodel import inference_capability
+        from chipfolio.workloads.models import get_model
+
+        chips = registry()
+        bought = sorted({chip_ids[c.chip] for c in self.spec.contracts}
+                        | {chip_ids[o.chip] for o in self.spec.on_demand})  # fmt: skip
+        out: list[dict[str, float]] = []
+        notes: list[str] = []
+        for i, w in enumerate(self.spec.workloads):
+            rates = dict(w.throughput)
+            if w.model is not None:
+                try:
+                    arch = get_model(w.model)
+                except ChipfolioError as exc:
+                    raise self.error(str(exc), "workloads", i, "model") from exc
+                given = {chip_ids.get(n, n) for n in w.throughput}
+                modelled = []
+                for cid in bought:
+                    if cid in given:
+                        continue
+                    chip = chips.find(cid)
+                    assert chip is not None
+                    cap = inference_capability(
+                        arch, chip, w.precision, w.input_tokens, w.output_tokens, w.ttft_ms,
+                        w.tpot_ms,
+                    )  # fmt: skip
+                    if cap is None:
+                        continue
+                    low = w.perf_quantile == "p10"
+                    rate = cap.tokens_per_s_per_chip_low if low else cap.tokens_per_s_per_chip
+                    rates[cid] = float(rate)
+                    flag = "" if cap.calibrated else ", uncalibrated"
+                    modelled.append(f"{cid} {rate:,.0f}{flag}")
+                notes.append(
+                    f"workload {w.name}: tokens/s per chip from the performance model "
+                    f"({w.model}, {w.precision}, {w.perf_quantile}): "
+                    + ("; ".join(modelled) if modelled else "no chip bought can serve it")
+                )
+            if not rates:
+                raise self.error(
+                    "no chip bought can serve this workload (performance model)",
+                    "workloads", i, "model",
+                )  # fmt: skip
+            out.append(rates)
+        return out, notes
 
     def levels(self, gen: GeneratedSpec, names: list[str]) -> np.ndarray[Any, np.dtype[np.float64]]:
         """The generated demand's period-0 level of every workload (all of them given)."""

@@ -165,3 +165,37 @@ def test_negotiation_errors_name_the_field() -> None:
     with pytest.raises(InputError) as info:
         procurement_from_data(minimal(negotiate=too_long), "f")
     assert info.value.location.field == "negotiate[0].shorter_term_periods"
+
+
+def test_model_based_throughput_comes_from_the_performance_model() -> None:
+    from chipfolio.perfmodel import inference_capability
+
+    data = minimal()
+    data["workloads"] = [
+        {"name": "chat", "model": "llama-3.1-70b", "precision": "fp8", "input_tokens": 1000,
+         "output_tokens": 250, "perf_quantile": "p10", "throughput": {"maia-200": 1.0}}
+    ]  # fmt: skip
+    proc = procurement_from_data(data, "<test>")
+    cap = inference_capability("llama-3.1-70b", "h100-sxm", "fp8", 1000, 250, None, None)
+    assert cap is not None
+    # the file's Maia figure is kept; H100 (bought on demand) is modelled, pessimistic end
+    assert proc.rates(0) == {"maia-200": 1.0, "h100-sxm": cap.tokens_per_s_per_chip_low}
+    assert any("performance model" in n and "h100-sxm" in n for n in proc.perf_notes)
+    result = solve(data)
+    assert any("performance model" in n for n in result.notes)
+    # a modelled H100 serves hundreds of tokens/s for 4 $/h against Maia's 1 for 2 $/h:
+    # nothing is signed, on-demand serves the expected 0.5 x (1000 + 3000) tok/s at the end
+    assert result.sign_now == []
+    top = result.periods[-1].on_demand_chips.get("od", 0.0)
+    assert top == pytest.approx(0.5 * 4000 / cap.tokens_per_s_per_chip_low, rel=1e-6)
+
+
+def test_a_workload_needs_throughput_or_a_known_model() -> None:
+    data = minimal()
+    data["workloads"] = [{"name": "chat"}]
+    with pytest.raises(InputError, match="throughput"):
+        procurement_from_data(data, "f")
+    data["workloads"] = [{"name": "chat", "model": "no-such-model"}]
+    with pytest.raises(InputError) as info:
+        procurement_from_data(data, "f")
+    assert info.value.location.field == "workloads[0].model"
