@@ -36,9 +36,9 @@ from chipfolio.planner import (
     SolveOptions,
     SolveResult,
     SolveStatus,
+    Solver,
     get_solver,
 )
-from chipfolio.planner.solvers.base import Solver
 from chipfolio.procurement.model import FIRST_STAGE, ProcurementModel
 
 BLOCK_PERIODS = 3  # periods per cut group (finer: more cuts per round, fewer rounds)
