@@ -34,9 +34,9 @@ from chipfolio.planner import (
     Formulation,
     IntArray,
     SolveOptions,
+    Solver,
     SolveResult,
     SolveStatus,
-    Solver,
     get_solver,
 )
 from chipfolio.procurement.model import FIRST_STAGE, ProcurementModel
