@@ -1,8 +1,9 @@
 """Procurement speed: how the stochastic MILP scales with periods x scenarios x contracts.
 
 Run: ``.venv/bin/python benchmarks/bench_procure.py [--periods 36 --scenarios 200 --contracts 30
---workloads 5 --gap 0.01 --time-limit 120] [--sweep]``. Prints build and solve time, the
-model's size and the proven gap; asserts nothing about time.
+--workloads 5 --gap 0.01 --time-limit 120] [--method auto|direct|benders] [--sweep]``. Prints
+build and solve time (wall and CPU, with the load average), the model's size, the method and
+the proven gap; asserts nothing about time.
 
 The problem is synthetic and seeded: demand per workload grows by a lognormal factor each
 quarter (a sampled scenario tree: every scenario draws its own path, so the scenarios part
@@ -80,7 +81,13 @@ def synthetic(
 
 
 def run(
-    periods: int, scenarios: int, contracts: int, workloads: int, gap: float, limit: float
+    periods: int,
+    scenarios: int,
+    contracts: int,
+    workloads: int,
+    gap: float,
+    limit: float,
+    method: str = "auto",
 ) -> None:
     data = synthetic(periods, scenarios, contracts, workloads)
     proc = procurement_from_data(data, "<bench>")
@@ -89,14 +96,18 @@ def run(
     build = time.perf_counter() - started
     form = model.formulation
     options = SolveOptions(time_limit_s=limit, mip_gap=gap)
-    result = solve_procurement(proc, options, values=False)
+    load = os.getloadavg()[0]
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = solve_procurement(proc, options, values=False, method=method)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     s = result.solver
     shown = "—" if result.gap is None else f"{result.gap:.3%}"
     print(
         f"T={periods:3d} S={scenarios:4d} K={contracts:3d} W={workloads}: "
         f"{form.n_cols:>9,} cols ({int(form.integrality.sum()):,} int) {form.n_rows:>9,} rows "
-        f"{model.tree.n_rec:>6,} nodes | build {build:6.2f} s, solve {s['seconds']:7.2f} s | "
-        f"{result.status} gap {shown}"
+        f"{model.tree.n_rec:>6,} nodes | build {build:6.2f} s, solve {s['seconds']:7.2f} s "
+        f"(all {wall:.2f} s wall, {cpu:.2f} s CPU, load {load:.2f}) | {s['method']}: "
+        f"{result.status} gap {shown} [{s['status']}]"
     )
 
 
@@ -109,12 +120,16 @@ def main() -> None:
     parser.add_argument("--gap", type=float, default=0.01)
     parser.add_argument("--time-limit", type=float, default=120.0)
     parser.add_argument("--sweep", action="store_true", help="a small grid of sizes first")
+    parser.add_argument("--method", choices=("auto", "direct", "benders"), default="auto")
     args = parser.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     if args.sweep:
         for t, s, k in [(12, 10, 10), (24, 50, 10), (36, 50, 30), (36, 100, 30)]:
-            run(t, s, k, args.workloads, args.gap, args.time_limit)
-    run(args.periods, args.scenarios, args.contracts, args.workloads, args.gap, args.time_limit)
+            run(t, s, k, args.workloads, args.gap, args.time_limit, args.method)
+    run(
+        args.periods, args.scenarios, args.contracts, args.workloads, args.gap,
+        args.time_limit, args.method,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -20,12 +20,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sp
 
 from chipfolio.planner import FloatArray, Formulation, IntArray
 from chipfolio.procurement.spec import Procurement
 
 SECONDS_PER_HOUR = 3600.0
+FIRST_STAGE = -1  # row_node of a row on the signings alone
+COUPLING = -2  # row_node of a row that spans scenarios (CVaR)
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,6 +104,8 @@ class _Assembly:
     row_lower: list[FloatArray] = field(default_factory=list)
     row_upper: list[FloatArray] = field(default_factory=list)
     row_family: list[str] = field(default_factory=list)
+    # recourse node of every row; FIRST_STAGE: signings only; COUPLING: spans scenarios
+    row_node: list[IntArray] = field(default_factory=list)
     n_rows: int = 0
     # cost entries: column, recourse node, dollars per unit, vendor index (-1: no vendor)
     c_col: list[IntArray] = field(default_factory=list)
@@ -128,10 +133,12 @@ class _Assembly:
         vals: FloatArray,
         lower: Any,
         upper: Any,
+        node: Any = -2,
     ) -> int:
         offset = self.n_rows
         if n == 0:
             return offset
+        self.row_node.append(np.broadcast_to(np.asarray(node, np.int64), (n,)).copy())
         self.r_rows.append(np.asarray(rows, np.int64) + offset)
         self.r_cols.append(np.asarray(cols, np.int64))
         self.r_vals.append(np.asarray(vals, np.float64))
@@ -170,16 +177,23 @@ class ProcurementModel:
     delivery: list[FloatArray]  # per contract, [sign period index, period] delivered fraction
     anticipative: bool
     seconds: float
+    row_node: IntArray  # recourse node of every row (FIRST_STAGE, COUPLING)
+    first_stage: npt.NDArray[np.bool_]  # the signing columns (x and their 'signed' binaries)
 
     def block(self, name: str) -> slice:
         offset, n = self.columns.get(name, (0, 0))
         return slice(offset, offset + n)
 
 
-def delivered_fraction(c: Any, sign_period: int, periods: int) -> FloatArray:
+def start_period(c: Any, sign_period: int, available: int = 0) -> int:
+    """First period a signing delivers: after its lead time, not before the chip exists."""
+    return max(sign_period + int(c.lead_periods), available)
+
+
+def delivered_fraction(c: Any, sign_period: int, periods: int, available: int = 0) -> FloatArray:
     """Fraction of the signed chips delivered (and paid) in each period of the horizon."""
     out = np.zeros(periods)
-    start = sign_period + c.lead_periods
+    start = start_period(c, sign_period, available)
     for i in range(c.term_periods):
         t = start + i
         if t >= periods:
@@ -209,6 +223,9 @@ def build_model(
     n_r = tree.n_rec
     rec_demand = dem[:, tree.rec_t, tree.rec_rep]  # [W, R]
 
+    def factor(chip: str, periods: IntArray) -> FloatArray:
+        return np.array([proc.price_factor(chip, float(t)) for t in range(n_t)])[periods]
+
     # capacity pools: (provider, chip) of every contract and on-demand offer
     cid = proc.chip_ids
     groups: list[tuple[str, str]] = []
@@ -224,10 +241,10 @@ def build_model(
     vendors = sorted(set(labels))
     group_vendor = np.array([vendors.index(v) for v in labels], dtype=np.int64)
     thr = np.zeros((n_w, n_g))
-    for wi, wspec in enumerate(spec.workloads):
-        for name, rate in wspec.throughput.items():
+    for wi in range(n_w):
+        for name, rate in proc.rates(wi).items():
             for gi, pool in enumerate(groups):
-                if pool[1] == cid[name]:
+                if pool[1] == cid.get(name, name):
                     thr[wi, gi] = rate
     # chips that could ever be useful in a pool: all demand it can serve, at its rate
     with np.errstate(divide="ignore"):
@@ -241,7 +258,8 @@ def build_model(
     delivery: list[FloatArray] = []
     for k, c in enumerate(spec.contracts):
         g = groups.index((c.provider, cid[c.chip]))
-        frac = np.stack([delivered_fraction(c, s0, n_t) for s0 in c.sign_periods])
+        avail = proc.available_from(c.chip)
+        frac = np.stack([delivered_fraction(c, s0, n_t, avail) for s0 in c.sign_periods])
         delivery.append(frac)
         positive = frac[frac > 0]
         bound_chips = max(peak_chips[g] / (positive.min() if positive.size else 1.0), c.min_chips)
@@ -266,13 +284,13 @@ def build_model(
                     np.concatenate([off + idx, boff + idx]),
                     np.concatenate([np.full(nodes, float(c.chips_per_instance)),
                                     np.full(nodes, -float(c.min_chips))]),
-                    0.0, np.inf,
+                    0.0, np.inf, FIRST_STAGE,
                 )  # fmt: skip
                 a.rows(
                     "max_chips", nodes, np.concatenate([idx, idx]),
                     np.concatenate([off + idx, boff + idx]),
                     np.concatenate([np.ones(nodes), np.full(nodes, -float(ub))]),
-                    -np.inf, 0.0,
+                    -np.inf, 0.0, FIRST_STAGE,
                 )  # fmt: skip
             signings.append(Signing(k, s0, off, nodes, boff))
 
@@ -282,10 +300,11 @@ def build_model(
         g = groups.index((o.provider, cid[o.chip]))
         # no bound of our own: buying chips elsewhere can be what meets a share cap
         ub = np.inf if o.max_chips is None else float(o.max_chips)
-        off = a.cols(f"od:{j}", n_r, ub)
+        ub_nodes = np.where(tree.rec_t < proc.available_from(o.chip), 0.0, ub)
+        off = a.cols(f"od:{j}", n_r, ub_nodes)
         od_off.append(off)
-        a.cost(off + np.arange(n_r), np.arange(n_r), np.full(n_r, o.usd_per_chip_hour * hours),
-               group_vendor[g])  # fmt: skip
+        price = o.usd_per_chip_hour * hours * factor(o.chip, tree.rec_t)
+        a.cost(off + np.arange(n_r), np.arange(n_r), price, group_vendor[g])
     pairs = [(w, g) for w in range(n_w) for g in range(n_g) if thr[w, g] > 0]
     y_off = a.cols("y", len(pairs) * n_r, np.inf)
     u_off: dict[int, int] = {}
@@ -302,7 +321,8 @@ def build_model(
             extra_off[k] = a.cols(f"extra:{k}", n_r, np.inf)
             g = groups.index((c.provider, cid[c.chip]))
             a.cost(extra_off[k] + np.arange(n_r), np.arange(n_r),
-                   np.full(n_r, c.usd_per_chip_hour * hours), group_vendor[g])  # fmt: skip
+                   c.usd_per_chip_hour * hours * factor(c.chip, tree.rec_t),
+                   group_vendor[g])  # fmt: skip
 
     # ----- delivered capacity per contract and recourse node (entries of n columns) --------
     # deliv[k] = (rec nodes, columns, chips per unit of the column)
@@ -322,7 +342,8 @@ def build_model(
             entry = tuple(np.concatenate([x, y]) for x, y in zip(prev, entry, strict=True))  # type: ignore[assignment]
         deliv[sg.contract] = entry
         g = groups.index((c.provider, cid[c.chip]))
-        paid = vals * c.take_or_pay * c.usd_per_chip_hour * hours
+        signed_price = c.usd_per_chip_hour * proc.price_factor(c.chip, sg.period)
+        paid = vals * c.take_or_pay * signed_price * hours
         a.cost(sg.offset + node, r, paid, group_vendor[g])
 
     # ----- capacity: allocated chips <= delivered (or used) + on-demand, per pool and node ---
@@ -349,7 +370,7 @@ def build_model(
             cc.append(col)
             vv.append(-c.take_or_pay * val)
     a.rows("capacity", n_g * n_r, _cat(rr, np.int64), _cat(cc, np.int64), _cat(vv, np.float64),
-           -np.inf, 0.0)  # fmt: skip
+           -np.inf, 0.0, np.tile(rec, n_g))  # fmt: skip
 
     # ----- take-or-pay: chips used beyond the paid share <= the unpaid share ---------------
     for k, c in enumerate(spec.contracts):
@@ -360,7 +381,7 @@ def build_model(
         a.rows("take_or_pay", n_r, np.concatenate([rec, r]),
                np.concatenate([extra_off[k] + rec, col]),
                np.concatenate([np.ones(n_r), -(1.0 - c.take_or_pay) * val]),
-               -np.inf, 0.0)  # fmt: skip
+               -np.inf, 0.0, rec)  # fmt: skip
 
     # ----- demand: tokens served + unserved >= demand, per workload and node --------------
     rr, cc, vv = [], [], []
@@ -373,7 +394,7 @@ def build_model(
         cc.append(off + rec)
         vv.append(np.ones(n_r))
     a.rows("demand", n_w * n_r, _cat(rr, np.int64), _cat(cc, np.int64), _cat(vv, np.float64),
-           rec_demand.reshape(-1), np.inf)  # fmt: skip
+           rec_demand.reshape(-1), np.inf, np.tile(rec, n_w))  # fmt: skip
 
     # ----- policy, per period and node ----------------------------------------------------
     pol = spec.policy
@@ -390,7 +411,8 @@ def build_model(
                         cc.append(y_off + p * n_r + rec)
                         vv.append(np.full(n_r, thr[w, g]))
                 a.rows("n_minus_1", n_r, _cat(rr, np.int64), _cat(cc, np.int64),
-                       _cat(vv, np.float64), pol.n_minus_1 * rec_demand[w], np.inf)  # fmt: skip
+                       _cat(vv, np.float64), pol.n_minus_1 * rec_demand[w], np.inf,
+                       rec)  # fmt: skip
     if pol.min_vendors > 1 and crit:
         for w in crit:
             mine = [p for p, (pw, _) in enumerate(pairs) if pw == w]
@@ -407,10 +429,37 @@ def build_model(
                         vv.append(np.ones(n_r))
                 # a vendor counts when it carries at least one chip of the workload
                 a.rows("vendor_used", n_r, _cat(rr, np.int64), _cat(cc, np.int64),
-                       _cat(vv, np.float64), 0.0, np.inf)  # fmt: skip
+                       _cat(vv, np.float64), 0.0, np.inf, rec)  # fmt: skip
             a.rows("min_vendors", n_r, np.tile(rec, len(used_v)),
                    b_off + np.arange(len(used_v) * n_r), np.ones(len(used_v) * n_r),
-                   np.where(active, float(pol.min_vendors), 0.0), np.inf)  # fmt: skip
+                   np.where(active, float(pol.min_vendors), 0.0), np.inf, rec)  # fmt: skip
+
+    # ----- power: delivered and on-demand chips x watts x PUE, per node -------------------
+    power = spec.power
+    if power is not None and (power.max_mw or power.max_mw_by_vendor):
+        limits: list[tuple[str, float, int]] = []  # (row family, MW, vendor or -1)
+        if power.max_mw:
+            limits.append(("power", power.max_mw, -1))
+        for name, mw in power.max_mw_by_vendor.items():
+            limits.append(("power_vendor", mw, vendors.index(name)))
+        for family, mw, v in limits:
+            rr, cc, vv = [], [], []
+            for k, c in enumerate(spec.contracts):
+                g = groups.index((c.provider, cid[c.chip]))
+                if k in deliv and (v < 0 or group_vendor[g] == v):
+                    r, col, val = deliv[k]
+                    watts = proc.contract_watts[k] or 0.0
+                    rr.append(r)
+                    cc.append(col)
+                    vv.append(val * watts * power.pue / 1e6)
+            for j, o in enumerate(spec.on_demand):
+                g = groups.index((o.provider, cid[o.chip]))
+                if v < 0 or group_vendor[g] == v:
+                    rr.append(rec)
+                    cc.append(od_off[j] + rec)
+                    vv.append(np.full(n_r, (proc.offer_watts[j] or 0.0) * power.pue / 1e6))
+            a.rows(family, n_r, _cat(rr, np.int64), _cat(cc, np.int64), _cat(vv, np.float64),
+                   -np.inf, mw, rec)  # fmt: skip
 
     # ----- costs: expected objective, per-scenario and per-vendor matrices ----------------
     n_base = a.n_cols
@@ -433,12 +482,12 @@ def build_model(
         paid = vendor >= 0
         a.rows("spend_total", n_r, np.concatenate([node[paid], rec]),
                np.concatenate([col[paid], total + rec]),
-               np.concatenate([val[paid], -np.ones(n_r)]), 0.0, 0.0)  # fmt: skip
+               np.concatenate([val[paid], -np.ones(n_r)]), 0.0, 0.0, rec)  # fmt: skip
         a.rows("share_cap", n_v * n_r,
                np.concatenate([vendor[paid] * n_r + node[paid], np.arange(n_v * n_r)]),
                np.concatenate([col[paid], np.tile(total + rec, n_v)]),
                np.concatenate([val[paid], np.full(n_v * n_r, -pol.max_share)]),
-               -np.inf, 0.0)  # fmt: skip
+               -np.inf, 0.0, np.tile(rec, n_v))  # fmt: skip
 
     risk = spec.risk
     weight = risk.cvar_weight
@@ -478,6 +527,11 @@ def build_model(
         row_key_a=np.full(n_rows, -1, dtype=np.int64),
         row_key_b=np.full(n_rows, -1, dtype=np.int64),
     )
+    first_stage = np.zeros(a.n_cols, dtype=np.bool_)
+    for sg in signings:
+        first_stage[sg.offset : sg.offset + sg.nodes] = True
+        if sg.binary_offset is not None:
+            first_stage[sg.binary_offset : sg.binary_offset + sg.nodes] = True
     pad = a.n_cols - n_base
     if pad:
         scenario_cost = sp.hstack([scenario_cost, sp.csr_matrix((n_s, pad))]).tocsr()
@@ -498,4 +552,6 @@ def build_model(
         delivery=delivery,
         anticipative=anticipative,
         seconds=time.perf_counter() - started,
+        row_node=_cat(a.row_node, np.int64),
+        first_stage=first_stage,
     )

@@ -52,6 +52,7 @@ class Commitment:
     take_or_pay: float
     scenarios: list[str]
     probability: float
+    usd_per_chip_hour: float = 0.0  # the price at signing (after the roadmap's price change)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +66,7 @@ class Commitment:
             "committed_usd": self.committed_usd,
             "in_horizon_usd": self.in_horizon_usd,
             "take_or_pay": self.take_or_pay,
+            "usd_per_chip_hour": self.usd_per_chip_hour,
             "scenarios": list(self.scenarios),
             "probability": self.probability,
         }
@@ -98,6 +100,8 @@ class PeriodSummary:
     demand_quantiles: dict[str, dict[str, float]]  # workload -> p5/p50/p95 tokens/s
     vendor_shares: dict[str, float]  # share of the period's expected spend
     expected_cost_usd: float
+    power_mw: dict[str, float] = field(default_factory=dict)  # vendor -> expected MW
+    chips_needed: dict[str, float] = field(default_factory=dict)  # p5/p50/p95, best chips
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -107,6 +111,34 @@ class PeriodSummary:
             "demand_quantiles": self.demand_quantiles,
             "vendor_shares": self.vendor_shares,
             "expected_cost_usd": self.expected_cost_usd,
+            "power_mw": dict(self.power_mw),
+            "chips_needed": dict(self.chips_needed),
+        }
+
+
+@dataclass(frozen=True)
+class Negotiation:
+    """What a proposed contract is worth: its value, break-even price, a shorter term."""
+
+    contract: str
+    usd_per_chip_hour: float
+    term_periods: int
+    value_usd: float | None  # expected cost without it minus with it (>= 0)
+    break_even_usd_per_chip_hour: float | None  # highest price at which it is still signed
+    shorter_term_periods: int | None
+    shorter_term_value_usd: float | None  # cost with the term minus with the shorter term
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "contract": self.contract,
+            "usd_per_chip_hour": self.usd_per_chip_hour,
+            "term_periods": self.term_periods,
+            "value_usd": self.value_usd,
+            "break_even_usd_per_chip_hour": self.break_even_usd_per_chip_hour,
+            "shorter_term_periods": self.shorter_term_periods,
+            "shorter_term_value_usd": self.shorter_term_value_usd,
+            "notes": list(self.notes),
         }
 
 
@@ -130,6 +162,10 @@ class ProcurementResult:
     hours_per_period: float
     notes: list[str] = field(default_factory=list)
     solver: dict[str, Any] = field(default_factory=dict)
+    peak_mw: float | None = None  # most MW in any period and scenario (None: watts unknown)
+    pue: float = 1.0
+    negotiation: list[Negotiation] = field(default_factory=list)
+    sampling: dict[str, Any] | None = None  # generated scenarios: in/out-of-sample costs
 
     @property
     def sign_now(self) -> list[Commitment]:
@@ -154,4 +190,7 @@ class ProcurementResult:
             "hours_per_period": self.hours_per_period,
             "notes": list(self.notes),
             "solver": dict(self.solver),
+            "power": {"pue": self.pue, "peak_mw": self.peak_mw},
+            "negotiation": [n.to_json() for n in self.negotiation],
+            "sampling": self.sampling,
         }

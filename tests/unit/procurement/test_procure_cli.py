@@ -193,3 +193,29 @@ def test_the_2027_example_runs_from_the_readme(capsys: pytest.CaptureFixture[str
     assert late and all(0 < len(c["scenarios"]) < len(names) for c in late)
     for period in doc["periods"]:
         assert max(period["vendor_shares"].values()) <= 0.5 + 1e-6
+
+
+def test_the_2027_example_has_power_roadmap_and_negotiation(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    example = ROOT / "examples" / "procurement-2027.yaml"
+    code, out, err = run(capsys, str(example), "--json", "-", "--no-values")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["power"]["pue"] == 1.25 and 0 < doc["power"]["peak_mw"] <= 80 + 1e-6
+    # Trainium3 delivers from April 2027 (period 3) whatever its lead time
+    assert all(c["start_period"] >= 3 for c in doc["commitments"] if c["chip"] == "trainium3")
+    (neg,) = doc["negotiation"]
+    assert neg["contract"] == "maia-200-lease-2y" and neg["value_usd"] >= 0
+    assert neg["break_even_usd_per_chip_hour"] is not None
+
+
+def test_the_generated_example_reports_its_sample(capsys: pytest.CaptureFixture[str]) -> None:
+    example = ROOT / "examples" / "procurement-generated.yaml"
+    code, out, err = run(capsys, str(example), "--json", "-", "--no-values", "--gap", "0.01")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert len(doc["scenarios"]) == 41 and doc["scenarios"][0]["name"] == "downturn"
+    saa = doc["sampling"]
+    assert saa["scenarios"] == 40 and saa["out_of_sample_scenarios"] == 100
+    assert saa["out_of_sample_usd"] is not None

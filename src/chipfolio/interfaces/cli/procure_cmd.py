@@ -9,9 +9,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from chipfolio.errors import GapNotMetError
+from chipfolio.errors import GapNotMetError, InputError
 from chipfolio.interfaces.cli.json_out import write_json
 from chipfolio.interfaces.cli.solve_flags import check_solve_flags
+from chipfolio.interfaces.report.procurement import write_procurement_report
 from chipfolio.planner import SolveOptions
 from chipfolio.procurement import ProcurementResult, load_procurement, solve_procurement
 
@@ -81,6 +82,23 @@ def show_result(result: ProcurementResult, file: str, console: Console) -> None:
         f"{s.get('columns', 0):,} variables ({s.get('integer_columns', 0):,} integer), "
         f"{s.get('rows', 0):,} constraints, {s.get('tree_nodes', 0):,} tree nodes[/]"
     )
+    if result.peak_mw is not None:
+        console.print(f"peak power {result.peak_mw:,.2f} MW (PUE {result.pue:g})")
+    if result.sampling and result.sampling.get("out_of_sample_usd") is not None:
+        saa = result.sampling
+        console.print(
+            f"sample of {saa['scenarios']} scenarios: in-sample {_money(saa['in_sample_usd'])}, "
+            f"out-of-sample ({saa['out_of_sample_scenarios']}) "
+            f"{_money(saa['out_of_sample_usd'])}, gap {_money(saa['gap_usd'])} "
+            f"(± {_money(saa['std_error_usd'])})"
+        )
+    for n in result.negotiation:
+        be = n.break_even_usd_per_chip_hour
+        console.print(
+            f"negotiate {n.contract}: value {_money(n.value_usd)}, break-even "
+            f"{'—' if be is None else f'${be:,.3f}'}/chip-h (now ${n.usd_per_chip_hour:,.3f}); "
+            f"shorter term ({n.shorter_term_periods}) worth {_money(n.shorter_term_value_usd)}"
+        )
     now = result.sign_now
     console.print(f"\n[bold]Sign now[/]: {len(now)} commitment(s)")
     console.print("\n[bold]Commitments (now and planned)[/]")
@@ -96,8 +114,13 @@ def run_procure(
     gap: float,
     values: bool,
     require_gap: float | None = None,
+    html_out: Path | None = None,
 ) -> None:
     check_solve_flags(time_limit, gap, require_gap)
+    if html_out is not None and not html_out.parent.is_dir():
+        raise InputError(
+            "the folder to write into does not exist", file=str(html_out), field="--html"
+        )
     proc = load_procurement(file)
     parsed = time.perf_counter()
     options = SolveOptions(time_limit_s=time_limit, mip_gap=gap)
@@ -105,6 +128,8 @@ def run_procure(
     result = solve_procurement(proc, options, deadline=deadline, values=values)
     if json_out is not None:
         write_json(result.to_json(), json_out, "result")
+    if html_out is not None:
+        write_procurement_report(result, proc.spec.name or file.stem, str(file), html_out)
     if json_out != "-":
         console = Console()
         show_result(result, str(file), console if console.is_terminal else Console(width=200))
@@ -143,6 +168,9 @@ def register(app: typer.Typer) -> None:
             metavar="G",
             help="Exit with code 4 (after writing) when the proven gap exceeds G.",
         ),
+        html_out: Path | None = typer.Option(
+            None, "--html", metavar="OUT", help="Also write the HTML report to OUT."
+        ),
     ) -> None:
         """Commitments to sign now and later, minimising expected cost (or with CVaR)."""
-        run_procure(file, json_out, time_limit, gap, values, require_gap)
+        run_procure(file, json_out, time_limit, gap, values, require_gap, html_out)
