@@ -163,6 +163,10 @@ def test_upgrade_from_the_first_revision_keeps_the_data(tmp_path: Path) -> None:
                 text("SELECT id, offers, offers_csv FROM catalog_snapshots WHERE id = 'old'")
             ).one()
         assert tuple(row) == ("old", 3, None)
-        assert current_revision(database.write_engine) == head_revision() == "0002"
+        assert current_revision(database.write_engine) == head_revision() == "0003"
+        with database.read() as session:  # 0003: job leases and the revocation counter
+            epochs = session.execute(text("SELECT name, value FROM service_epochs")).all()
+            session.execute(text("SELECT lease_owner, lease_expires_at, attempts FROM plans"))
+        assert [tuple(r) for r in epochs] == [("tokens", 0)]
     finally:
         database.dispose()
