@@ -45,6 +45,10 @@ def test_db_upgrade_is_idempotent_and_tokens_are_created(
         (["serve", "--data-dir", "/nonexistent/dir"], "not a directory"),
         (["serve", "--admin-token-file", "/nonexistent/token"], "cannot read token"),
         (["db", "upgrade", "--db", "sqlite:///:memory:"], "in-memory"),
+        (["serve", "--lease-s", "0.1"], "--lease-s"),
+        (["serve", "--tls-cert", "/nonexistent/cert.pem"], "go together"),
+        (["serve", "--tls-cert", "/nonexistent/c.pem", "--tls-key", "/nonexistent/k"], "readable"),
+        (["serve", "--tls-cert", __file__, "--tls-key", __file__], "not a PEM certificate"),
     ],
 )
 def test_bad_serve_input_is_one_line(
