@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from chipfolio.app import procure_file
 from chipfolio.errors import GapNotMetError
 from chipfolio.interfaces.cli.json_out import write_json
 from chipfolio.interfaces.cli.solve_flags import check_solve_flags
 from chipfolio.planner import SolveOptions
-from chipfolio.procurement import ProcurementResult, load_procurement, solve_procurement
+from chipfolio.procurement import ProcurementResult
 
 MIN_SOLVE_S = 0.05
 
@@ -98,11 +98,8 @@ def run_procure(
     require_gap: float | None = None,
 ) -> None:
     check_solve_flags(time_limit, gap, require_gap)
-    proc = load_procurement(file)
-    parsed = time.perf_counter()
     options = SolveOptions(time_limit_s=time_limit, mip_gap=gap)
-    deadline = max(parsed + time_limit, time.perf_counter() + MIN_SOLVE_S)
-    result = solve_procurement(proc, options, deadline=deadline, values=values)
+    result = procure_file(file, options, values=values)
     if json_out is not None:
         write_json(result.to_json(), json_out, "result")
     if json_out != "-":
