@@ -37,6 +37,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 
 from chipfolio.catalog import list_snapshots, load_catalog
+from chipfolio.errors import ChipfolioError
 from chipfolio.interfaces.service import compute
 from chipfolio.interfaces.service.config import ServiceConfig
 from chipfolio.interfaces.service.db import Database
@@ -91,6 +92,7 @@ class JobRunner:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._loop: threading.Thread | None = None
+        self._ray: Any = None  # the RayExecutor of --ray-address, once used
 
     def _new_processes(self) -> ProcessPoolExecutor | None:
         if self.config.job_processes < 1:
@@ -305,6 +307,8 @@ class JobRunner:
         except Exception:
             log.exception("handing back the jobs of %s", self.instance)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._ray is not None:
+            self._ray.close()  # shuts down a Ray it started; leaves a joined cluster running
         if self._processes is None:
             return
         if not busy:
@@ -380,9 +384,33 @@ class JobRunner:
                 if kind is JobKind.PLAN:
                     self.metrics.solve_seconds.observe(time.perf_counter() - started)
 
+    def _ray_executor(self) -> Any:
+        """The Ray executor of ``--ray-address`` (made once; joins the cluster on first use)."""
+        from chipfolio.simulation import RayExecutor
+
+        with self._lock:
+            if self._ray is None:
+                address = self.config.ray_address
+                if address == "local":  # a private Ray started in this process
+                    self._ray = RayExecutor(workers=max(1, self.config.job_processes))
+                else:
+                    self._ray = RayExecutor(workers=1, address=address)
+            return self._ray
+
     def _compute(
         self, kind: JobKind, job_id: int, inputs: compute.Inputs, options: dict[str, Any]
     ) -> compute.Outcome:
+        engine = "ray" if self.config.ray_address else "local"
+        self.metrics.job_engine.labels(kind.value, engine).inc()
+        if self.config.ray_address:
+            try:
+                ray = self._ray_executor()
+                if kind is JobKind.SIMULATION:  # scenario batches run as Ray tasks
+                    return compute.simulation_job(inputs, options, self._progress(job_id), ray)
+                # the whole solve is one Ray task; the job row says queued/running/finished
+                return ray.map(compute.remote_job, [(kind.value, inputs, options)])[0]  # type: ignore[no-any-return]
+            except ChipfolioError as exc:
+                return compute.Outcome(error=str(exc))
         if kind is JobKind.SIMULATION:
             return compute.simulation_job(inputs, options, self._progress(job_id))
         work = compute.plan_job if kind is JobKind.PLAN else compute.leverage_job
