@@ -392,9 +392,12 @@ class JobRunner:
             if self._ray is None:
                 address = self.config.ray_address
                 if address == "local":  # a private Ray started in this process
-                    self._ray = RayExecutor(workers=max(1, self.config.job_processes))
+                    executor = RayExecutor(workers=max(1, self.config.job_processes))
                 else:
-                    self._ray = RayExecutor(workers=1, address=address)
+                    executor = RayExecutor(workers=1, address=address)
+                # start or join Ray now, once: two job threads must not both call ray.init
+                executor.map(int, [])
+                self._ray = executor
             return self._ray
 
     def _compute(
