@@ -135,6 +135,8 @@ class JobRunner:
         claimed: list[tuple[JobKind, int]] = []
         now = utcnow()
         until = now + timedelta(seconds=self.config.lease_s)
+        if only is None and not self._anything_to_claim(now):
+            return claimed  # an idle poll takes no write lock
         with self.db.write() as session:
             for kind, table in JOB_TABLES.items():
                 if len(claimed) >= limit or (only is not None and only[0] is not kind):
@@ -164,6 +166,14 @@ class JobRunner:
                     audit(session, RUNNER, f"{kind.value}.claim", target, **detail)
                     claimed.append((kind, row.id))
         return claimed
+
+    def _anything_to_claim(self, now: Any) -> bool:
+        with self.db.read() as session:
+            for table in JOB_TABLES.values():
+                query = select(table.id).where(_claimable(table, now)).limit(1)
+                if session.scalar(query) is not None:
+                    return True
+        return False
 
     def _claim_and_start(self, wanted: int, only: tuple[JobKind, int] | None = None) -> int:
         granted = self._reserve(wanted)
