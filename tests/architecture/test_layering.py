@@ -24,9 +24,10 @@ LAYERS = (
     "simulation",
     "routing",
     "export",
+    "app",
     "interfaces",
 )
-SHARED = ("domain", "errors")
+SHARED = ("domain", "errors", "textfile")
 FRAMEWORKS = (
     "typer",
     "rich",

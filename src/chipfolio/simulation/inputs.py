@@ -32,6 +32,7 @@ from chipfolio.simulation.demand import (
 from chipfolio.simulation.events import EventAssumptions
 from chipfolio.simulation.model import Reaction
 from chipfolio.simulation.strategies import ReplanMode
+from chipfolio.textfile import read_text_file
 from chipfolio.workloads.spec import InferenceSpec, LineIndex, Portfolio, parse_yaml
 from chipfolio.workloads.traces import RateStatistic, TraceSummary, read_trace
 
@@ -185,18 +186,5 @@ def parse_assumptions(text: str, file: str) -> Assumptions:
 def load_assumptions(path: Path | str) -> Assumptions:
     """Read and validate an assumptions YAML file."""
     file = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except IsADirectoryError as exc:
-        raise InputError("is a directory, expected an assumptions YAML file", file=file) from exc
-    except OSError as exc:
-        raise InputError(f"cannot read file: {exc.strerror or exc}", file=file) from exc
-    if len(data) > MAX_ASSUMPTIONS_BYTES:
-        raise InputError(f"file is too large ({len(data)} bytes)", file=file)
-    if b"\x00" in data:
-        raise InputError("not a text file (binary content)", file=file)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte {exc.start})", file=file) from exc
+    text = read_text_file(path, limit=MAX_ASSUMPTIONS_BYTES, kind="an assumptions YAML file")
     return parse_assumptions(text, file)

@@ -29,6 +29,7 @@ from chipfolio.catalog.sources.private import (
 )
 from chipfolio.domain import Offer, Precision, PricingModel, SiliconVendor, SoftwareStack
 from chipfolio.errors import FieldIssue, InputError, SchemaError, UnknownNameError
+from chipfolio.textfile import read_text_file
 from chipfolio.workloads.frameworks import Framework
 from chipfolio.workloads.traces import RateStatistic
 
@@ -291,24 +292,7 @@ def _index_lines(node: yaml.Node | None) -> LineIndex:
 
 def read_input_text(path: Path, kind: str = "a portfolio YAML file") -> str:
     """The UTF-8 text of an input file (at most MAX_FILE_BYTES), or one-line errors."""
-    file = str(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise InputError(f"file is too large ({size} bytes > {MAX_FILE_BYTES})", file=file)
-        data = path.read_bytes()
-    except IsADirectoryError as exc:
-        raise InputError(f"is a directory, expected {kind}", file=file) from exc
-    except FileNotFoundError as exc:
-        raise InputError("no such file", file=file) from exc
-    except OSError as exc:
-        raise InputError(f"cannot read file: {exc.strerror or exc}", file=file) from exc
-    if b"\x00" in data:
-        raise InputError("not a text file (binary content)", file=file)
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte {exc.start})", file=file) from exc
+    return read_text_file(path, limit=MAX_FILE_BYTES, kind=kind)
 
 
 class _Loader(yaml.SafeLoader):

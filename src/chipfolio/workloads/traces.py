@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from chipfolio.errors import InputError
+from chipfolio.textfile import read_text_file
 
 MAX_TRACE_BYTES = 256 * 1024 * 1024
 MAX_TOKENS = 10_000_000
@@ -211,19 +212,5 @@ def _summarise(
 def read_trace(path: Path | str, bucket_s: float = 60.0) -> TraceSummary:
     """Read a trace CSV file (see the module docstring for the format)."""
     file = str(path)
-    try:
-        size = Path(path).stat().st_size
-        if size > MAX_TRACE_BYTES:
-            raise InputError(f"trace file too large ({size} bytes > {MAX_TRACE_BYTES})", file=file)
-        data = Path(path).read_bytes()
-    except IsADirectoryError as exc:
-        raise InputError("is a directory, expected a trace CSV file", file=file) from exc
-    except OSError as exc:
-        raise InputError(f"cannot read trace file: {exc.strerror or exc}", file=file) from exc
-    if b"\x00" in data:
-        raise InputError("not a text file (binary content)", file=file)
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte {exc.start})", file=file) from exc
+    text = read_text_file(path, limit=MAX_TRACE_BYTES, kind="a trace CSV file", what="trace file")
     return parse_trace_text(text, file, bucket_s)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -101,8 +102,9 @@ class Server:
                 self.process.wait(10)
 
 
-def start_server(db_url: str, home: Path, *extra: str) -> Server:
-    """Run ``chipfolio serve`` on a free port and wait until it is ready."""
+def start_server(db_url: str, home: Path, *extra: str, tls_ca: Path | None = None) -> Server:
+    """Run ``chipfolio serve`` on a free port and wait until it is ready (over HTTPS, checked
+    against ``tls_ca``, when that is given)."""
     port = free_port()
     token_file = home / "admin.token"
     token_file.write_text(ADMIN)
@@ -129,13 +131,14 @@ def start_server(db_url: str, home: Path, *extra: str) -> Server:
         stderr=subprocess.STDOUT,
         env=env,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if tls_ca else 'http'}://127.0.0.1:{port}"
+    verify = ssl.create_default_context(cafile=str(tls_ca)) if tls_ca else True
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"chipfolio serve exited: {log.read_text()[-2000:]}")
         try:
-            if httpx.get(url + "/readyz", timeout=2).status_code == 200:
+            if httpx.get(url + "/readyz", timeout=2, verify=verify).status_code == 200:
                 return Server(process, url, log)
         except httpx.TransportError:
             pass

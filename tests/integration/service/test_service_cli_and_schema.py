@@ -45,6 +45,10 @@ def test_db_upgrade_is_idempotent_and_tokens_are_created(
         (["serve", "--data-dir", "/nonexistent/dir"], "not a directory"),
         (["serve", "--admin-token-file", "/nonexistent/token"], "cannot read token"),
         (["db", "upgrade", "--db", "sqlite:///:memory:"], "in-memory"),
+        (["serve", "--lease-s", "0.1"], "--lease-s"),
+        (["serve", "--tls-cert", "/nonexistent/cert.pem"], "go together"),
+        (["serve", "--tls-cert", "/nonexistent/c.pem", "--tls-key", "/nonexistent/k"], "readable"),
+        (["serve", "--tls-cert", __file__, "--tls-key", __file__], "not a PEM certificate"),
     ],
 )
 def test_bad_serve_input_is_one_line(
@@ -163,6 +167,10 @@ def test_upgrade_from_the_first_revision_keeps_the_data(tmp_path: Path) -> None:
                 text("SELECT id, offers, offers_csv FROM catalog_snapshots WHERE id = 'old'")
             ).one()
         assert tuple(row) == ("old", 3, None)
-        assert current_revision(database.write_engine) == head_revision() == "0002"
+        assert current_revision(database.write_engine) == head_revision() == "0003"
+        with database.read() as session:  # 0003: job leases and the revocation counter
+            epochs = session.execute(text("SELECT name, value FROM service_epochs")).all()
+            session.execute(text("SELECT lease_owner, lease_expires_at, attempts FROM plans"))
+        assert [tuple(r) for r in epochs] == [("tokens", 0)]
     finally:
         database.dispose()

@@ -24,6 +24,7 @@ from chipfolio.catalog.sources.limits import MAX_CHIPS, MAX_USD_PER_CHIP_HOUR
 from chipfolio.catalog.sources.report import Flag
 from chipfolio.domain import Offer, PricingModel
 from chipfolio.errors import FieldIssue, InputError, SchemaError, UnknownNameError
+from chipfolio.textfile import read_text_file
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_OFFERS = 100_000
@@ -207,21 +208,7 @@ def parse_private_offers(
 
 
 def _read_text(path: Path) -> str:
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise InputError(f"file is too large ({size} bytes > {MAX_FILE_BYTES})", file=str(path))
-        data = path.read_bytes()
-    except IsADirectoryError as exc:
-        raise InputError("is a directory, expected a YAML file", file=str(path)) from exc
-    except OSError as exc:
-        raise InputError(f"cannot read file: {exc.strerror or exc}", file=str(path)) from exc
-    if b"\x00" in data:
-        raise InputError("not a text file (binary content)", file=str(path))
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte {exc.start})", file=str(path)) from exc
+    return read_text_file(path, limit=MAX_FILE_BYTES, kind="a YAML file")
 
 
 def _item_lines(node: yaml.Node | None) -> list[ItemLines]:

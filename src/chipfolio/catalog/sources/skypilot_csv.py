@@ -46,6 +46,7 @@ from chipfolio.catalog.sources.parts import (
 from chipfolio.catalog.sources.report import Flag, ImportReport, ReportBuilder, Skip
 from chipfolio.domain import Chip, Offer, PricingModel
 from chipfolio.errors import InputError
+from chipfolio.textfile import read_text_file
 
 MAX_FILE_BYTES = 256 * 1024 * 1024
 GCP_SENTINEL_USD = 700.0
@@ -376,19 +377,7 @@ def _header(reader: Iterator[list[str]], path: Path) -> list[str]:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise InputError(f"file is too large ({size} bytes)", file=str(path))
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read file: {exc.strerror or exc}", file=str(path)) from exc
-    if b"\x00" in data:
-        raise InputError("not a CSV text file (binary content)", file=str(path))
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte {exc.start})", file=str(path)) from exc
+    return read_text_file(path, limit=MAX_FILE_BYTES, kind="a CSV text file")
 
 
 _GENERATION = re.compile(r"^V\d+$")

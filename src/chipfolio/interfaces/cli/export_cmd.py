@@ -19,6 +19,7 @@ from chipfolio.errors import InputError
 from chipfolio.export import TARGETS, ExportResult, export_plan, launch_infos, offer_details
 from chipfolio.export.model import PlanView, read_plan
 from chipfolio.interfaces.cli.json_out import write_json
+from chipfolio.textfile import read_text_file
 from chipfolio.workloads.spec import Portfolio, load_portfolio
 
 MAX_PLAN_BYTES = 64 * 1024 * 1024
@@ -26,19 +27,7 @@ MAX_PLAN_BYTES = 64 * 1024 * 1024
 
 def load_plan_file(path: Path) -> PlanView:
     file = str(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_PLAN_BYTES:
-            raise InputError(f"file is too large ({size} bytes > {MAX_PLAN_BYTES})", file=file)
-        text = path.read_text(encoding="utf-8-sig")
-    except IsADirectoryError as exc:
-        raise InputError("is a directory, expected a plan JSON file", file=file) from exc
-    except FileNotFoundError as exc:
-        raise InputError("no such file", file=file) from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte {exc.start})", file=file) from exc
-    except OSError as exc:
-        raise InputError(f"cannot read file: {exc.strerror or exc}", file=file) from exc
+    text = read_text_file(path, limit=MAX_PLAN_BYTES, kind="a plan JSON file")
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

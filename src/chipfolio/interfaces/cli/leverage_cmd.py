@@ -8,13 +8,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from chipfolio.analysis.leverage import LeverageOptions, LeverageReport, analyze_leverage
-from chipfolio.errors import InputError
+from chipfolio.analysis.leverage import LeverageOptions, LeverageReport
+from chipfolio.app import leverage_options, leverage_portfolio, problem_for
 from chipfolio.interfaces.cli.json_out import write_json
 from chipfolio.interfaces.settings import chipfolio_home
-from chipfolio.planner.build import build_problem, catalog_choice
 from chipfolio.planner.problem import Problem
-from chipfolio.planner.solvers.base import SolveOptions
 from chipfolio.workloads.spec import Portfolio, load_portfolio
 
 
@@ -25,37 +23,13 @@ def _money(value: float | None) -> str:
 def load_problem(file: Path) -> tuple[Portfolio, Problem]:
     """Read a portfolio file and build its planning problem (catalog per the file)."""
     portfolio = load_portfolio(file)
-    wanted, snapshot = catalog_choice(portfolio)
-    catalog = None
-    if wanted:
-        from chipfolio.catalog.snapshots import load_catalog
-
-        catalog = load_catalog(snapshot, home=chipfolio_home() / "catalogs")
-    return portfolio, build_problem(portfolio, catalog)
-
-
-def leverage_options(time_limit: float, gap: float, workers: int) -> LeverageOptions:
-    """Validate the command-line knobs shared by `leverage` and `report`."""
-    if not time_limit > 0:
-        raise InputError(f"must be > 0, got {time_limit}", field="--time-limit")
-    if not 0 <= gap < 0.1:
-        raise InputError(f"must be in [0, 0.1), got {gap}", field="--gap")
-    if workers < 0:
-        raise InputError(f"must be >= 0 (0 = one per CPU), got {workers}", field="--workers")
-    solve = SolveOptions(time_limit_s=time_limit, mip_gap=gap)
-    return LeverageOptions(solve=solve, cost_rel_tol=max(1e-5, 2 * gap), workers=workers)
+    return portfolio, problem_for(portfolio, chipfolio_home() / "catalogs")
 
 
 def analyze_file(file: Path, options: LeverageOptions) -> tuple[Portfolio, LeverageReport]:
-    portfolio, problem = load_problem(file)
-    if problem.budget_usd is not None:
-        raise InputError(
-            "the leverage analysis needs a least-cost portfolio; remove 'budget_usd'",
-            file=portfolio.file,
-            line=portfolio.line_of("budget_usd"),
-            field="budget_usd",
-        )
-    return portfolio, analyze_leverage(problem, options)
+    """Read a portfolio file and run its leverage analysis."""
+    portfolio = load_portfolio(file)
+    return portfolio, leverage_portfolio(portfolio, chipfolio_home() / "catalogs", options)
 
 
 def _vendor_table(report: LeverageReport) -> Table:

@@ -9,13 +9,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from chipfolio.app import plan_portfolio
 from chipfolio.errors import GapNotMetError
 from chipfolio.interfaces.cli.json_out import write_json
 from chipfolio.interfaces.cli.solve_flags import check_solve_flags
 from chipfolio.interfaces.settings import chipfolio_home
 from chipfolio.planner import Plan, SolveOptions
-from chipfolio.planner.build import build_problem, catalog_choice
-from chipfolio.planner.solve import solve_problem
 from chipfolio.workloads.spec import Portfolio, load_portfolio
 
 MIN_SOLVE_S = 0.05  # what the solver still gets when loading took the whole limit
@@ -159,19 +158,11 @@ def run_plan(
 ) -> None:
     check_solve_flags(time_limit, gap, require_gap)
     portfolio = load_portfolio(file)
-    parsed = time.perf_counter()
-    wanted, snapshot = catalog_choice(portfolio)
-    catalog = None
-    if wanted:
-        from chipfolio.catalog.snapshots import load_catalog
-
-        catalog = load_catalog(snapshot, home=chipfolio_home() / "catalogs")
-    problem = build_problem(portfolio, catalog)
     # the time limit counts from the parsed portfolio: loading the catalog and estimating
     # throughputs come out of it too
+    deadline = time.perf_counter() + time_limit
     options = SolveOptions(time_limit_s=time_limit, mip_gap=gap, prune=prune)
-    deadline = max(parsed + time_limit, time.perf_counter() + MIN_SOLVE_S)
-    plan = solve_problem(problem, options, deadline=deadline)
+    plan = plan_portfolio(portfolio, chipfolio_home() / "catalogs", options, deadline)
     if json_out is not None:
         write_json(plan.to_json(), json_out, "plan")
     if json_out != "-":

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from chipfolio.app import procure_file
 from chipfolio.errors import GapNotMetError, InputError
 from chipfolio.interfaces.cli.json_out import write_json
 from chipfolio.interfaces.cli.solve_flags import check_solve_flags
 from chipfolio.interfaces.report.procurement import write_procurement_report
 from chipfolio.planner import SolveOptions
-from chipfolio.procurement import ProcurementResult, load_procurement, solve_procurement
+from chipfolio.procurement import ProcurementResult
 
 MIN_SOLVE_S = 0.05
 
@@ -121,15 +121,12 @@ def run_procure(
         raise InputError(
             "the folder to write into does not exist", file=str(html_out), field="--html"
         )
-    proc = load_procurement(file)
-    parsed = time.perf_counter()
     options = SolveOptions(time_limit_s=time_limit, mip_gap=gap)
-    deadline = max(parsed + time_limit, time.perf_counter() + MIN_SOLVE_S)
-    result = solve_procurement(proc, options, deadline=deadline, values=values)
+    result = procure_file(file, options, values=values)
     if json_out is not None:
         write_json(result.to_json(), json_out, "result")
     if html_out is not None:
-        write_procurement_report(result, proc.spec.name or file.stem, str(file), html_out)
+        write_procurement_report(result, result.name or file.stem, str(file), html_out)
     if json_out != "-":
         console = Console()
         show_result(result, str(file), console if console.is_terminal else Console(width=200))

@@ -9,11 +9,12 @@ from rich.console import Console
 
 import chipfolio
 from chipfolio.analysis.leverage import LeverageOptions, LeverageReport
+from chipfolio.app import leverage_options, leverage_portfolio
 from chipfolio.errors import InputError
-from chipfolio.interfaces.cli.leverage_cmd import analyze_file, leverage_options
 from chipfolio.interfaces.report import ReportInput, SimulationSummary, load_simulation
 from chipfolio.interfaces.report.page import render_report
-from chipfolio.workloads.spec import Portfolio
+from chipfolio.interfaces.settings import chipfolio_home
+from chipfolio.workloads.spec import Portfolio, load_portfolio
 
 
 def _perf_model_line(portfolio: Portfolio) -> str:
@@ -85,7 +86,8 @@ def run_report(
             "the folder to write into does not exist", file=str(html_out), field="--html"
         )
     simulation = load_simulation(simulation_file) if simulation_file is not None else None
-    portfolio, report = analyze_file(file, options)
+    portfolio = load_portfolio(file)
+    report = leverage_portfolio(portfolio, chipfolio_home() / "catalogs", options)
     title = f"chipfolio report — {portfolio.spec.name or Path(portfolio.file).stem}"
     sim_pair = (str(simulation_file), simulation) if simulation is not None else None
     data = ReportInput(

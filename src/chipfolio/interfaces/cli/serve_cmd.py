@@ -69,6 +69,26 @@ def _check_dir(path: Path | None, flag: str) -> Path | None:
     return path
 
 
+def _tls_options(cert: Path | None, key: Path | None) -> dict[str, str]:
+    """uvicorn's TLS settings from --tls-cert/--tls-key (both or neither), checked readable."""
+    if cert is None and key is None:
+        return {}
+    if cert is None or key is None:
+        raise InputError("--tls-cert and --tls-key go together", field="--tls-cert")
+    import ssl
+
+    for path, flag in ((cert, "--tls-cert"), (key, "--tls-key")):
+        if not path.is_file():
+            raise InputError("not a readable file", file=str(path), field=flag)
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError) as exc:
+        raise InputError(
+            f"not a PEM certificate and its private key ({exc})", file=str(cert), field="--tls-cert"
+        ) from exc
+    return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+
+
 def _register_serve(app: typer.Typer) -> None:
     @app.command("serve")
     def serve(
@@ -95,6 +115,26 @@ def _register_serve(app: typer.Typer) -> None:
             help="Worker processes for plan and leverage solves (0 = solve in the job threads).",
         ),
         log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+        lease_s: float = typer.Option(
+            30.0,
+            "--lease-s",
+            metavar="S",
+            help="Seconds a claimed job stays this instance's without a heartbeat; another "
+            "instance on the same database takes it over after that.",
+        ),
+        tls_cert: Path | None = typer.Option(
+            None, "--tls-cert", metavar="FILE", help="Serve HTTPS with this PEM certificate."
+        ),
+        tls_key: Path | None = typer.Option(
+            None, "--tls-key", metavar="FILE", help="The PEM private key of --tls-cert."
+        ),
+        ray_address: str | None = typer.Option(
+            None,
+            "--ray-address",
+            metavar="ADDR",
+            help="Run plan, leverage and simulation jobs on this Ray cluster "
+            "('auto', 'local' or HOST:PORT); local worker processes by default.",
+        ),
     ) -> None:
         """The API, the database and the web dashboard (FastAPI + SQLAlchemy)."""
         _check_port(port)
@@ -102,6 +142,9 @@ def _register_serve(app: typer.Typer) -> None:
             raise InputError(f"must be from 1 to 64, got {workers}", field="--jobs")
         if not 0 <= processes <= 64:
             raise InputError(f"must be from 0 to 64, got {processes}", field="--processes")
+        if not 1.0 <= lease_s <= 3600.0:
+            raise InputError(f"must be from 1 to 3600 seconds, got {lease_s}", field="--lease-s")
+        tls = _tls_options(tls_cert, tls_key)
         url = db_url(db)
         from chipfolio.interfaces.service.app import run
         from chipfolio.interfaces.service.config import ServiceConfig
@@ -113,13 +156,15 @@ def _register_serve(app: typer.Typer) -> None:
             admin_token=_admin_token(admin_token_file),
             job_workers=workers,
             job_processes=processes,
+            lease_s=lease_s,
+            ray_address=ray_address.strip() if ray_address else None,
         )
-        if host not in ("127.0.0.1", "localhost", "::1"):
+        if host not in ("127.0.0.1", "localhost", "::1") and not tls:
             typer.echo(
                 f"warning: listening on {host} over plain HTTP; put a TLS proxy in front",
                 err=True,
             )
-        run(config, host, port, log_level=log_level)
+        run(config, host, port, log_level=log_level, **tls)
 
 
 @contextmanager

@@ -12,15 +12,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from chipfolio.app import SimulationRequest, simulate_portfolio
 from chipfolio.errors import InputError
 from chipfolio.interfaces.cli.json_out import write_json
 from chipfolio.interfaces.settings import chipfolio_home
-from chipfolio.planner import SolveOptions
-from chipfolio.planner.build import build_problem, catalog_choice
-from chipfolio.simulation.inputs import Assumptions, load_assumptions, workload_demand
+from chipfolio.simulation.inputs import Assumptions, load_assumptions
 from chipfolio.simulation.runners import Executor, LocalExecutor, RayExecutor
 from chipfolio.simulation.strategies import ReplanMode, parse_strategies
-from chipfolio.simulation.study import MAX_SCENARIOS, Simulation, simulate
+from chipfolio.simulation.study import MAX_SCENARIOS, Simulation
 from chipfolio.workloads.spec import load_portfolio
 
 
@@ -149,14 +148,14 @@ def run_simulate(
     workers = auto_workers(workers, scenarios)
     executor = _executor(executor_kind, workers, ray_address)
     portfolio = load_portfolio(file)
-    wanted, snapshot = catalog_choice(portfolio)
-    catalog = None
-    if wanted:
-        from chipfolio.catalog.snapshots import load_catalog
-
-        catalog = load_catalog(snapshot, home=chipfolio_home() / "catalogs")
-    problem = build_problem(portfolio, catalog)
-    demand = workload_demand(portfolio, problem)
+    request = SimulationRequest(
+        scenarios=scenarios,
+        seed=seed,
+        strategies=names,
+        assumptions=assumptions,
+        replan=replan,
+        name=file.name,
+    )
     console = Console(stderr=json_out == "-")
     progress = Progress(
         TextColumn("simulating"),
@@ -169,22 +168,12 @@ def run_simulate(
     try:
         with progress:
             task = progress.add_task("scenarios", total=scenarios)
-            sim = simulate(
-                problem,
-                scenarios=scenarios,
-                seed=seed,
-                strategies=names,
-                executor=executor,
+            sim = simulate_portfolio(
+                portfolio,
+                chipfolio_home() / "catalogs",
+                request,
+                executor,
                 progress=lambda n: progress.advance(task, n),
-                portfolio=file.name,
-                profiles=demand.profiles,
-                mean_demand_tokens_per_s=demand.mean_tokens_per_s,
-                events=assumptions.events,
-                demand=assumptions.demand,
-                reaction=assumptions.reaction,
-                step_hours=assumptions.step_hours,
-                replan_mode=replan or assumptions.replan,
-                plan_options=SolveOptions(),
             )
     finally:
         if isinstance(executor, RayExecutor):

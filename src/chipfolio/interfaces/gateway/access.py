@@ -28,6 +28,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from chipfolio.errors import FieldIssue, InputError, SchemaError, UnknownNameError
+from chipfolio.textfile import read_text_file
 
 MAX_KEYS_FILE_BYTES = 4 * 1024 * 1024
 MIN_ADMIN_KEY_CHARS = 16
@@ -109,16 +110,7 @@ def _bearer(authorization: bytes) -> bytes | None:
 
 
 def _read(path: Path, what: str, limit: int) -> str:
-    try:
-        if path.stat().st_size > limit:
-            raise InputError(f"{what} is larger than {limit} bytes", file=str(path))
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{what} is not UTF-8 text", file=str(path)) from exc
-    except IsADirectoryError as exc:
-        raise InputError(f"{what} is a directory, expected a file", file=str(path)) from exc
-    except OSError as exc:
-        raise InputError(f"cannot read {what}: {exc.strerror or exc}", file=str(path)) from exc
+    return read_text_file(path, limit=limit, kind=f"a {what}", what=what)
 
 
 def _loc(loc: tuple[object, ...]) -> str:

@@ -57,6 +57,7 @@ from chipfolio.routing import (
     build_routing_table,
     offer_prices,
 )
+from chipfolio.textfile import read_text_file
 
 log = logging.getLogger("chipfolio.gateway")
 
@@ -252,19 +253,7 @@ class GatewayConfig:
 
 
 def _read_text(path: Path, what: str) -> str:
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise InputError(
-                f"{what} is {size} bytes; the limit is {MAX_FILE_BYTES}", file=str(path)
-            )
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{what} is not UTF-8 text", file=str(path)) from exc
-    except IsADirectoryError as exc:
-        raise InputError(f"{what} is a directory, expected a file", file=str(path)) from exc
-    except OSError as exc:
-        raise InputError(f"cannot read {what}: {exc.strerror or exc}", file=str(path)) from exc
+    return read_text_file(path, limit=MAX_FILE_BYTES, kind=f"a {what}", what=what)
 
 
 def _field(loc: tuple[Any, ...]) -> str:

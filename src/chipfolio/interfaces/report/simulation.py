@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from chipfolio.errors import FieldIssue, InputError, SchemaError
+from chipfolio.textfile import read_text_file
 
 MAX_BYTES = 64 * 1024 * 1024
 MAX_SAMPLES = 1_000_000
@@ -212,17 +213,7 @@ def _reject_constant(name: str) -> float:
 def load_simulation(path: Path) -> SimulationSummary:
     """Read and validate a simulation JSON file; every failure is one InputError line."""
     file = str(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise InputError(f"file is {size} bytes; the limit is {MAX_BYTES}", file=file)
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError as exc:
-        raise InputError("file not found", file=file) from exc
-    except UnicodeDecodeError as exc:
-        raise InputError("not UTF-8 text (expected simulation JSON)", file=file) from exc
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror or exc}", file=file) from exc
+    text = read_text_file(path, limit=MAX_BYTES, kind="a simulation JSON file")
     try:
         data = json.loads(text, parse_constant=_reject_constant)
     except (json.JSONDecodeError, ValueError, RecursionError) as exc:

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from chipfolio.errors import ChipfolioError, InputError
-from chipfolio.interfaces.service.auth import seed_admin
+from chipfolio.interfaces.service.auth import TokenCache, seed_admin
 from chipfolio.interfaces.service.config import ServiceConfig
 from chipfolio.interfaces.service.db import Database, migrate
 from chipfolio.interfaces.service.inputs import RequestInputError, error_detail
@@ -104,9 +104,10 @@ def startup(state: ServiceState) -> None:
     if state.config.admin_token and seed_admin(state.db, state.config.admin_token):
         log.info("registered the admin token from the command line / environment")
     catalog.record_bundled(state)
-    resumed = state.runner.resume()
-    if resumed:
-        log.info("re-queued %d unfinished jobs", resumed)
+    unfinished = state.runner.resume()
+    if unfinished:
+        log.info("%d unfinished jobs in the database", unfinished)
+    state.runner.start()
 
 
 def create_app(config: ServiceConfig) -> FastAPI:
@@ -116,7 +117,8 @@ def create_app(config: ServiceConfig) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db = Database(config.db_url)
-        state = ServiceState(config, db, JobRunner(db, config, metrics), metrics)
+        tokens = TokenCache(db, config.token_cache_s, config.revocation_poll_s)
+        state = ServiceState(config, db, JobRunner(db, config, metrics), metrics, tokens)
         try:
             startup(state)
         except BaseException:

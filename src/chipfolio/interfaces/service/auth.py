@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from chipfolio.errors import InputError
 from chipfolio.interfaces.service.db import Database
-from chipfolio.interfaces.service.models import ApiToken, AuditEntry, Role, utcnow
+from chipfolio.interfaces.service.models import ApiToken, AuditEntry, Role, ServiceEpoch, utcnow
 
 TOKEN_PREFIX = "cfp_"
+TOKENS_EPOCH = "tokens"  # the service_epochs row that grows at each revocation
+CACHE_MAX_ENTRIES = 10_000
 MIN_TOKEN_CHARS = 16
 MAX_TOKEN_CHARS = 512
 
@@ -96,6 +100,12 @@ def revoke_token(db: Database, name: str, actor: str) -> None:
             raise InputError(f"no token named {name!r}", field="--name")
         if row.revoked_at is None:
             row.revoked_at = utcnow()
+            # every instance polls this counter and drops its token cache when it moves
+            session.execute(
+                update(ServiceEpoch)
+                .where(ServiceEpoch.name == TOKENS_EPOCH)
+                .values(value=ServiceEpoch.value + 1)
+            )
             session.add(
                 AuditEntry(
                     token_name=actor, action="token.revoke", target=f"token:{name}", detail={}
@@ -125,3 +135,66 @@ def authenticate(db: Database, token: str) -> Principal | None:
     if row is None or row.revoked_at is not None:
         return None
     return Principal(name=row.name, role=Role(row.role))
+
+
+def tokens_epoch(db: Database) -> int:
+    """The revocation counter (0 before the first revocation)."""
+    with db.read() as session:
+        value = session.scalar(select(ServiceEpoch.value).where(ServiceEpoch.name == TOKENS_EPOCH))
+    return int(value or 0)
+
+
+class TokenCache:
+    """Verified tokens, kept ``ttl_s`` seconds so most requests skip the token query.
+
+    Revocation is immediate on every instance: before answering from the cache, the
+    revocation counter is read again if it was last read more than ``poll_s`` ago, and the
+    whole cache is dropped when it has moved. So a revoked token is refused by every instance
+    at most ``poll_s`` after the revocation committed, at the price of at most one small query
+    per ``poll_s`` per instance. Unknown and revoked tokens are never cached.
+    """
+
+    def __init__(self, db: Database, ttl_s: float, poll_s: float) -> None:
+        self.db = db
+        self.ttl_s = ttl_s
+        self.poll_s = poll_s
+        self._entries: dict[str, tuple[Principal, float]] = {}
+        self._epoch: int | None = None
+        self._checked = float("-inf")
+        self._lock = threading.Lock()
+
+    def _check_epoch(self, now: float) -> None:
+        with self._lock:
+            if now - self._checked < self.poll_s:
+                return
+            epoch = tokens_epoch(self.db)
+            if epoch != self._epoch:
+                self._entries.clear()
+                self._epoch = epoch
+            self._checked = time.monotonic()
+
+    def drop(self) -> None:
+        """Forget every cached token (this instance revoked one)."""
+        with self._lock:
+            self._entries.clear()
+            self._checked = float("-inf")
+
+    def authenticate(self, token: str) -> Principal | None:
+        if self.ttl_s <= 0:
+            return authenticate(self.db, token)
+        now = time.monotonic()
+        self._check_epoch(now)
+        digest = token_hash(token)
+        with self._lock:
+            hit = self._entries.get(digest)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        epoch = self._epoch
+        principal = authenticate(self.db, token)
+        if principal is not None:
+            with self._lock:
+                if epoch == self._epoch:  # no revocation seen while the token was read
+                    if len(self._entries) >= CACHE_MAX_ENTRIES:
+                        self._entries.clear()
+                    self._entries[digest] = (principal, now + self.ttl_s)
+        return principal

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chipfolio.catalog import load_catalog
+from chipfolio.app import SimulationRequest, leverage_portfolio, plan_portfolio, simulate_portfolio
 from chipfolio.errors import ChipfolioError, InfeasibleError
 from chipfolio.interfaces.service.inputs import parse_stored
-from chipfolio.planner import Plan, Problem, SolveOptions, build_problem, solve_problem
-from chipfolio.planner.build import catalog_choice
+from chipfolio.planner import Plan, SolveOptions
+from chipfolio.simulation import Executor
 from chipfolio.workloads.spec import Portfolio
 
 
@@ -31,63 +31,51 @@ class Inputs:
     data_dir: Path | None
 
 
-def _problem(inputs: Inputs) -> tuple[Portfolio, Problem]:
-    portfolio = parse_stored(inputs.format, inputs.text, inputs.data_dir)
-    wanted, snapshot = catalog_choice(portfolio)
-    catalog = load_catalog(snapshot, home=inputs.catalog_home) if wanted else None
-    return portfolio, build_problem(portfolio, catalog)
-
-
 def run_plan(inputs: Inputs, options: dict[str, Any]) -> Plan:
-    _, problem = _problem(inputs)
+    portfolio = parse_stored(inputs.format, inputs.text, inputs.data_dir)
     solve = SolveOptions(time_limit_s=float(options["time_limit_s"]), mip_gap=float(options["gap"]))
-    return solve_problem(problem, solve)
+    return plan_portfolio(portfolio, inputs.catalog_home, solve)
 
 
 def run_leverage(inputs: Inputs, options: dict[str, Any]) -> str:
-    from chipfolio.analysis.leverage import LeverageOptions, analyze_leverage
-    from chipfolio.errors import InputError
+    from chipfolio.analysis.leverage import LeverageOptions
 
-    portfolio, problem = _problem(inputs)
-    if problem.budget_usd is not None:
-        raise InputError(
-            "the leverage analysis needs a least-cost portfolio; remove 'budget_usd'",
-            file=portfolio.file,
-            field="budget_usd",
-        )
+    portfolio = parse_stored(inputs.format, inputs.text, inputs.data_dir)
     gap = float(options["gap"])
     solve = SolveOptions(time_limit_s=float(options["time_limit_s"]), mip_gap=gap)
-    report = analyze_leverage(
-        problem, LeverageOptions(solve=solve, cost_rel_tol=max(1e-5, 2 * gap), workers=1)
-    )
+    analysis = LeverageOptions(solve=solve, cost_rel_tol=max(1e-5, 2 * gap), workers=1)
+    report = leverage_portfolio(portfolio, inputs.catalog_home, analysis)
     return json.dumps(report.to_json(), indent=2)
 
 
-def run_simulation(inputs: Inputs, options: dict[str, Any], progress: Callable[[int], None]) -> str:
-    from chipfolio.simulation.inputs import Assumptions, workload_demand
-    from chipfolio.simulation.runners import LocalExecutor
+def simulation_request(portfolio: Portfolio, options: dict[str, Any]) -> SimulationRequest:
+    """A stored simulation job's request (the CLI's default assumptions)."""
     from chipfolio.simulation.strategies import parse_strategies
-    from chipfolio.simulation.study import simulate
 
-    portfolio, problem = _problem(inputs)
-    demand = workload_demand(portfolio, problem)
-    assumptions = Assumptions()  # the CLI's defaults
-    sim = simulate(
-        problem,
+    return SimulationRequest(
         scenarios=int(options["scenarios"]),
         seed=int(options["seed"]),
         strategies=parse_strategies(str(options["strategies"])),
-        executor=LocalExecutor(workers=1),
+        name=portfolio.spec.name or "portfolio",
+    )
+
+
+def run_simulation(
+    inputs: Inputs,
+    options: dict[str, Any],
+    progress: Callable[[int], None],
+    executor: Executor | None = None,
+) -> str:
+    from chipfolio.simulation import LocalExecutor
+
+    portfolio = parse_stored(inputs.format, inputs.text, inputs.data_dir)
+    request = simulation_request(portfolio, options)
+    sim = simulate_portfolio(
+        portfolio,
+        inputs.catalog_home,
+        request,
+        executor or LocalExecutor(workers=1),
         progress=progress,
-        portfolio=portfolio.spec.name or "portfolio",
-        profiles=demand.profiles,
-        mean_demand_tokens_per_s=demand.mean_tokens_per_s,
-        events=assumptions.events,
-        demand=assumptions.demand,
-        reaction=assumptions.reaction,
-        step_hours=assumptions.step_hours,
-        replan_mode=assumptions.replan,
-        plan_options=SolveOptions(),
     )
     return json.dumps(sim.to_json(), indent=2)
 
@@ -136,13 +124,23 @@ def leverage_job(inputs: Inputs, options: dict[str, Any]) -> Outcome:
 
 
 def simulation_job(
-    inputs: Inputs, options: dict[str, Any], progress: Callable[[int], None]
+    inputs: Inputs,
+    options: dict[str, Any],
+    progress: Callable[[int], None],
+    executor: Executor | None = None,
 ) -> Outcome:
-    """A simulation job (in a worker thread: its progress is written as it goes)."""
+    """A simulation job (in a worker thread: its progress is written as it goes; its
+    scenario batches run on ``executor``, one local process by default)."""
     try:
-        return Outcome({"result_json": run_simulation(inputs, options, progress)})
+        return Outcome({"result_json": run_simulation(inputs, options, progress, executor)})
     except ChipfolioError as exc:
         return _failed(exc)
+
+
+def remote_job(job: tuple[str, Inputs, dict[str, Any]]) -> Outcome:
+    """A plan or leverage job as one task of an executor (Ray): ``(kind, inputs, options)``."""
+    kind, inputs, options = job
+    return plan_job(inputs, options) if kind == "plan" else leverage_job(inputs, options)
 
 
 def watch_parent(parent_pid: int) -> None:

@@ -44,3 +44,13 @@ class ServiceConfig:
     max_scenarios: int = MAX_SCENARIOS
     plan_time_limit_s: float = 60.0
     wait_s_max: float = 30.0
+    # several instances on one database: a claimed job's lease, renewed every third of it;
+    # a job whose instance stops renewing is claimed by another once the lease has run out
+    lease_s: float = 30.0
+    poll_s: float = 0.5  # how often an instance looks for queued or abandoned jobs
+    instance_id: str | None = None  # this instance's name in leases (default: host:pid:random)
+    # a verified token is trusted this long, unless a revocation (seen within
+    # ``revocation_poll_s`` on every instance) drops the whole cache first
+    token_cache_s: float = 60.0
+    revocation_poll_s: float = 0.25
+    ray_address: str | None = None  # run plan, leverage and simulation jobs on this Ray cluster

@@ -34,6 +34,12 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.job_engine = Counter(
+            "chipfolio_job_engine",
+            "Background jobs started, by kind and where they compute (local or ray).",
+            ["kind", "engine"],
+            registry=self.registry,
+        )
         self.requests = Counter(
             "chipfolio_http_requests",
             "HTTP requests answered, by method and status code.",

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Float,
     ForeignKey,
@@ -122,6 +123,12 @@ class JobRow(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_by: Mapped[str] = mapped_column(String(120))
+    # which service instance runs the job, and until when its claim holds (renewed while it runs)
+    lease_owner: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class PlanRow(JobRow):
@@ -151,6 +158,15 @@ JOB_TABLES: dict[JobKind, type[JobRow]] = {
     JobKind.LEVERAGE: LeverageRow,
     JobKind.SIMULATION: SimulationRow,
 }
+
+
+class ServiceEpoch(Base):
+    """A counter instances poll: ``tokens`` grows at each revocation (caches are dropped)."""
+
+    __tablename__ = "service_epochs"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
 
 
 class AuditEntry(Base):

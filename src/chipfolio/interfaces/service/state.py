@@ -13,7 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from chipfolio.catalog import Catalog, load_catalog
 from chipfolio.errors import UnknownNameError
-from chipfolio.interfaces.service.auth import MAX_TOKEN_CHARS, Principal, authenticate
+from chipfolio.interfaces.service.auth import MAX_TOKEN_CHARS, Principal, TokenCache
 from chipfolio.interfaces.service.config import ServiceConfig
 from chipfolio.interfaces.service.db import Database
 from chipfolio.interfaces.service.jobs import JobRunner
@@ -30,6 +30,7 @@ class ServiceState:
     db: Database
     runner: JobRunner
     metrics: Metrics
+    tokens: TokenCache
 
     def catalog(self, snapshot: str | None) -> Catalog:
         """A catalog snapshot from disk, else from the database (cached: snapshots are
@@ -75,7 +76,7 @@ def require(role: Role) -> Callable[..., Principal]:
         if credentials is None:
             raise _unauthorized("missing bearer token")
         token = credentials.credentials
-        principal = authenticate(state.db, token) if len(token) <= MAX_TOKEN_CHARS else None
+        principal = state.tokens.authenticate(token) if len(token) <= MAX_TOKEN_CHARS else None
         if principal is None:
             raise _unauthorized("invalid or revoked token")
         if not principal.may(role):

@@ -62,6 +62,7 @@ def delete_token(
         revoke_token(state.db, name, who.name)
     except InputError as exc:
         raise HTTPException(404, exc.reason) from exc
+    state.tokens.drop()  # other instances see the revocation counter move
     return Response(status_code=204)
 
 
