@@ -59,6 +59,7 @@ from chipfolio.planner import (
 )
 
 START_PLANS = 3  # known plans tried as warm starts per solve (each costs a small solve)
+SAFETY_TIME_LIMIT_S = 600.0  # per solve; answers stop on node counts, this is a net only
 FRONTIER_BUILD_CAP = 0.999  # a policy without caps gets share-cap rows at this cap to move
 
 
@@ -94,7 +95,9 @@ class LeverageOptions:
     """
 
     solve: SolveOptions = field(
-        default_factory=lambda: SolveOptions(mip_gap=1e-3, hard_deadline=False)
+        default_factory=lambda: SolveOptions(
+            time_limit_s=SAFETY_TIME_LIMIT_S, mip_gap=1e-3, hard_deadline=False
+        )
     )
     cost_rel_tol: float = 2e-3
     multiplier_rel_tol: float = 1e-3

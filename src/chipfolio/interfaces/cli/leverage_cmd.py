@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from chipfolio.analysis.leverage import LeverageOptions, LeverageReport
+from chipfolio.analysis.leverage import SAFETY_TIME_LIMIT_S, LeverageOptions, LeverageReport
 from chipfolio.app import leverage_options, leverage_portfolio, problem_for
 from chipfolio.interfaces.cli.json_out import write_json
 from chipfolio.interfaces.settings import chipfolio_home
@@ -126,7 +126,11 @@ def register(app: typer.Typer) -> None:
             None, "--json", metavar="OUT", help="Write the analysis as JSON to OUT ('-' = stdout)."
         ),
         time_limit: float = typer.Option(
-            60.0, "--time-limit", metavar="S", help="Time limit per solve, in seconds."
+            SAFETY_TIME_LIMIT_S,
+            "--time-limit",
+            metavar="S",
+            help="Safety limit per solve, in seconds. Solves stop on a work limit, so the "
+            "answers do not depend on the machine; one that reaches this limit is marked.",
         ),
         gap: float = typer.Option(
             1e-3, "--gap", metavar="G", help="Relative MIP gap of every solve (0.001 = 0.1%)."

@@ -16,8 +16,6 @@ from chipfolio.interfaces.report.procurement import write_procurement_report
 from chipfolio.planner import SolveOptions
 from chipfolio.procurement import ProcurementResult
 
-MIN_SOLVE_S = 0.05
-
 
 def _money(value: float | None) -> str:
     return "—" if value is None else f"${value:,.0f}"
