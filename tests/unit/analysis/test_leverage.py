@@ -272,3 +272,40 @@ def test_shadow_price_range_from_lp_ranging() -> None:
     assert (base - beyond) / (8 * 10.0) < shadow.usd_per_chip_hour - 1e-6
     data = shadow.to_json()
     assert data["valid_for_capacity_chips"] == [0.0, 10.0]
+
+
+def _burn(seconds: float) -> None:
+    import time
+
+    stop = time.perf_counter() + seconds
+    while time.perf_counter() < stop:
+        pass
+
+
+def test_answers_do_not_depend_on_load_or_workers() -> None:
+    """Solves stop on node counts, never on the clock: the same JSON under CPU stress."""
+    import multiprocessing
+
+    p = problem(
+        [Q("A", 2.0, capacity=7, take_or_pay=3), Q("B", 2.6), Q("C", 3.1, capacity=6), Q("D", 3.5)],
+        demands=(1000.0, 600.0),
+        tokens_per_s_per_chip=[[100.0, 90.0, 120.0, 100.0], [80.0, 100.0, 100.0, 60.0]],
+        policy=Policy(max_share=0.6, min_vendors=2, n_minus_1=0.3),
+    )
+
+    def answers(workers: int) -> dict[str, object]:
+        data = analyze_leverage(p, dataclasses.replace(OPTS, workers=workers)).to_json()
+        data.pop("analysis")
+        return data
+
+    quiet = answers(1)
+    burners = [multiprocessing.Process(target=_burn, args=(60.0,)) for _ in range(2)]
+    for b in burners:
+        b.start()
+    try:
+        stressed = [answers(1), answers(2)]
+    finally:
+        for b in burners:
+            b.terminate()
+            b.join()
+    assert stressed == [quiet, quiet]
