@@ -214,10 +214,15 @@ class ServingParams:
             return "unmeasured_stack"
         return "measured_chip" if chip in self.chips else "unmeasured_chip"
 
-    def interval(self, tier: str) -> tuple[float, float]:
-        """Multiplicative 80% band (low, high) around a prediction for a tier."""
+    def interval(self, tier: str, stack: str | None = None) -> tuple[float, float]:
+        """Multiplicative 80% band (low, high) around a prediction for a tier.
+
+        A stack's own band for the tier (``unmeasured_chip:rocm``: how far its chips were
+        off when each was held out) is used where the calibration has one.
+        """
         default = {"measured_chip": (-0.2, 0.2), "unmeasured_chip": (-0.35, 0.35)}
-        lo, hi = self.intervals.get(tier, default.get(tier, (-0.7, 0.5)))
+        own = self.intervals.get(f"{tier}:{stack}") if stack is not None else None
+        lo, hi = own or self.intervals.get(tier, default.get(tier, (-0.7, 0.5)))
         return math.exp(lo), math.exp(hi)
 
     def to_json(self) -> dict[str, Any]:

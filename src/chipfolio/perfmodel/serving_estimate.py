@@ -235,7 +235,7 @@ def estimate(req: Request, params: ServingParams | None = None) -> ServingEstima
         best = int(np.argmin(latency))
         notes.append("fits, but no deployment and load meets the latency targets")
     dep, replicas = meta[best]
-    lo, hi = params.interval(tier)
+    lo, hi = params.interval(tier, stack)
     value = float(per_chip[best]) if meets else 0.0
     return ServingEstimate(
         model=req.model.name, chip=req.chip.id, count=req.count, precision=req.precision,

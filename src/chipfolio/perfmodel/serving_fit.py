@@ -346,6 +346,86 @@ def with_intervals(held: Mapping[str, list[Held]]) -> dict[str, list[Held]]:
     return out
 
 
+Z_90 = 1.2815515655446004
+"""The 90th percentile of the standard normal (an 80% two-sided band)."""
+
+
+def t_widening(groups: int) -> float:
+    """How much wider than their observed spread group biases must be read for a new group.
+
+    A group's bias (a chip's, a stack's) is one draw from a population seen through only
+    ``groups`` other draws, centred on zero (the level is fitted, so a bias is as likely
+    either way): the 80% prediction interval of a new draw is Student's t with ``groups``
+    degrees of freedom times their root mean square, against 1.28 for a known normal. No
+    other group: infinite.
+    """
+    if groups < 1:
+        return math.inf
+    from scipy.stats import t  # heavy: imported only when validating
+
+    return float(t.ppf(0.9, groups)) / Z_90
+
+
+def group_biases(held: Mapping[str, Sequence[Held]]) -> dict[str, float]:
+    """Each group's median log residual: how far off the whole group was."""
+    return {g: statistics.median(h.log_residual for h in rows) for g, rows in held.items() if rows}
+
+
+def bias_band(biases: Sequence[float], within: Sequence[float]) -> tuple[float, float]:
+    """The 10th and 90th percentile of a held-out group's log residual (conformal style).
+
+    Other groups' biases, mirrored (a bias is as likely either way) and widened by
+    :func:`t_widening` for how few they are, plus every within-group residual (a row's
+    departure from its own group's bias).
+    """
+    widen = t_widening(len(biases))
+    if not within or not math.isfinite(widen):
+        return (-math.inf, math.inf)
+    b = np.asarray([*biases, *(-x for x in biases)], dtype=np.float64) * widen
+    values = (b[:, None] + np.asarray(within, dtype=np.float64)[None, :]).ravel()
+    return float(np.quantile(values, 0.1)), float(np.quantile(values, 0.9))
+
+
+def grouped_intervals(
+    held: Mapping[str, list[Held]],
+    family: Mapping[str, str] | None = None,
+    orphan_biases: Mapping[str, float] | None = None,
+) -> dict[str, list[Held]]:
+    """Each held-out group's rows with an 80% interval from the *other* groups only.
+
+    The interval adds two things seen on other groups: how far a whole group's prediction
+    was off (its bias) and how rows scatter about their group's bias. With ``family`` (a
+    chip's software stack) both come from the held-out group's family members: a vendor
+    whose chips differ among themselves gets a band as wide as they differ, widened for how
+    few they are (one sibling: Student's t with one degree of freedom). A group
+    with no family member held out beside it (a vendor's only chip: its stack is then
+    unmeasured) takes the biases of whole stacks held out (``orphan_biases``, its own
+    excluded); without any, its interval is unbounded.
+    """
+    biases = group_biases(held)
+    within_by = {g: [h.log_residual - biases[g] for h in rows] for g, rows in held.items() if rows}
+    out: dict[str, list[Held]] = {}
+    for group, rows in held.items():
+        others = [g for g in within_by if g != group]
+        if family is not None:
+            own = family.get(group, "")
+            siblings = [g for g in others if family.get(g) == own]
+            if siblings:
+                others = siblings
+                pool = [biases[g] for g in siblings]
+            else:
+                pool = [b for f, b in (orphan_biases or {}).items() if f != own]
+        else:
+            pool = [biases[g] for g in others]
+        within = [r for g in others for r in within_by[g]]
+        lo, hi = bias_band(pool, within)
+        out[group] = [
+            Held(h.obs, h.predicted, h.predicted * math.exp(lo), h.predicted * math.exp(hi))
+            for h in rows
+        ]
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Summary:
     rows: int

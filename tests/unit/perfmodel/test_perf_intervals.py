@@ -1,0 +1,118 @@
+"""Held-out intervals built conformal-style from other groups (serving_fit.grouped_intervals)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from chipfolio.catalog.chips import registry
+from chipfolio.domain import Precision
+from chipfolio.perfmodel import get_model
+from chipfolio.perfmodel.observations import Observation, Target
+from chipfolio.perfmodel.serving import Deployment, Point, model_shape
+from chipfolio.perfmodel.serving_estimate import estimate, shipped_serving_params
+from chipfolio.perfmodel.serving_fit import (
+    Held,
+    bias_band,
+    group_biases,
+    grouped_intervals,
+    t_widening,
+)
+
+
+def _held(value: float, predicted: float) -> Held:
+    shape = model_shape(get_model("deepseek-v3"), Precision.FP8)
+    point = Point(registry().get("h200"), shape, Precision.FP8, Deployment(8), 8, 1000, 1000)
+    obs = Observation(point, Target.TOKENS_PER_S_PER_GPU, value, chip="h200", vendor="nvidia",
+                      stack="cuda", framework="sglang", model="m", line=2, source="t",
+                      config="c")  # fmt: skip
+    return Held(obs, predicted)
+
+
+def _group(bias: float, scatter: tuple[float, ...] = (-0.05, 0.0, 0.05)) -> list[Held]:
+    """Rows whose log(measured/predicted) is ``bias`` plus each scatter value."""
+    return [_held(100.0 * math.exp(bias + s), 100.0) for s in scatter]
+
+
+def test_t_widening_is_wide_for_few_groups_and_tends_to_one() -> None:
+    assert math.isinf(t_widening(0))
+    assert t_widening(1) > 2.0  # one sibling: Student's t with one degree of freedom
+    assert t_widening(1) > t_widening(2) > t_widening(5) > t_widening(100) > 1.0
+    assert t_widening(1000) < 1.01
+
+
+def test_bias_band_covers_mirrored_biases_and_is_unbounded_without_any() -> None:
+    lo, hi = bias_band([0.4], [0.0])
+    assert math.isclose(lo, -hi)  # a bias is as likely either way
+    assert hi > 0.4  # one sibling 0.4 off: the band reaches past it (t with 1 dof)
+    assert bias_band([0.4, 0.1, -0.2, 0.3, 0.0], [0.0])[1] < hi  # more siblings: narrower
+    assert bias_band([], [0.0]) == (-math.inf, math.inf)
+    assert bias_band([0.1], []) == (-math.inf, math.inf)
+
+
+def test_group_biases_are_median_log_residuals() -> None:
+    biases = group_biases({"a": _group(0.3), "b": _group(-0.2)})
+    assert math.isclose(biases["a"], 0.3, abs_tol=1e-9)
+    assert math.isclose(biases["b"], -0.2, abs_tol=1e-9)
+
+
+def test_a_held_out_group_never_sees_its_own_residuals() -> None:
+    held = {"a": _group(0.0), "b": _group(0.0), "c": _group(2.0)}
+    out = grouped_intervals(held)
+    # c is far off, but its band comes from a and b (unbiased): it does not cover c.
+    assert not any(h.covered for h in out["c"])
+    assert all(h.covered for h in out["a"])  # a's band includes c's bias (mirrored, widened)
+
+
+def test_siblings_set_the_band_and_an_only_child_takes_the_stack_biases() -> None:
+    held = {
+        "n1": _group(0.02), "n2": _group(-0.03), "n3": _group(0.01),  # a tight vendor
+        "a1": _group(0.4), "a2": _group(-0.3),  # two chips that differ a lot
+        "solo": _group(-1.0),  # a vendor's only chip
+    }  # fmt: skip
+    family = {"n1": "cuda", "n2": "cuda", "n3": "cuda", "a1": "rocm", "a2": "rocm",
+              "solo": "synapse"}  # fmt: skip
+    out = grouped_intervals(held, family, {"cuda": 0.3, "rocm": -0.1, "synapse": -1.0})
+    width = {g: math.log(rows[0].high / rows[0].low) for g, rows in out.items()}
+    assert width["a1"] > 2 * width["n1"]  # one sibling 0.7 away: a wide band
+    assert all(h.covered for h in out["a1"]) and all(h.covered for h in out["a2"])
+    assert out["n1"][1].covered  # its bias is inside; a tight vendor's band stays tight
+    # The only child's band comes from the other stacks (0.3, -0.1), not from its own -1.0.
+    assert not any(h.covered for h in out["solo"])
+    assert math.isfinite(width["solo"])
+
+
+def test_a_new_chip_gets_its_stacks_band_when_the_calibration_has_one() -> None:
+    p = shipped_serving_params()
+    generic = p.interval("unmeasured_chip")
+    for key in p.intervals:
+        if key.startswith("unmeasured_chip:"):
+            stack = key.split(":", 1)[1]
+            lo, hi = p.interval("unmeasured_chip", stack)
+            want_lo, want_hi = p.intervals[key]
+            assert math.isclose(math.log(lo), want_lo) and math.isclose(math.log(hi), want_hi)
+    assert p.interval("unmeasured_chip", "no-such-stack") == generic
+
+
+def _validation_script() -> ModuleType:
+    path = Path(__file__).resolve().parents[3] / "scripts" / "serving_validation.py"
+    spec = importlib.util.spec_from_file_location("serving_validation", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["serving_validation"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_mlperf_mi300x_llama2_70b_rows_fall_in_the_shipped_interval() -> None:
+    """AMD's MLPerf v4.1 8 x MI300X Llama-2-70B results, never fitted, inside the 80% band."""
+    checks = _validation_script().mlperf_requests()
+    assert len(checks) == 3
+    params = shipped_serving_params()
+    for _scenario, _system, measured, req in checks:
+        est = estimate(req, params)
+        assert est.meets_slo
+        assert est.low <= measured <= est.high, (measured, est.low, est.high)
