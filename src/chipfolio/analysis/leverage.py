@@ -640,7 +640,7 @@ def analyze_leverage(problem: Problem, options: LeverageOptions | None = None) -
         raise SolverError(f"no plan for the portfolio ({base.status.value})")
     plan = decode(variants.model, _as_solution(base, variants), opts.solve)
     plan_x = base.x
-    solves = variants.live.solves
+    solves = 1  # the base plan (each count below is of answers, not of LP or completion solves)
     clock.lap("plan")
     labels = candidate_vendors(problem)
     tasks = [_VendorTask.of(problem, plan, label, opts, plan_x) for label in labels]
