@@ -112,16 +112,17 @@ def test_a_two_raylet_cluster_gives_the_same_json_as_local_processes() -> None:
         RAY_USAGE_STATS_ENABLED="0",
         PYTHONPATH=os.pathsep.join(p for p in sys.path if p),
     )
-    address = f"127.0.0.1:{_free_port()}"
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
     node = ["--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--block"]
+    head = ["--head", "--port", str(port), "--temp-dir", str(temp), "--include-dashboard", "false"]
     started = time.perf_counter()
     processes: list[subprocess.Popen[bytes]] = []
     try:
         with open(temp / "head.log", "wb") as log:
             processes.append(
                 subprocess.Popen(
-                    [str(ray_bin), "start", "--head", "--port", address.split(":")[1]]
-                    + ["--temp-dir", str(temp), "--include-dashboard", "false", *node],
+                    [str(ray_bin), "start", *head, *node],
                     env=env,
                     stdout=log,
                     stderr=subprocess.STDOUT,

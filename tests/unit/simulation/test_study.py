@@ -174,9 +174,7 @@ def test_a_workers_caches_never_change_a_result() -> None:
 @contextlib.contextmanager
 def _cpu_stress(processes: int = 2) -> Iterator[None]:
     """Busy-loop processes alongside (the machine under load) while the block runs."""
-    spin = [
-        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)
-    ]
+    spin = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)]
     try:
         yield
     finally:
