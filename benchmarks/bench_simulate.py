@@ -80,7 +80,8 @@ def run(
     print(
         f"  {name:<22} {sim.seconds:7.1f} s  {n / sim.seconds:7.1f} scenarios/s  "
         f"{pairs / sim.seconds:9.0f} events/s  {sim.replans / sim.seconds:7.0f} re-plans/s  "
-        f"(cpu {cpu:.0f} s for the call, initial plans included; load {load})"
+        f"cpu {cpu:.0f} s = {cpu / n:.3f} s/scenario (initial plans included; "
+        f"workers' cpu counted only for local processes); load {load}"
     )
     return sim
 
@@ -145,6 +146,13 @@ def main() -> int:
         finally:
             ray_executor.close()
         docs["ray-2"] = json.dumps(ray_sim.to_json())
+    ray_speedup = ""
+    if "ray-2" in docs:
+        ray_speedup = f", Ray on 2 CPUs {one.seconds / ray_sim.seconds:.2f}x"
+    print(
+        f"  speed-up over 1 worker: 2 local workers {one.seconds / two.seconds:.2f}x"
+        f"{ray_speedup} (wall clock of the scenario runs)"
+    )
     same = len(set(docs.values())) == 1
     print(f"  identical JSON across {', '.join(docs)}: {'yes' if same else 'NO'}")
     print(

@@ -30,6 +30,7 @@ import numpy as np
 from chipfolio.errors import InfeasibleError, InputError, UnknownNameError
 from chipfolio.planner import (
     FloatArray,
+    LiveModel,
     OfferTable,
     Plan,
     Policy,
@@ -43,7 +44,6 @@ from chipfolio.planner import (
     build_model,
     decode,
     get_solver,
-    solve,
     solve_problem,
 )
 from chipfolio.planner import Model as Built
@@ -60,6 +60,10 @@ SHARE_CAP_TOLERANCE = 0.01
 PHANTOM_PREFIX = "~kept:"
 SERVE_BUDGET_FACTOR = 4.0
 SERVED_MARGIN = 1e-6
+REPLAN_NODE_LIMIT = 2_000
+"""Branch-and-bound nodes a re-plan's MILP may explore: a deterministic work limit, so a
+re-plan's answer never depends on the machine's speed or load (the wall-clock limit in the
+options is only a safety net)."""
 
 
 class ReplanMode(StrEnum):
@@ -372,8 +376,10 @@ class PlannerReplanner:
         return self._plan_built(build_model(problem, prune_pairs=self.options.prune))
 
     def _plan_built(self, built: Built) -> Plan | None:
+        """The MILP under ``REPLAN_NODE_LIMIT`` nodes (its best plan when the limit stops it)."""
         self.solves += 1
-        result = solve(built, self.options, mode=SolveMode.EXACT, solver=self.solver)
+        live = LiveModel(built, self.options)
+        result = live.solve(SolveMode.EXACT, node_limit=REPLAN_NODE_LIMIT)
         if not result.status.has_solution:
             return None
         return decode(built, result)

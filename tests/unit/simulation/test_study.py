@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +18,7 @@ from chipfolio.errors import InputError
 from chipfolio.simulation.events import EventAssumptions
 from chipfolio.simulation.runners import LocalExecutor
 from chipfolio.simulation.scenario import draw_future, scenario_rng
-from chipfolio.simulation.strategies import StrategyName
+from chipfolio.simulation.strategies import ReplanMode, StrategyName
 from chipfolio.simulation.study import make_setup, simulate
 
 N = 12
@@ -165,3 +169,47 @@ def test_a_workers_caches_never_change_a_result() -> None:
     backward = run_batch(fresh, list(reversed(range(8))))
     assert forward == list(reversed(backward))
     assert hits > 0 and sum(o.replans for r in forward for o in r.outcomes) > hits
+
+
+@contextlib.contextmanager
+def _cpu_stress(processes: int = 2) -> Iterator[None]:
+    """Busy-loop processes alongside (the machine under load) while the block runs."""
+    spin = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)]
+    try:
+        yield
+    finally:
+        for process in spin:
+            process.kill()
+            process.wait()
+
+
+def test_results_do_not_depend_on_machine_load(inline_json: str) -> None:
+    """Under a CPU-stress run, with 1 and 2 workers: the same bytes as on a quiet machine."""
+    with _cpu_stress():
+        inline = dumps(simulate(tiny_problem(), scenarios=N, seed=42).to_json())
+        two = simulate(tiny_problem(), scenarios=N, seed=42, executor=LocalExecutor(2))
+    assert inline == inline_json
+    assert dumps(two.to_json()) == inline_json
+
+
+def test_exact_re_plans_are_deterministic_under_load() -> None:
+    """Every re-plan a MILP (stopped by a node count, never a clock): reruns, workers and
+    load leave the JSON unchanged."""
+    stormy = EventAssumptions(provider_outages_per_month=2.0, provider_outage_median_hours=24.0)
+
+    def study(executor: LocalExecutor) -> str:
+        sim = simulate(
+            tiny_problem(),
+            scenarios=6,
+            seed=11,
+            events=stormy,
+            replan_mode=ReplanMode.EXACT,
+            executor=executor,
+        )
+        assert sim.replans > 0
+        return dumps(sim.to_json())
+
+    quiet = study(LocalExecutor(1))
+    assert study(LocalExecutor(1)) == quiet
+    with _cpu_stress():
+        assert study(LocalExecutor(2)) == quiet
