@@ -120,7 +120,7 @@ class Variants:
     def cap(self, share: float) -> Change:
         def change(live: LiveModel) -> None:
             if share >= 1.0:
-                live.relax_family("share_cap")
+                live.drop_share_caps()
             else:
                 live.set_max_share(share)
             self.max_share = share
@@ -129,7 +129,8 @@ class Variants:
 
     def no_policy(self) -> Change:
         def change(live: LiveModel) -> None:
-            for family in ("share_cap", "min_vendors", "n_minus_1"):
+            live.drop_share_caps()
+            for family in ("min_vendors", "n_minus_1"):
                 live.relax_family(family)
             self.max_share = 1.0
 

@@ -260,11 +260,17 @@ class LiveModel:
                 value = 1.0 - share if i == k else -share
                 self.set_coefficient(int(reqs[i]), int(vcols[k]), value)
 
-    def relax_family(self, family: str) -> None:
-        """Drop a requirement family's rows (their bounds opened): e.g. ``share_cap``."""
-        rows = self._rows(family, "requirement")
+    def relax_family(self, family: str, role: str = "requirement") -> None:
+        """Open a family's rows of ``role`` (their bounds to +-inf): e.g. ``share_cap``."""
+        rows = self._rows(family, role)
         if rows.size:
             self.set_row_bounds(rows, np.full(rows.size, -np.inf), np.full(rows.size, np.inf))
+
+    def drop_share_caps(self) -> None:
+        """The model as built without share caps: the cap rows opened, and with them the
+        commitment-first rows that only share caps need (see constraints.take_or_pay)."""
+        self.relax_family("share_cap")
+        self.relax_family("take_or_pay", "definition")
 
     # ----- solving ---------------------------------------------------------------------------
 

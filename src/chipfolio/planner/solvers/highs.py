@@ -149,6 +149,33 @@ def feasible(form: Formulation, x: FloatArray, tolerance: float = 1e-6) -> bool:
     return bool(((activity >= form.row_lower - room) & (activity <= form.row_upper + room)).all())
 
 
+def _misread(objective: float, recomputed: float) -> bool:
+    return abs(objective - recomputed) > 1e-6 * max(1.0, abs(recomputed))
+
+
+def _objective_misread(form: Formulation, result: SolveResult) -> bool:
+    """True when HiGHS's objective is not its own solution's (see ``_start_misread``)."""
+    if result.x is None or result.objective is None:
+        return False
+    return _misread(result.objective, float(form.c @ result.x) + form.objective_offset)
+
+
+def _start_misread(h: Any) -> bool:
+    """True when a warm-started MILP run reports an objective its solution does not have.
+
+    HiGHS 1.16 can misprice a MIP start "in the reduced space" after presolve (seen with
+    share-cap rows opened: the start's objective there came out 93 below its true 405), and
+    then prunes every plan above that wrong value and reports the start as optimal. Such a
+    run is repeated without presolve, where the start is priced right.
+    """
+    x = np.array(h.getSolution().col_value, dtype=np.float64)
+    if x.size == 0 or h.getInfo().primal_solution_status != FEASIBLE_SOLUTION:
+        return False
+    lp = h.getLp()
+    recomputed = float(np.array(lp.col_cost_) @ x) + float(lp.offset_)
+    return _misread(float(h.getInfo().objective_function_value), recomputed)
+
+
 class HighsSolver:
     """Solves a Formulation with HiGHS (MILP by branch and bound, LP by simplex/IPM)."""
 
@@ -188,6 +215,12 @@ class HighsSolver:
             highspy, formulation, options, relax, start=start, presolve=True, started=started,
             report=report,
         )  # fmt: skip
+        if start is not None and not relax and _objective_misread(formulation, result):
+            # see _start_misread: the same solve without presolve
+            result = self._run(
+                highspy, formulation, options, relax, start=start, presolve=False,
+                started=started, report=report,
+            )  # fmt: skip
         if result.raw_status == "kUnboundedOrInfeasible":
             result = self._run(
                 highspy, formulation, options, relax, start=start, presolve=False,
@@ -424,6 +457,12 @@ class HighsLive:
                     warm.value_valid = True
                     h.setSolution(warm)
             h.run()
+            if not relax and start is not None and _start_misread(h):
+                h.setOptionValue("presolve", "off")
+                h.clearSolver()
+                h.setSolution(warm)
+                h.run()
+                h.setOptionValue("presolve", "on")
             raw = str(h.getModelStatus()).rsplit(".", 1)[-1]
             if raw == "kUnboundedOrInfeasible":  # settle it without presolve
                 h.setOptionValue("presolve", "off")
