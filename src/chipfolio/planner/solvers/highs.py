@@ -149,6 +149,29 @@ def feasible(form: Formulation, x: FloatArray, tolerance: float = 1e-6) -> bool:
     return bool(((activity >= form.row_lower - room) & (activity <= form.row_upper + room)).all())
 
 
+def _result(raw: str, info: Any, solution: Any, relax: bool, started: float) -> SolveResult:
+    """A finished HiGHS run in solver-neutral terms."""
+    has_x = info.primal_solution_status == FEASIBLE_SOLUTION
+    status = HighsSolver._status(raw, has_x)
+    x = np.array(solution.col_value, dtype=np.float64) if status.has_solution else None
+    objective = float(info.objective_function_value) if x is not None else None
+    bound, gap = HighsSolver._bound_and_gap(info, objective, relax)
+    duals = None
+    if relax and x is not None and solution.dual_valid:
+        duals = np.array(solution.row_dual, dtype=np.float64)
+    return SolveResult(
+        status=status,
+        x=x,
+        objective=objective,
+        mip_gap=gap,
+        dual_bound=bound,
+        seconds=time.perf_counter() - started,
+        solver=HighsSolver.name,
+        raw_status=raw,
+        row_duals=duals,
+    )
+
+
 def _misread(objective: float, recomputed: float) -> bool:
     return abs(objective - recomputed) > 1e-6 * max(1.0, abs(recomputed))
 
@@ -307,26 +330,7 @@ class HighsSolver:
             raise
         except Exception as exc:  # translate any library failure at the boundary
             raise SolverError(f"HiGHS failed: {exc}") from exc
-        seconds = time.perf_counter() - started
-        has_x = info.primal_solution_status == FEASIBLE_SOLUTION
-        status = self._status(raw, has_x)
-        x = np.array(solution.col_value, dtype=np.float64) if status.has_solution else None
-        objective = float(info.objective_function_value) if x is not None else None
-        bound, gap = self._bound_and_gap(info, objective, relax)
-        duals = None
-        if relax and x is not None and solution.dual_valid:
-            duals = np.array(solution.row_dual, dtype=np.float64)
-        return SolveResult(
-            status=status,
-            x=x,
-            objective=objective,
-            mip_gap=gap,
-            dual_bound=bound,
-            seconds=seconds,
-            solver=self.name,
-            raw_status=raw,
-            row_duals=duals,
-        )
+        return _result(raw, info, solution, relax, started)
 
     @staticmethod
     def _status(raw: str, has_x: bool) -> SolveStatus:
@@ -476,25 +480,7 @@ class HighsLive:
             raise
         except Exception as exc:  # translate any library failure at the boundary
             raise SolverError(f"HiGHS failed: {exc}") from exc
-        has_x = info.primal_solution_status == FEASIBLE_SOLUTION
-        status = HighsSolver._status(raw, has_x)
-        x = np.array(solution.col_value, dtype=np.float64) if status.has_solution else None
-        objective = float(info.objective_function_value) if x is not None else None
-        bound, gap = HighsSolver._bound_and_gap(info, objective, relax)
-        duals = None
-        if relax and x is not None and solution.dual_valid:
-            duals = np.array(solution.row_dual, dtype=np.float64)
-        return SolveResult(
-            status=status,
-            x=x,
-            objective=objective,
-            mip_gap=gap,
-            dual_bound=bound,
-            seconds=time.perf_counter() - started,
-            solver="highs",
-            raw_status=raw,
-            row_duals=duals,
-        )
+        return _result(raw, info, solution, relax, started)
 
     def ranging(self) -> Ranging | None:
         """Sensitivity ranges of the last optimal LP solve (None when there is none)."""
