@@ -43,7 +43,7 @@ from chipfolio.planner import (
 )
 
 Change = Callable[[LiveModel], None]
-DEFAULT_NODE_LIMIT = 20_000
+DEFAULT_NODE_LIMIT = 5_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,6 +145,7 @@ class Variants:
         gap: float | None = None,
         cutoff: float | None = None,
         starts: Sequence[FloatArray] = (),
+        node_limit: int | None = None,
     ) -> Answer:
         """Solve the variant ``change`` makes (undone afterwards).
 
@@ -159,12 +160,16 @@ class Variants:
             with self.live.changed():
                 if change is not None:
                     change(self.live)
-                return self._solve(opts, cutoff, starts)
+                return self._solve(opts, cutoff, starts, node_limit or self.node_limit)
         finally:
             self.multiplier, self.max_share = saved
 
     def _solve(
-        self, opts: SolveOptions, cutoff: float | None, starts: Sequence[FloatArray]
+        self,
+        opts: SolveOptions,
+        cutoff: float | None,
+        starts: Sequence[FloatArray],
+        node_limit: int,
     ) -> Answer:
         live = self.live
         start, start_cost = self._best_start([*starts, *self._rounded_starts()])
@@ -176,7 +181,7 @@ class Variants:
         if bound_at is not None and self._least_cost:
             self._bound_columns(bound_at)
         result = live.solve(
-            SolveMode.EXACT, opts, start=start, cutoff=cutoff, node_limit=self.node_limit
+            SolveMode.EXACT, opts, start=start, cutoff=cutoff, node_limit=node_limit
         )
         clock = result.raw_status == "kTimeLimit"
         if result.x is None or not result.status.has_solution:
