@@ -61,7 +61,8 @@ from chipfolio.planner import (
 START_PLANS = 3  # known plans tried as warm starts per solve (each costs a small solve)
 SAFETY_TIME_LIMIT_S = 600.0  # per solve; answers stop on node counts, this is a net only
 FRONTIER_BUILD_CAP = 0.999  # a policy without caps gets share-cap rows at this cap to move
-SEARCH_NODE_LIMIT = 1_000  # per walk-away probe: a probe that runs out proves nothing
+SEARCH_NODE_LIMIT = 5_000  # per walk-away probe: a probe that runs out proves nothing
+FRONTIER_NODE_LIMIT = 2_000  # per frontier point: one that runs out is `feasible` with a bound
 
 
 class WalkAwayReason(StrEnum):
@@ -83,13 +84,14 @@ class LeverageOptions:
     ``solve`` is used for the base plan and the solves that define the reference costs (cost
     without each vendor, without the policy); its ``mip_gap``, 0.1% by default like
     ``chipfolio plan``, sets how finely costs are compared (``cost_rel_tol`` about twice it).
-    Its ``time_limit_s`` is only a safety net per solve: every solve stops on ``node_limit``
-    branch-and-bound nodes (``search_node_limit`` for a walk-away probe), a deterministic
-    work limit, so the answers are the same on any machine and load. A vendor's walk-away
-    search makes at most ``search_solves`` solves at ``search_mip_gap`` (its steps only need
-    good cost lines and cutoff proofs); when the budget runs out it reports the certified
-    lower bound it reached ("at least"). Frontier points are solved to ``frontier_mip_gap``
-    and the tightest cap is pinned to ``frontier_cap_tol``. ``workers`` > 1 runs the vendor
+    Its ``time_limit_s`` is only a safety net per solve. Every solve stops on a count of
+    branch-and-bound nodes, a deterministic work limit, so the answers are the same on any
+    machine and load: ``node_limit`` for reference solves, ``search_node_limit`` per
+    walk-away probe, ``frontier_node_limit`` per frontier point. A vendor's walk-away search
+    makes at most ``search_solves`` solves at ``search_mip_gap`` (its steps only need good
+    cost lines and cutoff proofs); when the budget runs out it reports the certified lower
+    bound it reached ("at least"). Frontier points are solved to ``frontier_mip_gap`` and
+    the tightest cap is pinned to ``frontier_cap_tol``. ``workers`` > 1 runs the vendor
     searches and the frontier in a process pool (0 = decide from the base solve's time).
     ``floor_multiplier`` is the lowest price multiplier tried for a vendor not worth buying
     today.
@@ -110,6 +112,7 @@ class LeverageOptions:
     frontier_mip_gap: float = 1e-2
     node_limit: int = DEFAULT_NODE_LIMIT
     search_node_limit: int = SEARCH_NODE_LIMIT
+    frontier_node_limit: int = FRONTIER_NODE_LIMIT
     workers: int = 1
 
 
@@ -524,7 +527,12 @@ class _FrontierSolver:
         gap = max(opts.solve.mip_gap, opts.frontier_mip_gap)
         variants = self.variants
         self.solves += 1
-        found = variants.answer(variants.cap(cap), gap=gap, starts=self.plans[-START_PLANS:])
+        found = variants.answer(
+            variants.cap(cap),
+            gap=gap,
+            starts=self.plans[-START_PLANS:],
+            node_limit=opts.frontier_node_limit,
+        )
         if found.x is not None:
             self.plans.append(found.x)
         if found.cost_usd is not None and found.spend is not None:

@@ -43,7 +43,7 @@ from chipfolio.planner import (
 )
 
 Change = Callable[[LiveModel], None]
-DEFAULT_NODE_LIMIT = 5_000
+DEFAULT_NODE_LIMIT = 10_000
 
 
 @dataclass(frozen=True, eq=False)
