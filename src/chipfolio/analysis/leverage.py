@@ -561,10 +561,6 @@ class _FrontierSolver:
         return dataclasses.replace(frontier, solves=self.solves + len(self.known))
 
 
-def _frontier(task: _FrontierTask, known: Mapping[float, FrontierPoint] | None = None) -> Frontier:
-    return _FrontierSolver(task, known or {}).trace()
-
-
 def _frontier_point(job: tuple[_FrontierTask, float]) -> FrontierPoint:
     task, cap = job
     return _FrontierSolver(task, {})._solve(cap)

@@ -93,6 +93,7 @@ class LiveModel:
         self.row_upper = base.row_upper.astype(np.float64).copy()
         self.offset = float(base.objective_offset)
         self._coef: dict[tuple[int, int], float] = {}
+        self._row_cache: dict[tuple[str, str | None], IntArray] = {}
         self._undo: list[list[tuple[str, tuple[object, ...]]]] = []
         self._backend = _open_backend(self._form, self.options)
         self.solves = 0
@@ -190,15 +191,11 @@ class LiveModel:
         return float(s.fixed_usd_by_offer[mask].sum())
 
     def _rows(self, family: str, role: str | None = None) -> IntArray:
-        form = self.base
-        return np.array(
-            [
-                i
-                for i, f in enumerate(form.row_family)
-                if f == family and (role is None or form.row_role[i] == role)
-            ],
-            dtype=np.int64,
-        )
+        """The base formulation's rows of ``family`` (and ``role``), looked up once."""
+        key = (family, role)
+        if key not in self._row_cache:
+            self._row_cache[key] = self.base.rows_of(family, role)
+        return self._row_cache[key]
 
     def _share_rows(self) -> tuple[IntArray, IntArray, IntArray]:
         """(definition rows, requirement rows, vendor_cost columns) of the share caps,

@@ -413,7 +413,8 @@ class HighsLive:
         return h
 
     def _apply(self, name: str, *args: Any) -> None:
-        self._changes.append((name, args))
+        if self._lp is None or self._mip is None:  # kept to replay on an instance made later
+            self._changes.append((name, args))
         for h in (self._lp, self._mip):
             if h is not None:
                 getattr(h, name)(*args)
