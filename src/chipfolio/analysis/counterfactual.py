@@ -1,5 +1,9 @@
 """One counterfactual solve: a transformed problem -> its plan or the reason there is none.
 
+The leverage analysis now answers its variants as changes of one built model (``variants``);
+this module rebuilds each variant from its ``Problem`` and is kept as the independent
+reference the tests compare those answers with (and for one-off questions).
+
 The analyses solve many variants of one problem (a vendor's prices scaled, a vendor removed,
 the policy relaxed, a tighter share cap). Unlike ``solve_problem`` this never runs the
 infeasibility diagnosis — an infeasible variant is an answer here (a cap too tight, a vendor
