@@ -558,7 +558,7 @@ class _FrontierSolver:
             step=opts.frontier_step,
             cap_tol=opts.frontier_cap_tol,
         )
-        return dataclasses.replace(frontier, solves=self.solves + len(self.known))
+        return dataclasses.replace(frontier, solves=self.solves + self.solved_elsewhere)
 
 
 def _frontier_point(job: tuple[_FrontierTask, float]) -> FrontierPoint:
@@ -578,6 +578,24 @@ def _caps_to_solve(task: _FrontierTask, loosest: FrontierPoint) -> list[float]:
             continue
         out.append(cap)
     return out
+
+
+def _base_plan_points(task: _FrontierTask, plan: Plan) -> dict[float, FrontierPoint]:
+    """Grid caps the base plan answers without a solve: from its largest share up to the
+    policy's cap it is feasible, and no tighter cap can cost less than the policy's own
+    optimum, so it is optimal there (to the plan's own gap)."""
+    opts, policy_cap = task.options, task.problem.policy.max_share
+    if policy_cap >= 1.0:
+        return {}
+    floor = 1.0 / max(task.n_vendors, 1)
+    status = PointStatus.OPTIMAL if _plan_exact(plan, opts.cost_rel_tol) else PointStatus.FEASIBLE
+    return {
+        round(cap, 12): FrontierPoint(
+            cap, task.plan_cost_usd, status, max_share_used=task.plan_share
+        )
+        for cap in [*cap_grid(opts.frontier_step, floor), policy_cap]
+        if task.plan_share - 1e-12 <= cap <= policy_cap
+    }
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
@@ -661,10 +679,12 @@ def analyze_leverage(problem: Problem, options: LeverageOptions | None = None) -
     frontier_solver = _FrontierSolver(front, {})
     loosest = frontier_solver.evaluate(1.0)
     caps = _caps_to_solve(front, loosest)
-    jobs: list[tuple[str, object]] = [("point", (front, cap)) for cap in caps]
+    # the vendors' searches first: they are the long tasks, and a pool hands tasks out in
+    # order, so the short frontier points and the policy cost fill in behind them
+    jobs: list[tuple[str, object]] = [("vendor", t) for t in tasks]
+    jobs += [("point", (front, cap)) for cap in caps]
     if not problem.policy.is_trivial:
         jobs.append(("policy", (problem, plan_x, opts)))
-    jobs += [("vendor", t) for t in tasks]
     workers = _auto_workers(plan, opts.workers)
     if workers > 1:
         with _pool(workers) as pool:
@@ -674,7 +694,10 @@ def analyze_leverage(problem: Problem, options: LeverageOptions | None = None) -
         results = [_task(job) for job in jobs]
         prices = shadow_prices(problem, plan, opts.solve)
     clock.lap("vendors_frontier_points_and_policy_cost")
-    points = {round(cap, 12): r for cap, r in zip(caps, results, strict=False)}
+    vendors = [r for r in results[: len(tasks)] if isinstance(r, VendorLeverage)]
+    point_results = results[len(tasks) : len(tasks) + len(caps)]
+    points = {round(cap, 12): r for cap, r in zip(caps, point_results, strict=True)}
+    points.update(_base_plan_points(front, plan))
     points[round(1.0, 12)] = loosest
     frontier_solver.known = {k: v for k, v in points.items() if isinstance(v, FrontierPoint)}
     frontier_solver.solved_elsewhere = len(caps)
@@ -683,10 +706,9 @@ def analyze_leverage(problem: Problem, options: LeverageOptions | None = None) -
     free = plan.total_cost_usd
     extra = 0
     if not problem.policy.is_trivial:
-        value = results[len(caps)]
+        value = results[-1]
         assert isinstance(value, float)
         free, extra = value, 1
-    vendors = [r for r in results if isinstance(r, VendorLeverage)]
     solves += sum(v.solves for v in vendors) + 1 + extra + frontier.solves
     spend = {label: vendor_cost_usd(plan, label) for label in labels}
     return LeverageReport(
