@@ -74,6 +74,9 @@ class Frontier:
     points: tuple[FrontierPoint, ...]
     tightest_feasible_max_share: float | None
     solves: int
+    # whether no cap tighter than it (by more than the tolerance) has a plan: False when a
+    # point below was left unknown (a work or time limit) rather than proven infeasible
+    tightest_proven: bool = True
 
     def to_json(self) -> list[dict[str, object]]:
         return [p.to_json() for p in self.points]
@@ -137,7 +140,13 @@ def trace_frontier(
         for p in points
     ]
     marked.sort(key=lambda p: (-p.max_share, p.status.has_plan))
-    return Frontier(tuple(_dedupe(marked)), last_ok.max_share, solves)
+    tight_cap = last_ok.max_share
+    proven = tight_cap <= floor + cap_tol or any(
+        p.status is PointStatus.INFEASIBLE
+        and tight_cap - cap_tol - 1e-12 <= p.max_share < tight_cap
+        for p in points
+    )
+    return Frontier(tuple(_dedupe(marked)), tight_cap, solves, proven)
 
 
 def _bisect(

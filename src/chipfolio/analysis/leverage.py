@@ -58,6 +58,11 @@ from chipfolio.planner import (
     solve_problem,
 )
 
+CLOCK_TEXT = (
+    "the analysis reached its time limit before this vendor's search finished: a multiplier "
+    "shown is only the bound proven by then, and may depend on the machine's speed; raise "
+    "--time-limit"
+)
 START_PLANS = 3  # known plans tried as warm starts per solve (each costs a small solve)
 SAFETY_TIME_LIMIT_S = 600.0  # per solve; answers stop on node counts, this is a net only
 FRONTIER_BUILD_CAP = 0.999  # a policy without caps gets share-cap rows at this cap to move
@@ -74,7 +79,7 @@ class WalkAwayReason(StrEnum):
     NO_COST_DIFFERENCE = "no_cost_difference"
     NO_CONVERGENCE = "search_did_not_converge"
     LOWER_BOUND = "lower_bound"  # the multiplier is a certified lower bound, not the breakpoint
-    CLOCK = "safety_time_limit"  # a solve hit the wall-clock safety net: may depend on load
+    CLOCK = "time_limit"  # the analysis's time limit cut the search short: may depend on load
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +100,11 @@ class LeverageOptions:
     searches and the frontier in a process pool (0 = decide from the base solve's time).
     ``floor_multiplier`` is the lowest price multiplier tried for a vendor not worth buying
     today.
+
+    ``time_limit_s`` bounds the whole analysis's wall-clock time (None: only the per-solve
+    safety net). Within it, answers stop on work limits and do not depend on the machine; a
+    vendor, frontier point or policy cost the limit cuts short is marked so (reason
+    ``time_limit``, point ``unknown``) and keeps only what was proven before it.
     """
 
     solve: SolveOptions = field(
@@ -114,6 +124,8 @@ class LeverageOptions:
     search_node_limit: int = SEARCH_NODE_LIMIT
     frontier_node_limit: int = FRONTIER_NODE_LIMIT
     workers: int = 1
+    time_limit_s: float | None = None
+    deadline: float | None = None  # set by the analysis: time.time() when time_limit_s ends
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +166,8 @@ class VendorLeverage:
             "usd_per_chip_hour": r(self.usd_per_chip_hour, 6),
             "walk_away_usd_per_chip_hour": r(self.walk_away_usd_per_chip_hour, 6),
             "walk_away_exact": self.walk_away_multiplier is not None
-            and self.search_method != SearchMethod.AT_LEAST.value,
+            and self.search_method != SearchMethod.AT_LEAST.value
+            and self.reason_code is not WalkAwayReason.CLOCK,
             "search": {"method": self.search_method, "solves": self.solves},
         }
 
@@ -167,18 +180,21 @@ class LeverageReport:
     vendors: tuple[VendorLeverage, ...]
     shadow_prices: tuple[ShadowPrice, ...]
     concentration: Concentration
-    cost_without_policy_usd: float
+    cost_without_policy_usd: float | None  # None: the time limit came first
     frontier: Frontier
     solves: int
     seconds: float
     phase_seconds: Mapping[str, float] = field(default_factory=dict)
+    stopped_by_time_limit: bool = False  # some answer below was cut short by the clock
 
     @property
     def plan_cost_usd(self) -> float:
         return self.plan.total_cost_usd
 
     @property
-    def policy_cost_usd(self) -> float:
+    def policy_cost_usd(self) -> float | None:
+        if self.cost_without_policy_usd is None:
+            return None
         return self.plan_cost_usd - self.cost_without_policy_usd
 
     def vendor(self, name: str) -> VendorLeverage:
@@ -200,17 +216,23 @@ class LeverageReport:
             "equivalent_vendors": None
             if c.equivalent_vendors is None
             else round(c.equivalent_vendors, 4),
-            "policy_cost_usd": round(self.policy_cost_usd, 2),
-            "cost_without_policy_usd": round(self.cost_without_policy_usd, 2),
+            "policy_cost_usd": _round(self.policy_cost_usd, 2),
+            "cost_without_policy_usd": _round(self.cost_without_policy_usd, 2),
             "frontier": self.frontier.to_json(),
             "tightest_feasible_max_share": self.frontier.tightest_feasible_max_share,
+            "tightest_feasible_proven": self.frontier.tightest_proven,
             "plan_status": self.plan.status.value,
             "analysis": {
                 "solves": self.solves,
                 "seconds": round(self.seconds, 3),
                 "phase_seconds": {k: round(v, 3) for k, v in self.phase_seconds.items()},
+                "stopped_by_time_limit": self.stopped_by_time_limit,
             },
         }
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 def candidate_vendors(problem: Problem) -> list[str]:
@@ -264,7 +286,7 @@ class _VendorTask:
 
 
 def _variants(problem: Problem, opts: LeverageOptions) -> Variants:
-    return Variants(problem, opts.solve, node_limit=opts.node_limit)
+    return Variants(problem, opts.solve, node_limit=opts.node_limit, deadline=opts.deadline)
 
 
 def _without_reason(task: _VendorTask, variants: Variants) -> tuple[WalkAwayReason, str, int]:
@@ -392,6 +414,20 @@ def analyze_vendor(task: _VendorTask) -> VendorLeverage:
         without = variants.answer(variants.close(label))
         solves += 1
         clock[0] = without.stopped_by_clock
+        if without.cost_usd is None and without.stopped_by_clock:
+            return VendorLeverage(
+                label,
+                share,
+                cost_v,
+                None,
+                CLOCK_TEXT,
+                WalkAwayReason.CLOCK,
+                None,
+                None,
+                avg,
+                "none",
+                solves,
+            )
         if without.status is not SolveStatus.INFEASIBLE and without.cost_usd is None:
             raise SolverError(
                 f"no plan without {label} within the work limit ({without.status.value}); "
@@ -427,12 +463,8 @@ def analyze_vendor(task: _VendorTask) -> VendorLeverage:
     evaluate = _evaluator(task, variants, counter, w, known, clock)
     search = search_walk_away(evaluate, w, at_one, settings)
     reason_code, reason_text = _search_reason(search, label, opts.floor_multiplier, cost_v > 0)
-    if clock[0] and reason_code is None:
-        reason_code, reason_text = (
-            WalkAwayReason.CLOCK,
-            "a solve reached the safety time limit before its work limit: this figure may "
-            "depend on the machine's speed; raise --time-limit",
-        )
+    if clock[0]:
+        reason_code, reason_text = WalkAwayReason.CLOCK, CLOCK_TEXT
     return VendorLeverage(
         vendor=label,
         share=share,
@@ -514,6 +546,7 @@ class _FrontierSolver:
         self.plans: list[FloatArray] = [task.plan_x]
         self.solves = 0
         self.solved_elsewhere = 0  # points of ``known`` solved by other processes
+        self.clock = False  # a point solved here was cut short by the time limit
 
     def evaluate(self, cap: float) -> FrontierPoint:
         key = round(cap, 12)
@@ -533,6 +566,7 @@ class _FrontierSolver:
             starts=self.plans[-START_PLANS:],
             node_limit=opts.frontier_node_limit,
         )
+        self.clock = self.clock or found.stopped_by_clock
         if found.x is not None:
             self.plans.append(found.x)
         if found.cost_usd is not None and found.spend is not None:
@@ -631,11 +665,16 @@ class _Clock:
         self._last = now
 
 
-def _cost_without_policy(problem: Problem, plan_x: FloatArray, opts: LeverageOptions) -> float:
+def _cost_without_policy(
+    problem: Problem, plan_x: FloatArray, opts: LeverageOptions
+) -> float | None:
+    """The optimal cost with no diversification requirement (None: the time limit came first)."""
     if problem.policy.is_trivial:
         raise ValueError("no policy to drop")
     variants = _variants(problem, opts)
     found = variants.answer(variants.no_policy(), starts=[plan_x])
+    if found.cost_usd is None and found.stopped_by_clock:
+        return None
     if found.cost_usd is None:
         raise InfeasibleError("no plan even without the diversification policy")
     return found.cost_usd
@@ -662,9 +701,16 @@ def analyze_leverage(problem: Problem, options: LeverageOptions | None = None) -
     not depend on the machine's speed or load, nor on ``workers``.
     """
     opts = options or LeverageOptions()
+    if opts.time_limit_s is not None:
+        opts = dataclasses.replace(opts, deadline=time.time() + opts.time_limit_s)
     clock = _Clock()
     variants = _variants(problem, opts)
     base = variants.answer()
+    if base.x is None and base.stopped_by_clock:
+        raise SolverError(
+            f"no plan for the portfolio within the time limit ({opts.time_limit_s:g} s); "
+            "raise --time-limit"
+        )
     if base.x is None:
         solve_problem(problem, opts.solve)  # raises the diagnosed InfeasibleError or SolverError
         raise SolverError(f"no plan for the portfolio ({base.status.value})")
@@ -703,12 +749,21 @@ def analyze_leverage(problem: Problem, options: LeverageOptions | None = None) -
     frontier_solver.solved_elsewhere = len(caps)
     frontier = frontier_solver.trace()
     clock.lap("frontier")
-    free = plan.total_cost_usd
+    free: float | None = plan.total_cost_usd
     extra = 0
     if not problem.policy.is_trivial:
         value = results[-1]
-        assert isinstance(value, float)
+        assert value is None or isinstance(value, float)
         free, extra = value, 1
+    # a frontier point solved in the pool and cut short shows as `unknown`; past the
+    # deadline, count the analysis as cut short
+    cut = (
+        base.stopped_by_clock
+        or free is None
+        or frontier_solver.clock
+        or any(v.reason_code is WalkAwayReason.CLOCK for v in vendors)
+        or (opts.deadline is not None and time.time() >= opts.deadline)
+    )
     solves += sum(v.solves for v in vendors) + 1 + extra + frontier.solves
     spend = {label: vendor_cost_usd(plan, label) for label in labels}
     return LeverageReport(
@@ -721,6 +776,7 @@ def analyze_leverage(problem: Problem, options: LeverageOptions | None = None) -
         solves=solves,
         seconds=sum(clock.phases.values()),
         phase_seconds=clock.phases,
+        stopped_by_time_limit=bool(cut),
     )
 
 

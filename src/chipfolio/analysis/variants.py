@@ -34,6 +34,7 @@ solve (7-12 s at tight caps, against 0.3-1.5 s up the ladder).
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -56,6 +57,7 @@ Change = Callable[[LiveModel], None]
 DEFAULT_NODE_LIMIT = 10_000
 # guesses of a variant's cost above its LP bound, tried in turn when no plan is known
 LADDER_STEPS = (0.05, 0.1, 0.2, 0.4, 0.8)
+CLOCK_STATUSES = ("kTimeLimit", "kInterrupt", "kHighsInterrupt")  # stopped by the clock
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,10 +96,12 @@ class Variants:
         options: SolveOptions,
         *,
         node_limit: int = DEFAULT_NODE_LIMIT,
+        deadline: float | None = None,
     ) -> None:
         self.problem = problem
         self.options = options
         self.node_limit = node_limit
+        self.deadline = deadline  # time.time() after which no solve starts (None: none)
         self.model = build_model(problem, prune_pairs=options.prune and prune_is_safe(problem))
         self.live = LiveModel(self.model, options)
         self.labels = list(self.model.structure.labels)
@@ -167,6 +171,11 @@ class Variants:
         cheaper" (proven).
         """
         opts = self.options if gap is None else dataclasses.replace(self.options, mip_gap=gap)
+        if self.deadline is not None:
+            left = self.deadline - time.time()
+            if left <= 0.0:
+                return Answer(SolveStatus.NO_SOLUTION, None, None, None, None, True)
+            opts = dataclasses.replace(opts, time_limit_s=min(opts.time_limit_s, left))
         saved = (dict(self.multiplier), self.max_share)
         try:
             with self.live.changed():
@@ -185,7 +194,7 @@ class Variants:
     ) -> Answer:
         live = self.live
         rounded, lp_bound = self._rounded_starts()
-        start, start_cost = self._best_start([*starts, *rounded])
+        start, start_cost = self._best_start([*starts, *rounded], opts)
         if cutoff is not None and start_cost is not None and start_cost > cutoff:
             start = None
         if start is None and self._least_cost and lp_bound is not None and lp_bound > 0.0:
@@ -222,13 +231,13 @@ class Variants:
                 result = live.solve(SolveMode.EXACT, opts, cutoff=guess, node_limit=node_limit)
             if result.x is not None and result.status.has_solution:
                 return self._answer(result)
-            if result.raw_status == "kTimeLimit":
+            if result.raw_status in CLOCK_STATUSES:
                 return self._answer(result)
         return None
 
     def _answer(self, result: Solution) -> Answer:
         live = self.live
-        clock = result.raw_status == "kTimeLimit"
+        clock = result.raw_status in CLOCK_STATUSES
         if result.x is None or not result.status.has_solution:
             status = result.status
             return Answer(status, None, None, None, None, stopped_by_clock=clock)
@@ -256,12 +265,14 @@ class Variants:
         bound = float(lp.objective)
         return ([] if done is None or done.x is None else [done.x]), bound
 
-    def _best_start(self, starts: Sequence[FloatArray]) -> tuple[FloatArray | None, float | None]:
+    def _best_start(
+        self, starts: Sequence[FloatArray], opts: SolveOptions
+    ) -> tuple[FloatArray | None, float | None]:
         """Each start's allocation pinned and the rest completed; the cheapest feasible."""
         live = self.live
         best: FloatArray | None = None
         best_cost: float | None = None
-        exact = dataclasses.replace(self.options, mip_gap=1e-9)
+        exact = dataclasses.replace(opts, mip_gap=1e-9)
         for x in starts:
             units = np.rint(np.maximum(x[self._x], 0.0))
             if (units > live.upper[self._x] + 1e-9).any():

@@ -20,7 +20,9 @@ def leverage_options(time_limit: float, gap: float, workers: int) -> LeverageOpt
     if workers < 0:
         raise InputError(f"must be >= 0 (0 = one per CPU), got {workers}", field="--workers")
     solve = SolveOptions(time_limit_s=time_limit, mip_gap=gap, hard_deadline=False)
-    return LeverageOptions(solve=solve, cost_rel_tol=max(1e-5, 2 * gap), workers=workers)
+    return LeverageOptions(
+        solve=solve, cost_rel_tol=max(1e-5, 2 * gap), workers=workers, time_limit_s=time_limit
+    )
 
 
 def leverage_portfolio(

@@ -106,3 +106,23 @@ def test_plans_below_the_cap_are_reused_without_solving() -> None:
     for point in frontier.points:
         if point.max_share_used is not None:
             assert point.max_share_used <= point.max_share + 1e-12
+
+
+def test_tightest_cap_is_proven_only_when_the_cap_below_is_infeasible() -> None:
+    proven = trace_frontier(evaluator(0.4137), n_vendors=4, cap_tol=1e-3)
+    assert proven.tightest_proven
+
+    def unknown_below(cap: float) -> FrontierPoint:
+        if cap < 0.4137:  # a limit stopped the solve: nothing proven either way
+            return FrontierPoint(cap, None, PointStatus.UNKNOWN)
+        return FrontierPoint(cap, 100.0, PointStatus.OPTIMAL)
+
+    open_ = trace_frontier(unknown_below, n_vendors=4, cap_tol=1e-3)
+    assert open_.tightest_feasible_max_share == pytest.approx(0.4137, abs=1e-3)
+    assert not open_.tightest_proven
+
+
+def test_an_equal_split_needs_no_infeasible_point_below_it() -> None:
+    frontier = trace_frontier(evaluator(0.0), n_vendors=4, cap_tol=1e-3)
+    assert frontier.tightest_feasible_max_share == pytest.approx(0.25, abs=1e-3)
+    assert frontier.tightest_proven

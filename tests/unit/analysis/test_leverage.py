@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from chipfolio.analysis.leverage import (
     candidate_vendors,
 )
 from chipfolio.analysis.variants import Answer, Variants
-from chipfolio.errors import InfeasibleError
+from chipfolio.errors import InfeasibleError, SolverError
 from chipfolio.planner.problem import Policy, Problem
 from chipfolio.planner.solvers.base import SolveStatus
 
@@ -309,3 +310,54 @@ def test_answers_do_not_depend_on_load_or_workers() -> None:
             b.terminate()
             b.join()
     assert stressed == [quiet, quiet]
+
+
+def test_time_limit_spent_before_the_base_plan_is_a_clear_error() -> None:
+    with pytest.raises(SolverError, match="within the time limit"):
+        analyze_leverage(TWO, dataclasses.replace(OPTS, time_limit_s=0.0))
+
+
+def test_no_solve_starts_after_the_deadline() -> None:
+    variants = Variants(TWO, OPTS.solve, deadline=time.time() - 1.0)
+    before = variants.live.solves
+    found = variants.answer(variants.scale("A", 1.2))
+    assert found.stopped_by_clock and not found.has_plan
+    assert found.status is SolveStatus.NO_SOLUTION
+    assert variants.live.solves == before
+
+
+def test_vendors_cut_short_by_the_time_limit_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the clock runs out, every later answer is marked and the report says so."""
+    import chipfolio.analysis.leverage as leverage_module
+
+    policy = Policy(max_share=0.7, min_vendors=2)
+    p = problem(
+        [Q("A", 2.0, capacity=7), Q("B", 2.6), Q("C", 3.1)], demands=(1000.0, 600.0), policy=policy
+    )
+    real = Variants.answer
+    calls = [0]
+
+    def clock_runs_out(self: Variants, change: object = None, **kwargs: object) -> Answer:
+        calls[0] += 1
+        if calls[0] > 2:  # the base plan and the loosest frontier point are answered
+            return Answer(SolveStatus.NO_SOLUTION, None, None, None, None, True)
+        return real(self, change, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(leverage_module.Variants, "answer", clock_runs_out)
+    report = analyze_leverage(p, OPTS)
+    assert report.stopped_by_time_limit
+    used = [v for v in report.vendors if v.cost_usd > 0]
+    assert used and all(v.reason_code is WalkAwayReason.CLOCK for v in used)
+    assert all(v.walk_away_multiplier is None for v in used)
+    data = report.to_json()
+    assert data["analysis"]["stopped_by_time_limit"] is True  # type: ignore[index]
+    assert not any(v["walk_away_exact"] for v in data["vendors"])  # type: ignore[union-attr]
+    assert data["cost_without_policy_usd"] is None and data["policy_cost_usd"] is None
+    assert data["tightest_feasible_proven"] is False
+
+
+def test_an_analysis_inside_its_time_limit_is_not_marked() -> None:
+    report = analyze_leverage(TWO, dataclasses.replace(OPTS, time_limit_s=600.0))
+    assert not report.stopped_by_time_limit
+    assert report.to_json()["tightest_feasible_proven"] is True
+    assert report.vendor("A").walk_away_multiplier == pytest.approx(1.5)

@@ -105,6 +105,11 @@ def show_leverage(report: LeverageReport, portfolio: Portfolio, console: Console
         f"[dim]{report.solves} solves in {report.seconds:.1f} s · walk-away = largest uniform "
         "price multiplier at which the plan still buys from the vendor[/]"
     )
+    if report.stopped_by_time_limit:
+        console.print(
+            "[bold yellow]The time limit cut the analysis short:[/] figures marked "
+            "time_limit or unknown are only what was proven by then (raise --time-limit)."
+        )
     console.print("\n[bold]Vendors[/]")
     console.print(_vendor_table(report))
     console.print("\n[bold]Shadow prices of binding capacity[/]")
@@ -114,6 +119,8 @@ def show_leverage(report: LeverageReport, portfolio: Portfolio, console: Console
         console.print("[dim]no capacity limit binds[/]")
     tight = report.frontier.tightest_feasible_max_share
     tight_text = "none" if tight is None else f"{tight:.3f}"
+    if tight is not None and not report.frontier.tightest_proven:
+        tight_text += ", tighter caps not settled"
     console.print(f"\n[bold]Cost versus max share[/] (tightest feasible cap {tight_text})")
     console.print(_frontier_table(report))
 
@@ -129,8 +136,9 @@ def register(app: typer.Typer) -> None:
             SAFETY_TIME_LIMIT_S,
             "--time-limit",
             metavar="S",
-            help="Safety limit per solve, in seconds. Solves stop on a work limit, so the "
-            "answers do not depend on the machine; one that reaches this limit is marked.",
+            help="Wall-clock limit for the whole analysis, in seconds. Within it every "
+            "answer stops on a work limit and does not depend on the machine; answers it cuts "
+            "short are marked time_limit (vendors) or unknown (frontier points).",
         ),
         gap: float = typer.Option(
             1e-3, "--gap", metavar="G", help="Relative MIP gap of every solve (0.001 = 0.1%)."

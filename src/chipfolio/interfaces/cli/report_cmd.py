@@ -121,7 +121,11 @@ def register(app: typer.Typer) -> None:
             help="JSON from `chipfolio simulate --json` to add scenario distributions.",
         ),
         time_limit: float = typer.Option(
-            60.0, "--time-limit", metavar="S", help="Time limit per solve, in seconds."
+            600.0,
+            "--time-limit",
+            metavar="S",
+            help="Wall-clock limit for the leverage analysis, in seconds (answers it cuts "
+            "short are marked).",
         ),
         gap: float = typer.Option(
             1e-3, "--gap", metavar="G", help="Relative MIP gap of every solve (0.001 = 0.1%)."

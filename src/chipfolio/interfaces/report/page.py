@@ -98,7 +98,8 @@ def _cards(report: LeverageReport) -> str:
         if c.equivalent_vendors
         else ""
     )
-    policy_pct = report.policy_cost_usd / report.plan_cost_usd if report.plan_cost_usd else 0.0
+    policy_usd = report.policy_cost_usd
+    policy_pct = (policy_usd or 0.0) / report.plan_cost_usd if report.plan_cost_usd else 0.0
     exposed = [
         v
         for v in used
@@ -115,8 +116,10 @@ def _cards(report: LeverageReport) -> str:
         ("Concentration (HHI)", f"{c.hhi:,.0f}", equiv),
         (
             "Cost of the policy",
-            charts.usd(report.policy_cost_usd),
-            f"{100 * policy_pct:.1f}% of the plan",
+            "unknown" if policy_usd is None else charts.usd(policy_usd),
+            "the time limit came first"
+            if policy_usd is None
+            else f"{100 * policy_pct:.1f}% of the plan",
         ),
     ]
     if riskiest is not None and riskiest.leverage_usd is not None:

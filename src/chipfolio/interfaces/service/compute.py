@@ -38,12 +38,10 @@ def run_plan(inputs: Inputs, options: dict[str, Any]) -> Plan:
 
 
 def run_leverage(inputs: Inputs, options: dict[str, Any]) -> str:
-    from chipfolio.analysis.leverage import LeverageOptions
+    from chipfolio.app.leverage import leverage_options
 
     portfolio = parse_stored(inputs.format, inputs.text, inputs.data_dir)
-    gap = float(options["gap"])
-    solve = SolveOptions(time_limit_s=float(options["time_limit_s"]), mip_gap=gap)
-    analysis = LeverageOptions(solve=solve, cost_rel_tol=max(1e-5, 2 * gap), workers=1)
+    analysis = leverage_options(float(options["time_limit_s"]), float(options["gap"]), 1)
     report = leverage_portfolio(portfolio, inputs.catalog_home, analysis)
     return json.dumps(report.to_json(), indent=2)
 

@@ -134,6 +134,18 @@ def _stop_at_deadline(h: Any, deadline: float) -> None:
         hook.subscribe(check)
 
 
+def _stop_at_shared_deadline(h: Any, deadline: list[float]) -> None:
+    """Like ``_stop_at_deadline`` for an instance solved many times: ``deadline[0]`` is read
+    at each check, and each run sets it."""
+
+    def check(event: Any) -> None:
+        if time.perf_counter() >= deadline[0]:
+            event.interrupt()
+
+    for hook in (h.cbSimplexInterrupt, h.cbIpmInterrupt, h.cbMipInterrupt):
+        hook.subscribe(check)
+
+
 def feasible(form: Formulation, x: FloatArray, tolerance: float = 1e-6) -> bool:
     """True when ``x`` meets every bound, row and integrality of ``form`` (within tolerance)."""
     if x.shape != (form.n_cols,) or not np.isfinite(x).all():
@@ -394,6 +406,7 @@ class HighsLive:
         self._lp: Any = None
         self._mip: Any = None
         self._changes: list[tuple[str, tuple[Any, ...]]] = []
+        self._deadline = [math.inf]  # time.perf_counter() at which the running solve stops
 
     def _instance(self, relax: bool) -> Any:
         h = self._lp if relax else self._mip
@@ -406,6 +419,7 @@ class HighsLive:
             raise SolverError("HiGHS rejected the model (invalid matrix or bounds)")
         for name, args in self._changes:
             getattr(h, name)(*args)
+        _stop_at_shared_deadline(h, self._deadline)
         if relax:
             self._lp = h
         else:
@@ -450,6 +464,7 @@ class HighsLive:
     ) -> SolveResult:
         started = time.perf_counter()
         h = self._instance(relax)
+        self._deadline[0] = started + float(options.time_limit_s)
         try:
             h.setOptionValue("time_limit", float(options.time_limit_s))
             h.setOptionValue("mip_rel_gap", float(options.mip_gap))
