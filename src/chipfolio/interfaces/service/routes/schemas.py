@@ -51,7 +51,8 @@ class PlanIn(JobIn):
 
 
 class LeverageIn(JobIn):
-    time_limit_s: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)] = 60.0
+    # the whole analysis's wall-clock limit (answers it cuts short are marked in the result)
+    time_limit_s: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)] = 600.0
     gap: Annotated[float, Field(ge=0, lt=0.1, allow_inf_nan=False)] = 0.001
 
 
