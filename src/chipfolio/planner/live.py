@@ -53,6 +53,7 @@ class LiveBackend(Protocol):
         options: SolveOptions,
         start: FloatArray | None = None,
         node_limit: int | None = None,
+        objective_bound: float | None = None,
     ) -> Solution: ...
     def ranging(self) -> Ranging | None: ...
 
@@ -286,17 +287,27 @@ class LiveModel:
         """
         opts = options or self.options
         started = time.perf_counter()
+        relax = mode is SolveMode.LP
+        # a MILP takes the cutoff as the solver's objective bound (it prunes on it without
+        # the dense extra row, which made its LPs and proofs several times slower); an LP
+        # takes it as the cutoff row's bound
         row = np.array([self._cutoff_row], dtype=np.int64)
-        if cutoff is not None:
+        use_row = cutoff is not None and relax
+        if use_row:
+            assert cutoff is not None
             self._backend.change_row_bounds(
                 row, np.array([-np.inf]), np.array([cutoff - self.offset])
             )
         try:
             result = self._backend.solve(
-                mode is SolveMode.LP, opts, None if start is None else start, node_limit
+                relax,
+                opts,
+                None if start is None else start,
+                node_limit,
+                objective_bound=None if relax else cutoff,
             )
         finally:
-            if cutoff is not None:
+            if use_row:
                 self._backend.change_row_bounds(row, np.array([-np.inf]), np.array([np.inf]))
         self.solves += 1
         self.seconds += time.perf_counter() - started

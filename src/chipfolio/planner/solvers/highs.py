@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
@@ -182,6 +183,25 @@ def _result(raw: str, info: Any, solution: Any, relax: bool, started: float) -> 
         raw_status=raw,
         row_duals=duals,
     )
+
+
+def _within_bound(result: SolveResult, bound: float) -> SolveResult:
+    """A run under an objective bound, in the caller's terms: only solutions below it count.
+
+    HiGHS can hand back a solution above its ``objective_bound`` (one a heuristic found while
+    the search pruned everything the bound excludes). Such a run proves "none cheaper than
+    the bound" when its proven lower bound reaches the bound (INFEASIBLE), and nothing
+    otherwise (NO_SOLUTION).
+    """
+    objective = result.objective
+    if not math.isfinite(bound) or objective is None:
+        return result
+    tol = 1e-9 * max(1.0, abs(bound))
+    if objective <= bound + tol:
+        return result
+    proven = result.dual_bound is not None and result.dual_bound >= bound - tol
+    status = SolveStatus.INFEASIBLE if proven else SolveStatus.NO_SOLUTION
+    return dataclasses.replace(result, status=status, x=None, objective=None, mip_gap=None)
 
 
 def _misread(objective: float, recomputed: float) -> bool:
@@ -461,14 +481,19 @@ class HighsLive:
         options: SolveOptions,
         start: FloatArray | None = None,
         node_limit: int | None = None,
+        objective_bound: float | None = None,
     ) -> SolveResult:
+        """One run; ``objective_bound`` (MILP only) keeps only solutions with a lower
+        objective: with none, the run ends INFEASIBLE ("none cheaper", proven)."""
         started = time.perf_counter()
         h = self._instance(relax)
         self._deadline[0] = started + float(options.time_limit_s)
+        bound = math.inf if relax or objective_bound is None else float(objective_bound)
         try:
             h.setOptionValue("time_limit", float(options.time_limit_s))
             h.setOptionValue("mip_rel_gap", float(options.mip_gap))
             h.setOptionValue("mip_max_nodes", int(node_limit) if node_limit else 2**31 - 1)
+            h.setOptionValue("objective_bound", bound)
             if not relax:
                 h.clearSolver()
                 if start is not None:
@@ -496,7 +521,7 @@ class HighsLive:
             raise
         except Exception as exc:  # translate any library failure at the boundary
             raise SolverError(f"HiGHS failed: {exc}") from exc
-        return _result(raw, info, solution, relax, started)
+        return _within_bound(_result(raw, info, solution, relax, started), bound)
 
     def ranging(self) -> Ranging | None:
         """Sensitivity ranges of the last optimal LP solve (None when there is none)."""
