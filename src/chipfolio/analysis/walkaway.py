@@ -186,15 +186,25 @@ def _from_above(search: _Search, above: PricedSolve) -> PricedSolve | WalkAwaySe
     If today's plan buys from the vendor, its own cost line meets W at ``m_b < 1``; where the
     plan stays feasible (``valid_from`` up), ``C <= line < W`` below ``m_b``, so the vendor is
     worth buying there and ``m* >= m_b``. One solve at ``m_b`` then either proves
-    ``m* = m_b`` or gives the next Newton step. Otherwise the search starts from the floor.
+    ``m* = m_b`` or gives the next Newton step. Below ``valid_from`` the line proves nothing,
+    but ``m_b`` is still probed first: it is usually worth buying there, and a start much
+    nearer ``m*`` than the floor saves Newton steps. Otherwise the search starts from the
+    floor.
     """
     if above.vendor_unit_cost_usd > 0.0 and search.left() > 0:
         m_b = above.line_meets(search.without_usd)
-        if above.valid_from <= m_b < above.multiplier and m_b > search.settings.floor_multiplier:
+        if m_b >= above.multiplier:
+            # today's plan is within the tolerance below W: start where its line is a full
+            # tolerance below W instead (a plan there counts as worth buying)
+            m_b = above.line_meets(search.without_usd - search.tol())
+        if search.settings.floor_multiplier < m_b < above.multiplier:
+            # below valid_from the line is no bound (another vendor's cap may break), but m_b
+            # is still the likeliest worth-buying start: much nearer m* than the floor
             probe = search.run(m_b)
             if search.worth(probe):
                 return probe
-            if search.proven_not_worth(probe) and search.settings.newton_is_exact:
+            certain = above.valid_from <= m_b and search.settings.newton_is_exact
+            if certain and search.proven_not_worth(probe):
                 return search.result(m_b, SearchMethod.NEWTON, m_b, m_b)
     floor = search.run(search.settings.floor_multiplier)
     if not search.worth(floor):
