@@ -184,7 +184,7 @@ def test_a_plan_within_the_tolerance_below_w_starts_near_its_line_not_at_the_flo
     """Today's plan costs 99.9 against W = 100 (inside a 0.2% tolerance): not "worth it"
     at today's prices, so the breakpoint is below 1; the first probe is where today's line is
     a full tolerance below W, not the floor."""
-    lines = [(99.0, 0.9), (90.0, 12.0), (100.0, 0.0)]  # today: 99.9 via the first line
+    lines = [(99.0, 0.9), (80.0, 20.0), (100.0, 0.0)]  # today: 99.9 via the first line
     evaluate = Oracle(lines)
     settings = SearchSettings(cost_rel_tol=2e-3, floor_multiplier=1e-3)
     result = search_walk_away(evaluate, 100.0, evaluate(1.0), settings)
@@ -194,4 +194,5 @@ def test_a_plan_within_the_tolerance_below_w_starts_near_its_line_not_at_the_flo
     assert 0.0 not in evaluate.calls and settings.floor_multiplier not in evaluate.calls
     # the breakpoint is where the last worth-buying plan's line meets W (as from the floor)
     assert result.method is SearchMethod.NEWTON
-    assert result.multiplier == pytest.approx((100.0 - 99.0) / 0.9)
+    assert result.multiplier == pytest.approx((100.0 - 80.0) / 20.0)
+    assert result.solves == 2
