@@ -411,7 +411,8 @@ def analyze_vendor(task: _VendorTask) -> VendorLeverage:
     solves = 0
     clock = [False]
     if cost_v > 0.0:
-        without = variants.answer(variants.close(label))
+        # today's plan less the vendor, repaired, starts the solve (see Variants._best_start)
+        without = variants.answer(variants.close(label), starts=[task.plan_x])
         solves += 1
         clock[0] = without.stopped_by_clock
         if without.cost_usd is None and without.stopped_by_clock:

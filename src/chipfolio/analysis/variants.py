@@ -56,7 +56,7 @@ from chipfolio.planner import (
 Change = Callable[[LiveModel], None]
 DEFAULT_NODE_LIMIT = 10_000
 # guesses of a variant's cost above its LP bound, tried in turn when no plan is known
-LADDER_STEPS = (0.05, 0.1, 0.2, 0.4, 0.8)
+LADDER_STEPS = (0.03, 0.06, 0.1, 0.15, 0.2, 0.3, 0.45, 0.7, 1.0)
 CLOCK_STATUSES = ("kTimeLimit", "kInterrupt", "kHighsInterrupt")  # stopped by the clock
 
 
@@ -268,15 +268,29 @@ class Variants:
     def _best_start(
         self, starts: Sequence[FloatArray], opts: SolveOptions
     ) -> tuple[FloatArray | None, float | None]:
-        """Each start's allocation pinned and the rest completed; the cheapest feasible."""
+        """Each start's allocation pinned and the rest completed; the cheapest feasible.
+
+        A start outside the variant's column bounds (a plan that buys from a vendor now
+        closed) is clipped to them and repaired by the planner's rounding and repair first:
+        the base plan less a vendor, made whole again, starts the cost without that vendor
+        within a fraction of a percent of its optimum (the variant's rounded LP: 6%).
+        """
         live = self.live
         best: FloatArray | None = None
         best_cost: float | None = None
         exact = dataclasses.replace(opts, mip_gap=1e-9)
+        lower, upper = live.lower[self._x], live.upper[self._x]
         for x in starts:
             units = np.rint(np.maximum(x[self._x], 0.0))
-            if (units > live.upper[self._x] + 1e-9).any():
-                continue
+            if (units > upper + 1e-9).any() or (units < lower - 1e-9).any():
+                clipped = x.copy()
+                clipped[self._x] = np.clip(units, lower, upper)
+                done = rounded_plan(self.model, live.formulation(), clipped, opts)
+                if done is None or done.x is None:
+                    continue
+                units = np.rint(np.maximum(done.x[self._x], 0.0))
+                if (units > upper + 1e-9).any() or (units < lower - 1e-9).any():
+                    continue
             with live.changed():
                 live.set_bounds(self._x, units, units)
                 done = live.solve(SolveMode.EXACT, exact, node_limit=1_000)
