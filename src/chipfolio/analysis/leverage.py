@@ -666,6 +666,11 @@ class _Clock:
         self._last = now
 
 
+def _as_cost(value: object) -> float | None:
+    assert value is None or isinstance(value, float)
+    return value
+
+
 def _cost_without_policy(
     problem: Problem, plan_x: FloatArray, opts: LeverageOptions
 ) -> float | None:
@@ -724,38 +729,46 @@ def analyze_leverage(problem: Problem, options: LeverageOptions | None = None) -
     share, cost = _largest_share(plan), plan.total_cost_usd
     front = _FrontierTask(problem, opts, len(labels), share, cost, plan_x)
     frontier_solver = _FrontierSolver(front, {})
-    loosest = frontier_solver.evaluate(1.0)
-    caps = _caps_to_solve(front, loosest)
-    # the vendors' searches first: they are the long tasks, and a pool hands tasks out in
-    # order, so the short frontier points and the policy cost fill in behind them
-    jobs: list[tuple[str, object]] = [("vendor", t) for t in tasks]
-    jobs += [("point", (front, cap)) for cap in caps]
-    if not problem.policy.is_trivial:
-        jobs.append(("policy", (problem, plan_x, opts)))
+    policy_job = None if problem.policy.is_trivial else ("policy", (problem, plan_x, opts))
+    loose_job = ("point", (front, 1.0))
     workers = _auto_workers(plan, opts.workers)
+    free: float | None = plan.total_cost_usd
     if workers > 1:
+        # the loosest frontier point first (the tight caps to solve depend on it), then the
+        # vendors' searches, the long tasks: a pool hands tasks out in order, so the short
+        # frontier points and the policy cost fill in behind them
         with _pool(workers) as pool:
-            results = list(pool.map(_task, jobs))
+            loose_future = pool.submit(_task, loose_job)
+            vendor_futures = [pool.submit(_task, ("vendor", t)) for t in tasks]
+            policy_future = None if policy_job is None else pool.submit(_task, policy_job)
+            loosest = loose_future.result()
+            assert isinstance(loosest, FrontierPoint)
+            caps = _caps_to_solve(front, loosest)
+            point_futures = [pool.submit(_task, ("point", (front, cap))) for cap in caps]
             prices = shadow_prices(problem, plan, opts.solve)
+            vendor_results = [f.result() for f in vendor_futures]
+            point_results = [f.result() for f in point_futures]
+            if policy_future is not None:
+                free = _as_cost(policy_future.result())
     else:
-        results = [_task(job) for job in jobs]
+        loosest = _task(loose_job)
+        assert isinstance(loosest, FrontierPoint)
+        caps = _caps_to_solve(front, loosest)
+        vendor_results = [_task(("vendor", t)) for t in tasks]
+        if policy_job is not None:
+            free = _as_cost(_task(policy_job))
+        point_results = [_task(("point", (front, cap))) for cap in caps]
         prices = shadow_prices(problem, plan, opts.solve)
     clock.lap("vendors_frontier_points_and_policy_cost")
-    vendors = [r for r in results[: len(tasks)] if isinstance(r, VendorLeverage)]
-    point_results = results[len(tasks) : len(tasks) + len(caps)]
+    vendors = [r for r in vendor_results if isinstance(r, VendorLeverage)]
     points = {round(cap, 12): r for cap, r in zip(caps, point_results, strict=True)}
     points.update(_base_plan_points(front, plan))
     points[round(1.0, 12)] = loosest
     frontier_solver.known = {k: v for k, v in points.items() if isinstance(v, FrontierPoint)}
-    frontier_solver.solved_elsewhere = len(caps)
+    frontier_solver.solved_elsewhere = len(caps) + 1  # and the loosest point
     frontier = frontier_solver.trace()
     clock.lap("frontier")
-    free: float | None = plan.total_cost_usd
-    extra = 0
-    if not problem.policy.is_trivial:
-        value = results[-1]
-        assert value is None or isinstance(value, float)
-        free, extra = value, 1
+    extra = 0 if policy_job is None else 1
     # a frontier point solved in the pool and cut short shows as `unknown`; past the
     # deadline, count the analysis as cut short
     cut = (
