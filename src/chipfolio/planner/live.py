@@ -36,7 +36,7 @@ import numpy as np
 from chipfolio.planner.model import Formulation
 from chipfolio.planner.problem import FloatArray, IntArray, Problem
 from chipfolio.planner.seam import Model, Solution, SolveMode
-from chipfolio.planner.solvers.base import Ranging, SolveOptions
+from chipfolio.planner.solvers.base import Ranging, SolveOptions, SolveStatus
 
 
 class LiveBackend(Protocol):
@@ -290,30 +290,41 @@ class LiveModel:
         relax = mode is SolveMode.LP
         # a MILP takes the cutoff as the solver's objective bound (it prunes on it without
         # the dense extra row, which made its LPs and proofs several times slower); an LP
-        # takes it as the cutoff row's bound
-        row = np.array([self._cutoff_row], dtype=np.int64)
-        use_row = cutoff is not None and relax
-        if use_row:
-            assert cutoff is not None
-            self._backend.change_row_bounds(
-                row, np.array([-np.inf]), np.array([cutoff - self.offset])
-            )
-        try:
-            result = self._backend.solve(
-                relax,
-                opts,
-                None if start is None else start,
-                node_limit,
-                objective_bound=None if relax else cutoff,
-            )
-        finally:
-            if use_row:
-                self._backend.change_row_bounds(row, np.array([-np.inf]), np.array([np.inf]))
+        # takes it as the cutoff row's bound, and so does a MILP the bound left unsettled
+        # (the solver stopped on its gap against a solution above the bound)
+        result = None
+        if cutoff is not None and not relax:
+            result = self._backend.solve(relax, opts, start, node_limit, objective_bound=cutoff)
+            if result.status is SolveStatus.NO_SOLUTION and result.raw_status == "kOptimal":
+                result = None
+        if result is None:
+            left = opts.time_limit_s - (time.perf_counter() - started)  # one limit for both
+            rest = dataclasses.replace(opts, time_limit_s=max(left, 1e-3))
+            result = self._solve_with_row(relax, rest, start, cutoff, node_limit)
         self.solves += 1
         self.seconds += time.perf_counter() - started
         if result.row_duals is not None:
             result = dataclasses.replace(result, row_duals=result.row_duals[: self.base.n_rows])
         return result
+
+    def _solve_with_row(
+        self,
+        relax: bool,
+        opts: SolveOptions,
+        start: FloatArray | None,
+        cutoff: float | None,
+        node_limit: int | None,
+    ) -> Solution:
+        row = np.array([self._cutoff_row], dtype=np.int64)
+        if cutoff is not None:
+            self._backend.change_row_bounds(
+                row, np.array([-np.inf]), np.array([cutoff - self.offset])
+            )
+        try:
+            return self._backend.solve(relax, opts, start, node_limit)
+        finally:
+            if cutoff is not None:
+                self._backend.change_row_bounds(row, np.array([-np.inf]), np.array([np.inf]))
 
     def ranging(self) -> Ranging | None:
         """LP sensitivity ranges of the last optimal ``LP`` solve (exact for the LP only)."""
