@@ -192,7 +192,9 @@ def run(refit: bool, quick: bool) -> tuple[str, ServingParams]:
     kfold = hold_out(allobs, folds(allobs, 5), max_nfev=nfev, scored=_scored)
     stack_of = {o.chip: o.stack for o in ix}
     stack_bias = group_biases(loso)
-    loco_i = grouped_intervals(loco, stack_of, stack_bias)
+    stack_within = {g: [h.log_residual - stack_bias[g] for h in rows]
+                    for g, rows in loso.items() if rows}  # fmt: skip
+    loco_i = grouped_intervals(loco, stack_of, stack_bias, stack_within)
     lofo_i = grouped_intervals(lofo)
     loso_i = grouped_intervals(loso)
     shipped = replace(full, intervals=shipped_intervals(loco, lofo, loso, kfold, stack_of))
