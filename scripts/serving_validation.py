@@ -19,7 +19,8 @@ Interval coverage is nested: a held-out group's 80% interval comes from the resi
 by group: the biases of the held-out chip's siblings on its software stack (mirrored, widened
 by Student's t for how few they are) plus the scatter of every other chip's rows about its
 own bias; a vendor's only chip (its stack then unmeasured) takes the biases of whole stacks
-held out.
+held out and their rows' scatter (the band an estimate on an unmeasured stack ships), its own
+stack's never.
 """
 
 from __future__ import annotations
