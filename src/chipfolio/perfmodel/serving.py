@@ -74,6 +74,14 @@ each expert's tokens. The Gaudi 3 GLM-4.7 rows agree: TPOT is 53 ms at one seque
 60 ms at eight, where reading every local expert (about 84 GB a chip) at 3.7 TB/s alone
 takes 23 ms and the routed share a few."""
 
+ROCE_SCALEUP_STACKS = frozenset({"synapse"})
+"""Stacks whose chips scale up over Ethernet: Gaudi 2 and 3 link the chips of a node through
+their integrated RoCE v2 ports (21 of Gaudi 3's 24 x 200 GbE; Intel Hot Chips 2024 deck via
+the registry's source, docs.habana.ai Network Configuration) with HCCL, where NVLink and
+Infinity Fabric are load/store fabrics. Every collective pays ``roce_us`` more latency
+(fitted: the Gaudi 2 rows, 27 ms a token for Llama-2-70B on 8 chips at batch 1, carry it
+to a Gaudi held out)."""
+
 ENGINES = ("sglang", "trt", "vllm", "atom")
 """Serving engines the model knows by name; others fall back to the vendor stack's values."""
 
@@ -115,7 +123,7 @@ STACK_FIELDS = (
 )
 """Parameters each stack (and each engine on a stack) may move from the cross-stack value."""
 
-GLOBAL_FIELDS = ("collective_us", "fp4_factor", "fixed_pow")
+GLOBAL_FIELDS = ("collective_us", "fp4_factor", "fixed_pow", "roce_us")
 
 FRACTIONS = frozenset(
     {"mm_eff", "hbm_eff", "comm_eff", "prefill_eff", "moe_eff", "fp4_factor", "fixed_pow"}
@@ -137,6 +145,7 @@ PRIOR: dict[str, float] = {
     "mtp_accept": 2.0,
     "fp4_factor": 0.7,
     "fixed_pow": 0.5,
+    "roce_us": 15.0,
 }
 """Round textbook values: the prior centre of every fit and the values of an unfitted model."""
 
@@ -447,7 +456,7 @@ _POINT_FIELDS = (
     "hbm_bw", "peak", "bf16", "hbm_cap", "link", "link_pf", "n", "dp", "tpa", "ep",
     "mtp", "disagg", "fp4", "conc", "isl", "osl", "attn_b", "dense_b", "expert_b", "experts",
     "k", "layers", "moe_layers", "d", "dense_fl", "expert_fl", "kv_ctx", "kv_full", "kvshard",
-    "att_dec", "att_pre", "npf", "pf_gpus", "instances", "moe_all",
+    "att_dec", "att_pre", "npf", "pf_gpus", "instances", "moe_all", "roce",
 )  # fmt: skip
 
 
@@ -498,6 +507,7 @@ def _static(
         "att_pre": s.attn_flops_prefill * float(s.attended(isl / 2.0)),
         "npf": npf, "pf_gpus": dep.prefill_gpus, "instances": instances,
         "moe_all": float(str(chip.stack) in STATIC_SHAPE_MOE_STACKS and s.n_experts > 0),
+        "roce": float(str(chip.stack) in ROCE_SCALEUP_STACKS),
     }  # fmt: skip
     return tuple(float(row[name]) for name in _POINT_FIELDS)
 
@@ -629,7 +639,7 @@ def _step(a: Mapping[str, Array], q: Mapping[str, Array], batch: Array, prefill_
     attn_flops = (decode_tokens * a["att_dec"] + prefill_tokens * a["att_pre"]) / n
     t_attn = _softmax(kv / hbm, attn_flops / (q["mm_eff"] * a["bf16"]))
     bw = q["comm_eff"] * a["link"]
-    lat = q["collective_us"] * 1e-6
+    lat = (q["collective_us"] + a["roce"] * q["roce_us"]) * 1e-6
     hidden = a["d"] * 2.0
     attn_ar = a["layers"] * _allreduce(tokens / dp * hidden, tpa, bw, lat)
     ffn_layers = np.where(a["ep"] > 0, a["layers"] - a["moe_layers"], a["layers"])
@@ -652,7 +662,8 @@ def _prefill(
     attn = isl * a["att_pre"] / (q["mm_eff"] * a["bf16"])
     weights = (a["attn_b"] + a["dense_b"] + a["expert_b"]) / (q["hbm_eff"] * a["hbm_bw"])
     bw = q["comm_eff"] * link
-    comm = 2.0 * a["layers"] * _allreduce(isl * a["d"] * 2.0, gpus, bw, q["collective_us"] * 1e-6)
+    lat = (q["collective_us"] + a["roce"] * q["roce_us"]) * 1e-6
+    comm = 2.0 * a["layers"] * _allreduce(isl * a["d"] * 2.0, gpus, bw, lat)
     layer_s = a["layers"] * q["layer_us"] * _fixed_scale(a, q) * 1e-6
     fixed = layer_s + a["moe_layers"] * _moe_layer_s(a, q)
     work = flops + attn

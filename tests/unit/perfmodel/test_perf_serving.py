@@ -258,3 +258,15 @@ def test_fixed_costs_shrink_with_a_chips_bandwidth() -> None:
     slow_t, fast_t = evaluate(build_points(pts), params).tpot_s
     assert fast_t < slow_t
     assert fast_t > slow_t / 2  # partly latency: less than the bandwidth ratio
+
+
+def test_collectives_over_roce_pay_more_latency() -> None:
+    gaudi = registry().get("gaudi3")
+    nvlink = replace(gaudi, stack=SoftwareStack.CUDA)  # same silicon on a load/store fabric
+    prior = prior_params()
+    params = replace(prior, base={**prior.base, "roce_us": encode("roce_us", 100.0)})
+    shape = model_shape(get_model("llama-3.1-70b"), P.BF16)
+    pts = [Point(c, shape, P.BF16, Deployment(8), 1, 100, 1000, "vllm") for c in (gaudi, nvlink)]
+    roce_t, nvlink_t = evaluate(build_points(pts), params).tpot_s
+    collectives = 2 * shape.n_layers  # attention and FFN all-reduces per layer
+    assert roce_t - nvlink_t > 0.8 * collectives * 100e-6
