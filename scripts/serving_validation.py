@@ -19,7 +19,8 @@ Interval coverage is nested: a held-out group's 80% interval comes from the resi
 by group: the biases of the held-out chip's siblings on its software stack (mirrored, widened
 by Student's t for how few they are) plus the scatter of every other chip's rows about its
 own bias; a vendor's only chip (its stack then unmeasured) takes the biases of whole stacks
-held out.
+held out and their rows' scatter (the band an estimate on an unmeasured stack ships), its own
+stack's never.
 """
 
 from __future__ import annotations
@@ -192,7 +193,9 @@ def run(refit: bool, quick: bool) -> tuple[str, ServingParams]:
     kfold = hold_out(allobs, folds(allobs, 5), max_nfev=nfev, scored=_scored)
     stack_of = {o.chip: o.stack for o in ix}
     stack_bias = group_biases(loso)
-    loco_i = grouped_intervals(loco, stack_of, stack_bias)
+    stack_within = {g: [h.log_residual - stack_bias[g] for h in rows]
+                    for g, rows in loso.items() if rows}  # fmt: skip
+    loco_i = grouped_intervals(loco, stack_of, stack_bias, stack_within)
     lofo_i = grouped_intervals(lofo)
     loso_i = grouped_intervals(loso)
     shipped = replace(full, intervals=shipped_intervals(loco, lofo, loso, kfold, stack_of))

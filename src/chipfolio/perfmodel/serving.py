@@ -16,7 +16,12 @@ tokens join every step. The step processes T tokens on each instance and costs, 
   FFNs, a dispatch (8-bit) and combine (16-bit) all-to-all per MoE layer with expert
   parallelism, each over the scale-up domain when the instance fits in it (NVL72 racks)
   and over the scale-out network otherwise;
-* fixed costs per layer, per MoE layer, per step and per sequence (the engine's own).
+* fixed costs per layer, per MoE layer, per step and per sequence (the engine's own; the
+  per-layer and per-sequence ones shrink on a chip with more memory bandwidth, to a fitted
+  power: they are small kernels, partly launch latency and partly memory traffic).
+
+A stack whose MoE kernel needs static shapes (Gaudi) runs every local expert each step:
+it streams all expert weights and counts every token through every local expert.
 
 TPOT is the step over the accepted length; TTFT is the engine's fixed time to first token,
 the prompt's own prefill, and queueing (for a prefill slot, and for KV-cache room when the
@@ -56,6 +61,26 @@ what the weights leave; SGLang's mem_fraction_static reaches 0.9-0.95 on large G
 
 PREFILL_CHUNK_TOKENS = 8192
 """Activation workspace of one prefill chunk (SGLang/TensorRT-LLM default token budget)."""
+
+STATIC_SHAPE_MOE_STACKS = frozenset({"synapse"})
+"""Stacks whose MoE kernel runs every local expert each step, whatever the routing.
+
+Gaudi's graph compiler wants static shapes, and vLLM on Gaudi hands the fused MoE op
+(``torch.ops.hpu.mixture_of_experts``) the weights of every local expert with the routing
+table (vllm-project/vllm-gaudi, ``vllm_gaudi/extension/ops.py``, ``VllmMixtureOfExpertsOp``):
+the model streams all local expert weights every step and counts every token through every
+local expert (dense GEMMs; the routing weights zero the unrouted ones) instead of gathering
+each expert's tokens. The Gaudi 3 GLM-4.7 rows agree: TPOT is 53 ms at one sequence and
+60 ms at eight, where reading every local expert (about 84 GB a chip) at 3.7 TB/s alone
+takes 23 ms and the routed share a few."""
+
+ROCE_SCALEUP_STACKS = frozenset({"synapse"})
+"""Stacks whose chips scale up over Ethernet: Gaudi 2 and 3 link the chips of a node through
+their integrated RoCE v2 ports (21 of Gaudi 3's 24 x 200 GbE; Intel Hot Chips 2024 deck via
+the registry's source, docs.habana.ai Network Configuration) with HCCL, where NVLink and
+Infinity Fabric are load/store fabrics. Every collective pays ``roce_us`` more latency
+(fitted: the Gaudi 2 rows, 27 ms a token for Llama-2-70B on 8 chips at batch 1, carry it
+to a Gaudi held out)."""
 
 ENGINES = ("sglang", "trt", "vllm", "atom")
 """Serving engines the model knows by name; others fall back to the vendor stack's values."""
@@ -98,9 +123,11 @@ STACK_FIELDS = (
 )
 """Parameters each stack (and each engine on a stack) may move from the cross-stack value."""
 
-GLOBAL_FIELDS = ("collective_us", "fp4_factor")
+GLOBAL_FIELDS = ("collective_us", "fp4_factor", "fixed_pow", "roce_us")
 
-FRACTIONS = frozenset({"mm_eff", "hbm_eff", "comm_eff", "prefill_eff", "moe_eff", "fp4_factor"})
+FRACTIONS = frozenset(
+    {"mm_eff", "hbm_eff", "comm_eff", "prefill_eff", "moe_eff", "fp4_factor", "fixed_pow"}
+)
 
 PRIOR: dict[str, float] = {
     "mm_eff": 0.5,
@@ -117,6 +144,8 @@ PRIOR: dict[str, float] = {
     "collective_us": 15.0,
     "mtp_accept": 2.0,
     "fp4_factor": 0.7,
+    "fixed_pow": 0.5,
+    "roce_us": 15.0,
 }
 """Round textbook values: the prior centre of every fit and the values of an unfitted model."""
 
@@ -427,7 +456,7 @@ _POINT_FIELDS = (
     "hbm_bw", "peak", "bf16", "hbm_cap", "link", "link_pf", "n", "dp", "tpa", "ep",
     "mtp", "disagg", "fp4", "conc", "isl", "osl", "attn_b", "dense_b", "expert_b", "experts",
     "k", "layers", "moe_layers", "d", "dense_fl", "expert_fl", "kv_ctx", "kv_full", "kvshard",
-    "att_dec", "att_pre", "npf", "pf_gpus", "instances",
+    "att_dec", "att_pre", "npf", "pf_gpus", "instances", "moe_all", "roce",
 )  # fmt: skip
 
 
@@ -477,6 +506,8 @@ def _static(
         "kvshard": kvshard, "att_dec": s.attn_flops_decode * float(s.attended(ctx)),
         "att_pre": s.attn_flops_prefill * float(s.attended(isl / 2.0)),
         "npf": npf, "pf_gpus": dep.prefill_gpus, "instances": instances,
+        "moe_all": float(str(chip.stack) in STATIC_SHAPE_MOE_STACKS and s.n_experts > 0),
+        "roce": float(str(chip.stack) in ROCE_SCALEUP_STACKS),
     }  # fmt: skip
     return tuple(float(row[name]) for name in _POINT_FIELDS)
 
@@ -550,6 +581,39 @@ def _softmax(memory: Array, compute: Array) -> Array:
     return np.asarray((memory**p + compute**p) ** (1.0 / p), dtype=np.float64)
 
 
+def _expert_flops(a: Mapping[str, Array], q: Mapping[str, Array]) -> Array:
+    """Matmul FLOPs per token of the routed experts, as dense-GEMM equivalents.
+
+    Routed-expert GEMMs (grouped, few tokens per expert) reach ``moe_eff`` of a dense GEMM.
+    A stack that runs every local expert on every token does E/k times the work, but as
+    plain dense GEMMs.
+    """
+    ratio = a["experts"] / np.maximum(a["k"], 1.0)
+    every = a["expert_fl"] * ratio
+    return np.asarray(
+        np.where(a["moe_all"] > 0, every, a["expert_fl"] / q["moe_eff"]), dtype=np.float64
+    )
+
+
+def _moe_layer_s(a: Mapping[str, Array], q: Mapping[str, Array]) -> Array:
+    """Fixed time of one MoE layer on the chip."""
+    return np.asarray(q["moe_layer_us"] * _fixed_scale(a, q) * 1e-6)
+
+
+REFERENCE_HBM_BYTES_PER_S = 4.8e12
+"""HBM bandwidth at which the fixed per-layer and per-sequence costs are quoted (H200's)."""
+
+
+def _fixed_scale(a: Mapping[str, Array], q: Mapping[str, Array]) -> Array:
+    """How a chip's fixed per-layer and per-sequence costs compare with the reference chip's.
+
+    Those costs are many small kernels (norms, rotary, activation quantisation, routing,
+    top-k) bound partly by launch latency and partly by moving activations through memory:
+    they shrink with the chip's bandwidth to the fitted power ``fixed_pow`` (0: pure
+    latency, 1: pure memory traffic)."""
+    return np.asarray(np.power(REFERENCE_HBM_BYTES_PER_S / a["hbm_bw"], q["fixed_pow"]))
+
+
 def _step(a: Mapping[str, Array], q: Mapping[str, Array], batch: Array, prefill_tokens: Array,
           draft: Array) -> Array:  # fmt: skip
     """Time of one step of an instance holding ``batch`` sequences."""
@@ -562,9 +626,9 @@ def _step(a: Mapping[str, Array], q: Mapping[str, Array], batch: Array, prefill_
     touched = np.where(
         a["experts"] > 0, 1.0 - np.power(1.0 - a["k"] / experts, np.maximum(tokens, 0.0)), 0.0
     )
+    touched = np.where(a["moe_all"] > 0, 1.0, touched)
     weight_bytes = a["attn_b"] / tpa + a["dense_b"] / n + a["expert_b"] * touched / n
-    # Routed-expert GEMMs (grouped, few tokens per expert) reach a fraction of dense GEMMs.
-    flops = a["dense_fl"] + a["expert_fl"] / q["moe_eff"]
+    flops = a["dense_fl"] + _expert_flops(a, q)
     compute = (decode_tokens / q["mm_eff"] + prefill_tokens / q["prefill_eff"]) * flops / (n * peak)
     t_weights = _softmax(weight_bytes / hbm, compute)
     # Data-parallel attention ranks step together: the busiest rank (sequences land at
@@ -575,19 +639,16 @@ def _step(a: Mapping[str, Array], q: Mapping[str, Array], batch: Array, prefill_
     attn_flops = (decode_tokens * a["att_dec"] + prefill_tokens * a["att_pre"]) / n
     t_attn = _softmax(kv / hbm, attn_flops / (q["mm_eff"] * a["bf16"]))
     bw = q["comm_eff"] * a["link"]
-    lat = q["collective_us"] * 1e-6
+    lat = (q["collective_us"] + a["roce"] * q["roce_us"]) * 1e-6
     hidden = a["d"] * 2.0
     attn_ar = a["layers"] * _allreduce(tokens / dp * hidden, tpa, bw, lat)
     ffn_layers = np.where(a["ep"] > 0, a["layers"] - a["moe_layers"], a["layers"])
     ffn_ar = ffn_layers * _allreduce(tokens * hidden, n, bw, lat)
     a2a_bytes = tokens / n * a["k"] * a["d"] * 3.0 * (n - 1.0) / n
     a2a = np.where(a["ep"] > 0, a["moe_layers"] * (2.0 * lat + a2a_bytes / bw), 0.0)
-    fixed = (
-        a["layers"] * q["layer_us"]
-        + a["moe_layers"] * q["moe_layer_us"]
-        + q["step_us"]
-        + busiest * q["seq_us"]
-    ) * 1e-6
+    per_layer = (a["layers"] * q["layer_us"] + busiest * q["seq_us"]) * _fixed_scale(a, q)
+    fixed = (per_layer + q["step_us"]) * 1e-6
+    fixed = fixed + a["moe_layers"] * _moe_layer_s(a, q)
     return np.asarray(t_weights + t_attn + attn_ar + ffn_ar + a2a + fixed, dtype=np.float64)
 
 
@@ -597,12 +658,14 @@ def _prefill(
     """(latency of one prompt alone, chip-seconds of compute it needs) on ``gpus`` chips."""
     peak = a["peak"] * np.where(a["fp4"] > 0, q["fp4_factor"], 1.0)
     isl = a["isl"]
-    flops = isl * (a["dense_fl"] + a["expert_fl"] / q["moe_eff"]) / (q["prefill_eff"] * peak)
+    flops = isl * (a["dense_fl"] + _expert_flops(a, q)) / (q["prefill_eff"] * peak)
     attn = isl * a["att_pre"] / (q["mm_eff"] * a["bf16"])
     weights = (a["attn_b"] + a["dense_b"] + a["expert_b"]) / (q["hbm_eff"] * a["hbm_bw"])
     bw = q["comm_eff"] * link
-    comm = 2.0 * a["layers"] * _allreduce(isl * a["d"] * 2.0, gpus, bw, q["collective_us"] * 1e-6)
-    fixed = (a["layers"] * (q["layer_us"]) + a["moe_layers"] * q["moe_layer_us"]) * 1e-6
+    lat = (q["collective_us"] + a["roce"] * q["roce_us"]) * 1e-6
+    comm = 2.0 * a["layers"] * _allreduce(isl * a["d"] * 2.0, gpus, bw, lat)
+    layer_s = a["layers"] * q["layer_us"] * _fixed_scale(a, q) * 1e-6
+    fixed = layer_s + a["moe_layers"] * _moe_layer_s(a, q)
     work = flops + attn
     latency = np.maximum(weights / gpus, work / gpus) + comm + fixed
     return np.asarray(latency, dtype=np.float64), np.asarray(work, dtype=np.float64)

@@ -390,6 +390,7 @@ def grouped_intervals(
     held: Mapping[str, list[Held]],
     family: Mapping[str, str] | None = None,
     orphan_biases: Mapping[str, float] | None = None,
+    orphan_within: Mapping[str, Sequence[float]] | None = None,
 ) -> dict[str, list[Held]]:
     """Each held-out group's rows with an 80% interval from the *other* groups only.
 
@@ -400,24 +401,28 @@ def grouped_intervals(
     few they are (one sibling: Student's t with one degree of freedom). A group
     with no family member held out beside it (a vendor's only chip: its stack is then
     unmeasured) takes the biases of whole stacks held out (``orphan_biases``, its own
-    excluded); without any, its interval is unbounded.
+    excluded); without any, its interval is unbounded. With ``orphan_within`` (each whole
+    stack's rows about its own bias when it was held out) such a group also takes its row
+    scatter from the other stacks: the band an estimate on an unmeasured stack ships.
     """
     biases = group_biases(held)
     within_by = {g: [h.log_residual - biases[g] for h in rows] for g, rows in held.items() if rows}
     out: dict[str, list[Held]] = {}
     for group, rows in held.items():
         others = [g for g in within_by if g != group]
+        within = [r for g in others for r in within_by[g]]
         if family is not None:
             own = family.get(group, "")
             siblings = [g for g in others if family.get(g) == own]
             if siblings:
-                others = siblings
                 pool = [biases[g] for g in siblings]
+                within = [r for g in siblings for r in within_by[g]]
             else:
                 pool = [b for f, b in (orphan_biases or {}).items() if f != own]
+                stacks = [r for f, rs in (orphan_within or {}).items() if f != own for r in rs]
+                within = stacks or within
         else:
             pool = [biases[g] for g in others]
-        within = [r for g in others for r in within_by[g]]
         lo, hi = bias_band(pool, within)
         out[group] = [
             Held(h.obs, h.predicted, h.predicted * math.exp(lo), h.predicted * math.exp(hi))

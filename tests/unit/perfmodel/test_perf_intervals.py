@@ -85,6 +85,23 @@ def test_siblings_set_the_band_and_an_only_child_takes_the_stack_biases() -> Non
     assert math.isfinite(width["solo"])
 
 
+def test_an_only_child_takes_the_other_stacks_row_scatter_when_given() -> None:
+    # Chips scatter little about their own bias; whole stacks held out scatter a lot.
+    held = {"n1": _group(0.0), "n2": _group(0.1), "solo": _group(-0.5)}
+    family = {"n1": "cuda", "n2": "cuda", "solo": "synapse"}
+    stacks = {"cuda": 0.1, "synapse": -0.5}
+    scatter = {"cuda": [-0.6, 0.0, 0.6], "synapse": [-5.0, 5.0]}  # its own never counts
+    tight = grouped_intervals(held, family, stacks)
+    wide = grouped_intervals(held, family, stacks, scatter)
+
+    def width(out: dict[str, list[Held]], group: str) -> float:
+        return math.log(out[group][0].high / out[group][0].low)
+
+    assert width(wide, "solo") > width(tight, "solo") + 0.5
+    assert width(wide, "solo") < 5.0  # synapse's own scatter stayed out
+    assert width(wide, "n1") == width(tight, "n1")  # a chip with siblings keeps theirs
+
+
 def test_a_new_chip_gets_its_stacks_band_when_the_calibration_has_one() -> None:
     p = shipped_serving_params()
     generic = p.interval("unmeasured_chip")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from chipfolio.catalog.chips import registry
-from chipfolio.domain import Precision
+from chipfolio.domain import Chip, Precision, SoftwareStack
 from chipfolio.errors import InputError
 from chipfolio.perfmodel import InferenceEstimate, estimate_inference, get_model
 from chipfolio.perfmodel.observations import Observation, Target
@@ -226,3 +226,47 @@ def test_a_bad_concurrency_names_its_field(bad: float) -> None:
     with pytest.raises(InputError) as info:
         estimate_inference("llama-3.1-8b", "h100", 1, "fp8", 100, 100, concurrency=bad)
     assert info.value.location.field == "concurrency"
+
+
+def test_a_static_shape_moe_stack_streams_every_expert_at_any_batch() -> None:
+    # Gaudi's MoE op runs every local expert: one sequence reads every expert's weights.
+    glm = model_shape(get_model("glm-4.7"), P.BF16)
+    gaudi = registry().get("gaudi3")
+    routed = replace(gaudi, stack=SoftwareStack.CUDA)  # same silicon, a routing MoE kernel
+    params = prior_params()
+
+    def step(chip: Chip, conc: float) -> float:
+        pt = Point(chip, glm, P.BF16, Deployment(8), conc, 1000, 1000, "vllm")
+        return float(evaluate(build_points([pt]), params).tpot_s[0])
+
+    every_expert = glm.expert_bytes / 8 / (gaudi.hbm_tbps * 1e12)
+    assert step(gaudi, 1) > every_expert
+    assert step(gaudi, 1) > step(routed, 1) + 0.5 * every_expert
+    assert step(gaudi, 4) < 1.3 * step(gaudi, 1)  # the weights are read once either way
+    assert step(routed, 4) > 1.3 * step(routed, 1)  # routing: more tokens, more experts
+
+
+def test_fixed_costs_shrink_with_a_chips_bandwidth() -> None:
+    # Same chip, more bandwidth: the weights read faster and so do the small kernels.
+    base = registry().get("h200")
+    fast = replace(base, hbm_tbps=base.hbm_tbps * 2)
+    no_weights = replace(DSR1, attn_bytes=0.0, dense_bytes=0.0, expert_bytes=0.0,
+                         kv_bytes_per_token=1.0)  # fmt: skip
+    prior = prior_params()
+    params = replace(prior, base={**prior.base, "step_us": encode("step_us", 1e-3)})
+    pts = [Point(c, no_weights, P.FP8, Deployment(1), 1, 10, 1000) for c in (base, fast)]
+    slow_t, fast_t = evaluate(build_points(pts), params).tpot_s
+    assert fast_t < slow_t
+    assert fast_t > slow_t / 2  # partly latency: less than the bandwidth ratio
+
+
+def test_collectives_over_roce_pay_more_latency() -> None:
+    gaudi = registry().get("gaudi3")
+    nvlink = replace(gaudi, stack=SoftwareStack.CUDA)  # same silicon on a load/store fabric
+    prior = prior_params()
+    params = replace(prior, base={**prior.base, "roce_us": encode("roce_us", 100.0)})
+    shape = model_shape(get_model("llama-3.1-70b"), P.BF16)
+    pts = [Point(c, shape, P.BF16, Deployment(8), 1, 100, 1000, "vllm") for c in (gaudi, nvlink)]
+    roce_t, nvlink_t = evaluate(build_points(pts), params).tpot_s
+    collectives = 2 * shape.n_layers  # attention and FFN all-reduces per layer
+    assert roce_t - nvlink_t > 0.8 * collectives * 100e-6
