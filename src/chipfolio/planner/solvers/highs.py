@@ -490,7 +490,13 @@ class HighsLive:
         self._deadline[0] = started + float(options.time_limit_s)
         bound = math.inf if relax or objective_bound is None else float(objective_bound)
         try:
-            h.setOptionValue("time_limit", float(options.time_limit_s))
+            limit = float(options.time_limit_s)
+            if relax:
+                # HiGHS 1.16 counts an instance's run time over all its runs, and the LP
+                # instance is re-run without clearing (its basis carries over): the limit is
+                # set past the time already spent, so each LP gets its own
+                limit += float(h.getRunTime())
+            h.setOptionValue("time_limit", limit)
             h.setOptionValue("mip_rel_gap", float(options.mip_gap))
             h.setOptionValue("mip_max_nodes", int(node_limit) if node_limit else 2**31 - 1)
             h.setOptionValue("objective_bound", bound)
