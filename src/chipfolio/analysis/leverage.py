@@ -739,7 +739,11 @@ def analyze_leverage(problem: Problem, options: LeverageOptions | None = None) -
         # frontier points and the policy cost fill in behind them
         with _pool(workers) as pool:
             loose_future = pool.submit(_task, loose_job)
-            vendor_futures = [pool.submit(_task, ("vendor", t)) for t in tasks]
+            # longest first: a vendor the plan buys little of (or none) needs the most
+            # probes (it starts from a low price), so the pool starts those first
+            by_share = sorted(range(len(tasks)), key=lambda i: (tasks[i].share, i))
+            submitted = {i: pool.submit(_task, ("vendor", tasks[i])) for i in by_share}
+            vendor_futures = [submitted[i] for i in range(len(tasks))]
             policy_future = None if policy_job is None else pool.submit(_task, policy_job)
             loosest = loose_future.result()
             assert isinstance(loosest, FrontierPoint)

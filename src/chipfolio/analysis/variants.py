@@ -57,6 +57,7 @@ Change = Callable[[LiveModel], None]
 DEFAULT_NODE_LIMIT = 10_000
 # guesses of a variant's cost above its LP bound, tried in turn when no plan is known
 LADDER_STEPS = (0.03, 0.06, 0.1, 0.15, 0.2, 0.3, 0.45, 0.7, 1.0)
+ROUNDING_SKIP = 0.01  # a known plan this close to the LP bound makes rounding the LP moot
 CLOCK_STATUSES = ("kTimeLimit", "kInterrupt", "kHighsInterrupt")  # stopped by the clock
 
 
@@ -193,8 +194,21 @@ class Variants:
         node_limit: int,
     ) -> Answer:
         live = self.live
-        rounded, lp_bound = self._rounded_starts()
-        start, start_cost = self._best_start([*starts, *rounded], opts)
+        lp_bound, lp = self._lp()
+        start, start_cost = self._best_start(starts, opts)
+        near = (
+            start_cost is not None
+            and lp_bound is not None
+            and start_cost <= (1.0 + ROUNDING_SKIP) * max(lp_bound, 0.0)
+        )
+        if not near:
+            # the planner's rounding of the LP (a tenth of a second of local search): only
+            # when no known plan is already within ROUNDING_SKIP of the LP bound
+            rounded = self._rounded_starts(lp)
+            if rounded:
+                alt, alt_cost = self._best_start(rounded, opts)
+                if alt_cost is not None and (start_cost is None or alt_cost < start_cost):
+                    start, start_cost = alt, alt_cost
         if cutoff is not None and start_cost is not None and start_cost > cutoff:
             start = None
         if start is None and self._least_cost and lp_bound is not None and lp_bound > 0.0:
@@ -252,18 +266,22 @@ class Variants:
             bound = min(bound, cost)
         return Answer(result.status, x, cost, spend, bound, stopped_by_clock=clock)
 
-    def _rounded_starts(self) -> tuple[list[FloatArray], float | None]:
-        """The variant's LP relaxation made whole by the planner's rounding and repair, and
-        the LP's optimal cost (a lower bound on the variant's; None: no LP optimum)."""
+    def _lp(self) -> tuple[float | None, Solution | None]:
+        """The variant's LP optimum (a lower bound on its cost; None: none) and solution."""
         if not self._least_cost:
-            return [], None
+            return None, None
         lp = self.live.solve(SolveMode.LP)
         if lp.x is None or lp.status is not SolveStatus.OPTIMAL or lp.objective is None:
-            return [], None
+            return None, None
+        return float(lp.objective), lp
+
+    def _rounded_starts(self, lp: Solution | None) -> list[FloatArray]:
+        """The variant's LP relaxation made whole by the planner's rounding and repair."""
+        if lp is None or lp.x is None:
+            return []
         form = self.live.formulation()
         done = rounded_plan(self.model, form, lp.x, self.options, lp.row_duals)
-        bound = float(lp.objective)
-        return ([] if done is None or done.x is None else [done.x]), bound
+        return [] if done is None or done.x is None else [done.x]
 
     def _best_start(
         self, starts: Sequence[FloatArray], opts: SolveOptions
