@@ -427,9 +427,9 @@ class _Run:
         self, ks: IntArray, target: FloatArray, progress: FloatArray, used: IntArray
     ) -> BoolArray:
         inference = self.model.inference[:, None]
-        ratio = self.future.demand.level[:, int(ks[0]) : int(ks[-1]) + 1] / self.planned_level[
-            :, None
-        ]
+        ratio = (
+            self.future.demand.level[:, int(ks[0]) : int(ks[-1]) + 1] / self.planned_level[:, None]
+        )
         up, down = self.reaction.demand_up_threshold, self.reaction.demand_down_threshold
         demand_drift = inference & ((ratio > 1.0 + up) | (ratio < 1.0 - down))
         rate, _ = self._rates(ks, progress)

@@ -41,6 +41,7 @@ from chipfolio.planner import (
 )
 from chipfolio.planner import Model as Built
 from chipfolio.planner import build_model as build
+from chipfolio.planner.solvers.lp_session import LpSession
 from chipfolio.simulation.model import Schedule
 
 ROUNDING_TOLERANCE = 1e-7
@@ -88,17 +89,20 @@ def lp_rounded_schedule(
     built: Built | None = None,
     cap_tolerance: float = 0.0,
     repair: bool = True,
+    session: LpSession | None = None,
 ) -> Rounded:
     """A schedule from the rounded LP relaxation, checked against the share caps.
 
     ``built`` reuses a model already built for ``problem``; ``cap_tolerance`` is how far
     (in share of total cost) a vendor may exceed the cap before the answer is invalid;
     ``repair`` tries the gang placements and tighter caps above when the first rounding
-    breaks a cap.
+    breaks a cap. ``session`` solves the LPs on one reused HiGHS instance (same answers)
+    when ``solver`` is HiGHS.
     """
     built = built or build(problem, prune_pairs=options.prune)
     lp_options = dataclasses.replace(options, relax=True)
-    first = _solve_lp(built, built.formulation, solver, lp_options)
+    lp = _Lp(solver, lp_options, session if solver.name == "highs" else None)
+    first = _solve_lp(built, built.formulation, lp)
     if first is None:
         return Rounded(None, valid=True)
     x, bound = first
@@ -106,7 +110,7 @@ def lp_rounded_schedule(
     lps = 1
     valid = caps_hold(built.problem, built.structure, attempt.units, cap_tolerance)
     if not valid and repair:
-        fixed, tries = _repair_caps(built, x, solver, lp_options, cap_tolerance)
+        fixed, tries = _repair_caps(built, x, lp, cap_tolerance)
         lps += tries
         if fixed is not None:
             attempt, valid = fixed, True
@@ -116,16 +120,32 @@ def lp_rounded_schedule(
     return Rounded(schedule, valid, attempt.cost, bound, lps)
 
 
-def _solve_lp(
-    built: Built, form: Formulation, solver: Solver, lp_options: SolveOptions
-) -> tuple[FloatArray, float] | None:
+@dataclass(frozen=True, eq=False)
+class _Lp:
+    """How LP relaxations are solved: ``session`` when set, else ``solver``."""
+
+    solver: Solver
+    options: SolveOptions
+    session: LpSession | None
+
+    def solve(self, form: Formulation) -> tuple[FloatArray, float] | None:
+        if self.session is not None:
+            return self.session.solve(form)
+        result = self.solver.solve(form, self.options)
+        if not result.status.has_solution or result.objective is None:
+            return None
+        return result.value(), float(result.objective)
+
+
+def _solve_lp(built: Built, form: Formulation, lp: _Lp) -> tuple[FloatArray, float] | None:
     """The LP optimum's allocation columns and objective, or None when infeasible."""
-    result = solver.solve(form, lp_options)
-    if not result.status.has_solution or result.objective is None:
+    solved = lp.solve(form)
+    if solved is None:
         return None
+    values, objective = solved
     block = built.formulation.var_blocks["x"]
-    x = np.maximum(result.value()[block.offset : block.stop], 0.0)[: built.structure.n_cols]
-    return x, float(result.objective)
+    x = np.maximum(values[block.offset : block.stop], 0.0)[: built.structure.n_cols]
+    return x, objective
 
 
 def _round(built: Built, x: FloatArray) -> _Try:
@@ -158,9 +178,7 @@ def _planner_rounding(built: Built, x: FloatArray) -> FloatArray | None:
     return round_plan(built.problem, built.structure, built.formulation, full)
 
 
-def _repair_caps(
-    built: Built, x: FloatArray, solver: Solver, lp_options: SolveOptions, tolerance: float
-) -> tuple[_Try | None, int]:
+def _repair_caps(built: Built, x: FloatArray, lp: _Lp, tolerance: float) -> tuple[_Try | None, int]:
     """A rounding that keeps the share caps, and how many LPs were solved to find it.
 
     First each gang job pinned to each of its ``GANG_CANDIDATES`` likeliest offers (the
@@ -171,7 +189,7 @@ def _repair_caps(
     best: _Try | None = None
     for pinned in _gang_pins(built, x):
         lps += 1
-        solved = _solve_lp(pinned, pinned.formulation, solver, lp_options)
+        solved = _solve_lp(pinned, pinned.formulation, lp)
         attempt = None if solved is None else _cheapest_valid(pinned, solved[0], tolerance)
         if attempt is not None and (best is None or attempt.cost < best.cost):
             best = attempt
@@ -184,7 +202,7 @@ def _repair_caps(
         if margin > 0.0:
             lps += 1
             tight = tighten_shares(built.formulation, margin, cap)
-            solved = _solve_lp(built, tight, solver, lp_options)
+            solved = _solve_lp(built, tight, lp)
             if solved is None:
                 break
             x = solved[0]

@@ -47,6 +47,7 @@ from chipfolio.planner import (
     solve_problem,
 )
 from chipfolio.planner import Model as Built
+from chipfolio.planner.solvers.lp_session import LpSession
 from chipfolio.simulation.model import ReplanRequest, Schedule
 from chipfolio.simulation.rounding import Rounded, build_schedule, lp_rounded_schedule
 
@@ -209,6 +210,7 @@ class PlannerReplanner:
         self.mode = mode
         self.options = dataclasses.replace(options, relax=False)
         self._solver: Solver | None = None
+        self._session: LpSession | None = None
         self._cache: OrderedDict[bytes, Schedule | None] = OrderedDict()
         self.solves = 0
         self.cache_hits = 0
@@ -218,6 +220,13 @@ class PlannerReplanner:
         if self._solver is None:
             self._solver = get_solver(self.options.solver)
         return self._solver
+
+    @property
+    def session(self) -> LpSession:
+        """One HiGHS instance for this re-planner's LP relaxations (see lp_session)."""
+        if self._session is None:
+            self._session = LpSession(dataclasses.replace(self.options, relax=True))
+        return self._session
 
     def replan(self, request: ReplanRequest) -> Schedule | None:
         active = request.active
@@ -366,7 +375,12 @@ class PlannerReplanner:
 
     def _rounded(self, problem: Problem, built: Built) -> Rounded:
         rounded = lp_rounded_schedule(
-            problem, self.solver, self.options, built=built, cap_tolerance=SHARE_CAP_TOLERANCE
+            problem,
+            self.solver,
+            self.options,
+            built=built,
+            cap_tolerance=SHARE_CAP_TOLERANCE,
+            session=self.session,
         )
         self.solves += rounded.lps
         return rounded
