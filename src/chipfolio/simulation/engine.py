@@ -107,6 +107,9 @@ class _Run:
     unit_usd: FloatArray = field(init=False)
     step_seconds: float = field(init=False)
     cooldown_steps: int = field(init=False)
+    check_hour: FloatArray = field(init=False)
+    check_step: IntArray = field(init=False)
+    cut_set: frozenset[int] = field(init=False)
 
     def __post_init__(self) -> None:
         self.held = np.asarray(self.schedule.first, dtype=np.float64).copy()
@@ -136,6 +139,11 @@ class _Run:
         self.cooldown_steps = max(
             1, math.ceil(self.reaction.lead_new_offer_hours / self.clock.step_hours)
         )
+        self.check_hour = np.minimum(self.model.deadline_hours, self.model.horizon_hours)
+        self.check_step = (
+            np.ceil(self.check_hour / self.clock.step_hours - 1e-9).astype(np.int64) - 1
+        )
+        self.cut_set = frozenset(self.cut_steps.tolist())
 
     # ----- the loop ------------------------------------------------------------------------
     def run(self) -> Outcome:
@@ -259,8 +267,7 @@ class _Run:
     def _deadlines(self, ks: IntArray, block: _Block, count: int) -> None:
         """Training whose deadline (or the horizon's end) falls in these steps: on time?"""
         training = ~self.model.inference & ~self.done
-        check = np.minimum(self.model.deadline_hours, self.model.horizon_hours)
-        step_of_check = np.ceil(check / self.clock.step_hours - 1e-9).astype(np.int64) - 1
+        check, step_of_check = self.check_hour, self.check_step
         due = training & (step_of_check >= ks[0]) & (step_of_check <= ks[-1])
         for w in np.flatnonzero(due).tolist():
             k = int(step_of_check[w] - ks[0])
@@ -337,6 +344,8 @@ class _Run:
 
     def _cuts(self, step: int) -> None:
         """Capacity cuts: the offer's limit shrinks and held instances beyond it are taken."""
+        if step not in self.cut_set:
+            return
         factor = self.future.timeline.cut[:, step]
         hit = factor < 1.0
         if not hit.any():

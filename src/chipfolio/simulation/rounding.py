@@ -324,10 +324,8 @@ def schedule_from_units(
     """Serving units per column as a schedule over ``problem``'s workloads and offers."""
     n_w, n_o = len(problem.workloads), len(problem.offers)
     used = np.flatnonzero(units > 0)
-    w_of = {name: i for i, name in enumerate(problem.workloads.names.tolist())}
-    o_of = {oid: i for i, oid in enumerate(problem.offers.ids.tolist())}
-    w_map = np.array([w_of[n] for n in pruned.workloads.names.tolist()], dtype=np.int64)
-    o_map = np.array([o_of[i] for i in pruned.offers.ids.tolist()], dtype=np.int64)
+    w_map = _index_map(problem.workloads.names, pruned.workloads.names)
+    o_map = _index_map(problem.offers.ids, pruned.offers.ids)
     training = pruned.workloads.kinds != WorkloadKind.INFERENCE.value
     col_w = s.col_workload[used]
     end = s.col_end_hour[used]
@@ -342,6 +340,15 @@ def schedule_from_units(
         end,
         pruned.horizon_hours,
     )
+
+
+def _index_map(names: np.ndarray, subset: np.ndarray) -> IntArray:
+    """Where each of ``subset`` sits in ``names`` (pruning keeps the same tables, so mostly
+    ``subset`` is ``names`` itself)."""
+    if subset is names:
+        return np.arange(names.shape[0], dtype=np.int64)
+    where = {name: i for i, name in enumerate(names.tolist())}
+    return np.array([where[n] for n in subset.tolist()], dtype=np.int64)
 
 
 def build_schedule(
