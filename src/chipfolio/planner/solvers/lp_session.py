@@ -65,28 +65,30 @@ class LpSession:
         return None if isinstance(answer, str) else answer
 
     @staticmethod
-    def _lp(highspy: Any, form: Formulation) -> Any:
-        lp = highspy.HighsLp()
-        lp.num_col_ = form.n_cols
-        lp.num_row_ = form.n_rows
-        lp.offset_ = form.objective_offset
-        lp.col_cost_ = form.c
-        lp.col_lower_ = form.col_lower
-        lp.col_upper_ = form.col_upper
-        lp.row_lower_ = form.row_lower
-        lp.row_upper_ = form.row_upper
+    def _lp(highspy: Any, form: Formulation) -> tuple[Any, ...]:
+        """``passModel``'s arguments for the LP of ``form`` (column-wise, minimise)."""
         matrix = form.A.tocsc()
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.num_col_ = form.n_cols
-        lp.a_matrix_.num_row_ = form.n_rows
-        lp.a_matrix_.start_ = matrix.indptr.astype(np.int32)
-        lp.a_matrix_.index_ = matrix.indices.astype(np.int32)
-        lp.a_matrix_.value_ = matrix.data.astype(np.float64)
-        return lp
+        return (
+            form.n_cols,
+            form.n_rows,
+            int(matrix.nnz),
+            int(highspy.MatrixFormat.kColwise),
+            int(highspy.ObjSense.kMinimize),
+            float(form.objective_offset),
+            np.ascontiguousarray(form.c, dtype=np.float64),
+            np.ascontiguousarray(form.col_lower, dtype=np.float64),
+            np.ascontiguousarray(form.col_upper, dtype=np.float64),
+            np.ascontiguousarray(form.row_lower, dtype=np.float64),
+            np.ascontiguousarray(form.row_upper, dtype=np.float64),
+            matrix.indptr.astype(np.int32),
+            matrix.indices.astype(np.int32),
+            matrix.data.astype(np.float64),
+            np.zeros(form.n_cols, dtype=np.int32),  # every column continuous
+        )
 
     @staticmethod
     def _run(
-        highspy: Any, h: Any, lp: Any, *, presolve: bool, limit: float
+        highspy: Any, h: Any, lp: tuple[Any, ...], *, presolve: bool, limit: float
     ) -> tuple[FloatArray, float] | str:
         """(values, objective), or HiGHS's model status when there is no solution.
 
@@ -97,7 +99,7 @@ class LpSession:
         try:
             h.setOptionValue("presolve", "on" if presolve else "off")
             h.setOptionValue("time_limit", float(h.getRunTime()) + limit)
-            if h.passModel(lp) == highspy.HighsStatus.kError:
+            if h.passModel(*lp) == highspy.HighsStatus.kError:
                 raise SolverError("HiGHS rejected the model (invalid matrix or bounds)")
             h.run()
             raw = str(h.getModelStatus()).rsplit(".", 1)[-1]
