@@ -47,6 +47,11 @@ class LpSession:
             h.setOptionValue("threads", int(o.threads))
         return self._highspy, self._highs
 
+    @property
+    def seconds(self) -> float:
+        """HiGHS's run time over every LP this session solved (0 before the first)."""
+        return 0.0 if self._highs is None else float(self._highs.getRunTime())
+
     def solve(self, form: Formulation) -> tuple[FloatArray, float] | None:
         """The LP optimum of ``form`` (integrality ignored): (column values, objective).
 
