@@ -287,12 +287,10 @@ class PlannerReplanner:
             spend = _kept_spend(base, request, target, rows, policy)
             policy = _cap_without_dilution(policy, spend)
             columns = _with_phantoms(columns, spend, policy)
-            pad = ((0, 0), (0, len(spend)))
-            tput, allowed, units = (
-                np.pad(tput, pad),
-                np.pad(allowed, pad),
-                np.pad(units, pad, constant_values=1),
-            )
+            extra = (keep.size, len(spend))  # phantoms: nothing runs there
+            tput = np.concatenate([tput, np.zeros(extra)], axis=1)
+            allowed = np.concatenate([allowed, np.zeros(extra, dtype=bool)], axis=1)
+            units = np.concatenate([units, np.ones(extra, dtype=units.dtype)], axis=1)
         problem = Problem(
             offers=OfferTable(**columns),
             workloads=workloads,
@@ -420,9 +418,10 @@ def _kept_spend(
     offers = base.offers
     usd = (kept * offers.chips_per_instance[None, :]).sum(0) * offers.usd_per_chip_hour
     usd = usd * _price_on_grid(request.price_multiplier)
-    labels = base.vendor_of_offers(policy.share_by)
+    held = np.flatnonzero(usd > 0)
+    labels = base.vendor_of_offers(policy.share_by)[held]
     spend: dict[str, float] = {}
-    for label, value in zip(labels.tolist(), usd.tolist(), strict=True):
+    for label, value in zip(labels.tolist(), usd[held].tolist(), strict=True):
         if value > 0:
             spend[str(label)] = spend.get(str(label), 0.0) + float(value)
     return dict(sorted(spend.items()))
