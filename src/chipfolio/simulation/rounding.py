@@ -30,6 +30,7 @@ from chipfolio.planner import (
     FloatArray,
     Formulation,
     IntArray,
+    LpSession,
     Problem,
     SolveOptions,
     Solver,
@@ -41,7 +42,6 @@ from chipfolio.planner import (
 )
 from chipfolio.planner import Model as Built
 from chipfolio.planner import build_model as build
-from chipfolio.planner.solvers.lp_session import LpSession
 from chipfolio.simulation.model import Schedule
 
 ROUNDING_TOLERANCE = 1e-7

@@ -31,6 +31,7 @@ from chipfolio.errors import InfeasibleError, InputError, UnknownNameError
 from chipfolio.planner import (
     FloatArray,
     LiveModel,
+    LpSession,
     OfferTable,
     Plan,
     Policy,
@@ -47,7 +48,6 @@ from chipfolio.planner import (
     solve_problem,
 )
 from chipfolio.planner import Model as Built
-from chipfolio.planner.solvers.lp_session import LpSession
 from chipfolio.simulation.model import ReplanRequest, Schedule
 from chipfolio.simulation.rounding import Rounded, build_schedule, lp_rounded_schedule
 
