@@ -52,6 +52,7 @@ from chipfolio.planner.solvers.base import (
     SolveResult,
     SolveStatus,
 )
+from chipfolio.planner.solvers.lp_session import LpSession
 from chipfolio.planner.structure import Structure, build_structure
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "Formulation",
     "IntArray",
     "LiveModel",
+    "LpSession",
     "Model",
     "OfferTable",
     "PerfModel",

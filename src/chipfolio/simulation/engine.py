@@ -101,6 +101,15 @@ class _Run:
     unserved: float = 0.0
     slo_met_steps: FloatArray = field(init=False)
     replans: int = 0
+    # constants of the run, computed once (the model and clock do not change)
+    token_budget: FloatArray = field(init=False)
+    done_budget: FloatArray = field(init=False)
+    unit_usd: FloatArray = field(init=False)
+    step_seconds: float = field(init=False)
+    cooldown_steps: int = field(init=False)
+    check_hour: FloatArray = field(init=False)
+    check_step: IntArray = field(init=False)
+    cut_set: frozenset[int] = field(init=False)
 
     def __post_init__(self) -> None:
         self.held = np.asarray(self.schedule.first, dtype=np.float64).copy()
@@ -123,6 +132,18 @@ class _Run:
         self.limit_chips = self.model.capacity_chips.astype(np.float64).copy()
         self.cut_steps = np.flatnonzero((self.future.timeline.cut < 1.0).any(0)).astype(np.int64)
         self.slo_met_steps = np.zeros(n_w)
+        self.token_budget = self.model.token_budget
+        self.done_budget = self.token_budget * (1.0 - DONE_TOLERANCE)
+        self.unit_usd = self.model.chips_per_instance * self.model.usd_per_chip_hour
+        self.step_seconds = self.clock.step_hours * SECONDS_PER_HOUR
+        self.cooldown_steps = max(
+            1, math.ceil(self.reaction.lead_new_offer_hours / self.clock.step_hours)
+        )
+        self.check_hour = np.minimum(self.model.deadline_hours, self.model.horizon_hours)
+        self.check_step = (
+            np.ceil(self.check_hour / self.clock.step_hours - 1e-9).astype(np.int64) - 1
+        )
+        self.cut_set = frozenset(self.cut_steps.tolist())
 
     # ----- the loop ------------------------------------------------------------------------
     def run(self) -> Outcome:
@@ -168,19 +189,16 @@ class _Run:
 
     def _block(self, ks: IntArray) -> _Block:
         used = np.flatnonzero(self.held.any(0))
-        delivering = self.future.timeline.delivering[np.ix_(used, ks)]
+        delivering = self.future.timeline.delivering[used, ks[0] : ks[-1] + 1]
         capacity = (self.held[:, used] * self.per_instance[:, used]) @ delivering
         training = ~self.model.inference & ~self.done
-        seconds = self.clock.step_hours * SECONDS_PER_HOUR
-        gain = np.where(training[:, None], capacity * seconds, 0.0)
+        gain = np.where(training[:, None], capacity * self.step_seconds, 0.0)
         after = self.progress[:, None] + np.cumsum(gain, axis=1)
         return _Block(ks, capacity, gain, after)
 
     def _first_finish(self, block: _Block) -> int | None:
         training = ~self.model.inference & ~self.done
-        reached = training[:, None] & (
-            block.after >= self.model.token_budget[:, None] * (1.0 - DONE_TOLERANCE)
-        )
+        reached = training[:, None] & (block.after >= self.done_budget[:, None])
         hits = np.flatnonzero(reached.any(0))
         return int(hits[0]) if hits.size else None
 
@@ -192,8 +210,7 @@ class _Run:
         self._deadlines(ks, block, count)
         training = ~self.model.inference & ~self.done
         self.progress = np.where(training, block.after[:, count - 1], self.progress)
-        budget = self.model.token_budget * (1.0 - DONE_TOLERANCE)
-        finished = training & (self.progress >= budget)
+        finished = training & (self.progress >= self.done_budget)
         self._bill(ks, self._idle_share(block, count, finished))
         if finished.any():
             for seg in self.segments:
@@ -208,10 +225,11 @@ class _Run:
         inference = self.model.inference
         if not inference.any():
             return
-        multiplier = self.future.demand.multiplier[:, ks]
+        path, k0, k1 = self.future.demand, int(ks[0]), int(ks[-1]) + 1
+        multiplier = path.level[:, k0:k1] * path.burst[:, k0:k1]
         demand = self.model.mean_demand_tokens_per_s[:, None] * multiplier
         short = np.maximum(demand - capacity, 0.0)
-        seconds = self.clock.step_hours * SECONDS_PER_HOUR
+        seconds = self.step_seconds
         self.demanded += float(demand[inference].sum()) * seconds
         self.unserved += float(short[inference].sum()) * seconds
         met = short <= demand * self.reaction.slo_unserved_tolerance
@@ -223,7 +241,7 @@ class _Run:
         k = count - 1
         for w in np.flatnonzero(finished).tolist():
             before = block.after[w, k] - block.gain[w, k]
-            needed = (self.model.token_budget[w] - before) / max(block.gain[w, k], 1e-300)
+            needed = (self.token_budget[w] - before) / max(block.gain[w, k], 1e-300)
             idle[w] = 1.0 - min(max(needed, 0.0), 1.0)
         return idle
 
@@ -237,27 +255,26 @@ class _Run:
         chips = np.repeat((held * cpi).sum(0)[:, None], ks.size, axis=1)
         chips[:, -1] -= (held * cpi * idle_last[:, None]).sum(0)
         contracted = np.maximum(chips, m.take_or_pay_chips[used][:, None])
-        rows = np.ix_(used, ks)
+        k0, k1 = int(ks[0]), int(ks[-1]) + 1
         billed = np.where(
             m.contracted[used][:, None],
-            contracted * timeline.billable[rows],
-            chips * timeline.delivering[rows],
+            contracted * timeline.billable[used, k0:k1],
+            chips * timeline.delivering[used, k0:k1],
         )
-        price = m.usd_per_chip_hour[used][:, None] * timeline.price[rows]
+        price = m.usd_per_chip_hour[used][:, None] * timeline.price[used, k0:k1]
         self.cost_usd += float((billed * price).sum()) * self.clock.step_hours
 
     def _deadlines(self, ks: IntArray, block: _Block, count: int) -> None:
         """Training whose deadline (or the horizon's end) falls in these steps: on time?"""
         training = ~self.model.inference & ~self.done
-        check = np.minimum(self.model.deadline_hours, self.model.horizon_hours)
-        step_of_check = np.ceil(check / self.clock.step_hours - 1e-9).astype(np.int64) - 1
+        check, step_of_check = self.check_hour, self.check_step
         due = training & (step_of_check >= ks[0]) & (step_of_check <= ks[-1])
         for w in np.flatnonzero(due).tolist():
             k = int(step_of_check[w] - ks[0])
             before = block.after[w, k] - block.gain[w, k]
             into = check[w] - ks[k] * self.clock.step_hours
             at_check = before + block.capacity[w, k] * into * SECONDS_PER_HOUR
-            if at_check < self.model.token_budget[w] * (1.0 - DONE_TOLERANCE):
+            if at_check < self.done_budget[w]:
                 self.missed[w] = True
 
     # ----- schedules ----------------------------------------------------------------------
@@ -327,6 +344,8 @@ class _Run:
 
     def _cuts(self, step: int) -> None:
         """Capacity cuts: the offer's limit shrinks and held instances beyond it are taken."""
+        if step not in self.cut_set:
+            return
         factor = self.future.timeline.cut[:, step]
         hit = factor < 1.0
         if not hit.any():
@@ -370,9 +389,9 @@ class _Run:
         deadline_left = self.model.deadline_hours[:, None] - hour[None, :]
         flexible = self.model.inference[:, None] | (deadline_left <= 0)
         hours_left = np.where(flexible, horizon_left, np.minimum(deadline_left, horizon_left))
-        remaining = np.maximum(self.model.token_budget[:, None] - progress, 0.0)
+        remaining = np.maximum(self.token_budget[:, None] - progress, 0.0)
         training_rate = remaining / (hours_left * SECONDS_PER_HOUR)
-        level = self.future.demand.level[:, ks]
+        level = self.future.demand.level[:, int(ks[0]) : int(ks[-1]) + 1]
         inference_rate = self.model.demand_tokens_per_s[:, None] * level
         rate = np.where(self.model.inference[:, None], inference_rate, training_rate)
         return rate * (1.0 + self.reaction.replan_headroom), hours_left
@@ -380,42 +399,51 @@ class _Run:
     def _triggers(self, ks: IntArray, progress: FloatArray) -> BoolArray:
         """``[w, k]``: the workloads a re-plan after step ``ks[k]`` would be about."""
         timeline = self.future.timeline
+        k0, k1 = int(ks[0]), int(ks[-1]) + 1
         active = (~self.done)[:, None] & (ks < self.clock.n_steps - 1)[None, :]
         target = self._target()
         used = np.flatnonzero(target.any(0))
         held_on = (target[:, used] > 0).astype(np.float64)
-        orderable = timeline.orderable[:, ks]
+        orderable = timeline.orderable[:, k0:k1]
         changed = orderable[used] != self.planned_orderable[used][:, None]
         touched = (held_on @ changed.astype(np.float64)) > 0
-        recovering = timeline.replan[ks] & (orderable > self.planned_orderable[:, None]).any(0)
-        moved = np.abs(target - self._initial_now(int(ks[0]))).sum(1) > 0
-        touched |= moved[:, None] & recovering[None, :]
-        cooled = ks - self.last_replan_step >= self._cooldown_steps()
-        drifted = self._drifted(ks, target, progress) | self._repriced(ks, target)
+        recovering = timeline.replan[k0:k1]
+        if recovering.any():
+            recovering = recovering & (orderable > self.planned_orderable[:, None]).any(0)
+            moved = np.abs(target - self._initial_now(k0)).sum(1) > 0
+            touched |= moved[:, None] & recovering[None, :]
+        cooled = ks - self.last_replan_step >= self.cooldown_steps
+        drifted = self._drifted(ks, target, progress, used) | self._repriced(ks, target, used)
         touched |= drifted & cooled[None, :]
         result: BoolArray = touched & active
         return result
 
-    def _repriced(self, ks: IntArray, target: FloatArray) -> BoolArray:
-        """``[w, k]``: what a workload holds now costs more than the threshold off its plan."""
-        used = np.flatnonzero(target.any(0))
-        unit_usd = self.model.chips_per_instance[used] * self.model.usd_per_chip_hour[used]
-        usd = target[:, used] * unit_usd[None, :]
+    def _repriced(self, ks: IntArray, target: FloatArray, used: IntArray) -> BoolArray:
+        """``[w, k]``: what a workload holds now costs more than the threshold off its plan.
+
+        ``used``: the offers ``target`` holds anything on.
+        """
+        usd = target[:, used] * self.unit_usd[used][None, :]
         planned = usd @ self.planned_price[used]
-        now = usd @ self.future.timeline.price[np.ix_(used, ks)]
+        now = usd @ self.future.timeline.price[used, int(ks[0]) : int(ks[-1]) + 1]
         ratio = now / np.maximum(planned, 1e-300)[:, None]
         repriced: BoolArray = (planned[:, None] > 0) & (
             np.abs(ratio - 1.0) > self.reaction.price_drift_threshold
         )
         return repriced
 
-    def _drifted(self, ks: IntArray, target: FloatArray, progress: FloatArray) -> BoolArray:
+    def _drifted(
+        self, ks: IntArray, target: FloatArray, progress: FloatArray, used: IntArray
+    ) -> BoolArray:
         inference = self.model.inference[:, None]
-        ratio = self.future.demand.level[:, ks] / self.planned_level[:, None]
+        ratio = (
+            self.future.demand.level[:, int(ks[0]) : int(ks[-1]) + 1] / self.planned_level[:, None]
+        )
         up, down = self.reaction.demand_up_threshold, self.reaction.demand_down_threshold
         demand_drift = inference & ((ratio > 1.0 + up) | (ratio < 1.0 - down))
         rate, _ = self._rates(ks, progress)
-        planned = self._scheduled_rate((int(ks[0]) + 1) * self.clock.step_hours, target)[:, None]
+        hour = (int(ks[0]) + 1) * self.clock.step_hours
+        planned = self._scheduled_rate(hour, target)[:, None]
         behind = ~inference & (planned < rate * (1.0 - self.reaction.training_behind_threshold))
         drifted: BoolArray = demand_drift | behind
         return drifted
@@ -440,9 +468,6 @@ class _Run:
             rate = np.where(live, seg_rate, rate)
         average: FloatArray = total / span
         return average
-
-    def _cooldown_steps(self) -> int:
-        return max(1, math.ceil(self.reaction.lead_new_offer_hours / self.clock.step_hours))
 
     def _replan(self, step: int, touched: BoolArray) -> None:
         timeline = self.future.timeline

@@ -275,18 +275,8 @@ def build_timeline(
 ) -> Timeline:
     """Turn events into the arrays the engine steps through."""
     n = world.n_offers
-    ends = np.minimum(world.horizon_hours, np.asarray(world.available_until_hour, dtype=float))
     until = np.asarray(world.available_until_hour, dtype=float).copy()
-    window = (
-        np.stack(
-            [
-                step_overlap(world.available_from_hour[i], ends[i], step_hours, n_steps)
-                for i in range(n)
-            ]
-        )
-        if n
-        else np.zeros((0, n_steps))
-    )
+    window = _windows(world, step_hours, n_steps).copy()
     down = np.zeros((n, n_steps), dtype=bool)
     cut = np.ones((n, n_steps))
     replan = np.zeros(n_steps, dtype=bool)
@@ -337,6 +327,34 @@ def build_timeline(
         available_until_hour=until,
         events=tuple(events),
     )
+
+
+def _windows(world: World, step_hours: float, n_steps: int) -> FloatArray:
+    """``[o, k]``: fraction of step k inside offer o's availability window (no events).
+
+    The same for every scenario of a study, so the last one computed is kept (read-only).
+    """
+    key = (world, step_hours, n_steps)
+    if _WINDOWS_CACHE and _WINDOWS_CACHE[0][0] == key:
+        return _WINDOWS_CACHE[0][1]
+    n = world.n_offers
+    ends = np.minimum(world.horizon_hours, np.asarray(world.available_until_hour, dtype=float))
+    window = (
+        np.stack(
+            [
+                step_overlap(world.available_from_hour[i], ends[i], step_hours, n_steps)
+                for i in range(n)
+            ]
+        )
+        if n
+        else np.zeros((0, n_steps))
+    )
+    window.setflags(write=False)
+    _WINDOWS_CACHE[:] = [(key, window)]
+    return window
+
+
+_WINDOWS_CACHE: list[tuple[tuple[World, float, int], FloatArray]] = []
 
 
 def _covers(starts: FloatArray, ends: FloatArray, step_hours: float, n_steps: int) -> FloatArray:

@@ -30,6 +30,7 @@ from chipfolio.planner import (
     FloatArray,
     Formulation,
     IntArray,
+    LpSession,
     Problem,
     SolveOptions,
     Solver,
@@ -88,17 +89,20 @@ def lp_rounded_schedule(
     built: Built | None = None,
     cap_tolerance: float = 0.0,
     repair: bool = True,
+    session: LpSession | None = None,
 ) -> Rounded:
     """A schedule from the rounded LP relaxation, checked against the share caps.
 
     ``built`` reuses a model already built for ``problem``; ``cap_tolerance`` is how far
     (in share of total cost) a vendor may exceed the cap before the answer is invalid;
     ``repair`` tries the gang placements and tighter caps above when the first rounding
-    breaks a cap.
+    breaks a cap. ``session`` solves the LPs on one reused HiGHS instance (same answers)
+    when ``solver`` is HiGHS.
     """
     built = built or build(problem, prune_pairs=options.prune)
     lp_options = dataclasses.replace(options, relax=True)
-    first = _solve_lp(built, built.formulation, solver, lp_options)
+    lp = _Lp(solver, lp_options, session if solver.name == "highs" else None)
+    first = _solve_lp(built, built.formulation, lp)
     if first is None:
         return Rounded(None, valid=True)
     x, bound = first
@@ -106,7 +110,7 @@ def lp_rounded_schedule(
     lps = 1
     valid = caps_hold(built.problem, built.structure, attempt.units, cap_tolerance)
     if not valid and repair:
-        fixed, tries = _repair_caps(built, x, solver, lp_options, cap_tolerance)
+        fixed, tries = _repair_caps(built, x, lp, cap_tolerance)
         lps += tries
         if fixed is not None:
             attempt, valid = fixed, True
@@ -116,16 +120,32 @@ def lp_rounded_schedule(
     return Rounded(schedule, valid, attempt.cost, bound, lps)
 
 
-def _solve_lp(
-    built: Built, form: Formulation, solver: Solver, lp_options: SolveOptions
-) -> tuple[FloatArray, float] | None:
+@dataclass(frozen=True, eq=False)
+class _Lp:
+    """How LP relaxations are solved: ``session`` when set, else ``solver``."""
+
+    solver: Solver
+    options: SolveOptions
+    session: LpSession | None
+
+    def solve(self, form: Formulation) -> tuple[FloatArray, float] | None:
+        if self.session is not None:
+            return self.session.solve(form)
+        result = self.solver.solve(form, self.options)
+        if not result.status.has_solution or result.objective is None:
+            return None
+        return result.value(), float(result.objective)
+
+
+def _solve_lp(built: Built, form: Formulation, lp: _Lp) -> tuple[FloatArray, float] | None:
     """The LP optimum's allocation columns and objective, or None when infeasible."""
-    result = solver.solve(form, lp_options)
-    if not result.status.has_solution or result.objective is None:
+    solved = lp.solve(form)
+    if solved is None:
         return None
+    values, objective = solved
     block = built.formulation.var_blocks["x"]
-    x = np.maximum(result.value()[block.offset : block.stop], 0.0)[: built.structure.n_cols]
-    return x, float(result.objective)
+    x = np.maximum(values[block.offset : block.stop], 0.0)[: built.structure.n_cols]
+    return x, objective
 
 
 def _round(built: Built, x: FloatArray) -> _Try:
@@ -158,9 +178,7 @@ def _planner_rounding(built: Built, x: FloatArray) -> FloatArray | None:
     return round_plan(built.problem, built.structure, built.formulation, full)
 
 
-def _repair_caps(
-    built: Built, x: FloatArray, solver: Solver, lp_options: SolveOptions, tolerance: float
-) -> tuple[_Try | None, int]:
+def _repair_caps(built: Built, x: FloatArray, lp: _Lp, tolerance: float) -> tuple[_Try | None, int]:
     """A rounding that keeps the share caps, and how many LPs were solved to find it.
 
     First each gang job pinned to each of its ``GANG_CANDIDATES`` likeliest offers (the
@@ -171,7 +189,7 @@ def _repair_caps(
     best: _Try | None = None
     for pinned in _gang_pins(built, x):
         lps += 1
-        solved = _solve_lp(pinned, pinned.formulation, solver, lp_options)
+        solved = _solve_lp(pinned, pinned.formulation, lp)
         attempt = None if solved is None else _cheapest_valid(pinned, solved[0], tolerance)
         if attempt is not None and (best is None or attempt.cost < best.cost):
             best = attempt
@@ -184,7 +202,7 @@ def _repair_caps(
         if margin > 0.0:
             lps += 1
             tight = tighten_shares(built.formulation, margin, cap)
-            solved = _solve_lp(built, tight, solver, lp_options)
+            solved = _solve_lp(built, tight, lp)
             if solved is None:
                 break
             x = solved[0]
@@ -306,10 +324,8 @@ def schedule_from_units(
     """Serving units per column as a schedule over ``problem``'s workloads and offers."""
     n_w, n_o = len(problem.workloads), len(problem.offers)
     used = np.flatnonzero(units > 0)
-    w_of = {name: i for i, name in enumerate(problem.workloads.names.tolist())}
-    o_of = {oid: i for i, oid in enumerate(problem.offers.ids.tolist())}
-    w_map = np.array([w_of[n] for n in pruned.workloads.names.tolist()], dtype=np.int64)
-    o_map = np.array([o_of[i] for i in pruned.offers.ids.tolist()], dtype=np.int64)
+    w_map = _index_map(problem.workloads.names, pruned.workloads.names)
+    o_map = _index_map(problem.offers.ids, pruned.offers.ids)
     training = pruned.workloads.kinds != WorkloadKind.INFERENCE.value
     col_w = s.col_workload[used]
     end = s.col_end_hour[used]
@@ -324,6 +340,15 @@ def schedule_from_units(
         end,
         pruned.horizon_hours,
     )
+
+
+def _index_map(names: np.ndarray, subset: np.ndarray) -> IntArray:
+    """Where each of ``subset`` sits in ``names`` (pruning keeps the same tables, so mostly
+    ``subset`` is ``names`` itself)."""
+    if subset is names:
+        return np.arange(names.shape[0], dtype=np.int64)
+    where = {name: i for i, name in enumerate(names.tolist())}
+    return np.array([where[n] for n in subset.tolist()], dtype=np.int64)
 
 
 def build_schedule(

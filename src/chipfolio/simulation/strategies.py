@@ -31,6 +31,7 @@ from chipfolio.errors import InfeasibleError, InputError, UnknownNameError
 from chipfolio.planner import (
     FloatArray,
     LiveModel,
+    LpSession,
     OfferTable,
     Plan,
     Policy,
@@ -209,6 +210,7 @@ class PlannerReplanner:
         self.mode = mode
         self.options = dataclasses.replace(options, relax=False)
         self._solver: Solver | None = None
+        self._session: LpSession | None = None
         self._cache: OrderedDict[bytes, Schedule | None] = OrderedDict()
         self.solves = 0
         self.cache_hits = 0
@@ -218,6 +220,13 @@ class PlannerReplanner:
         if self._solver is None:
             self._solver = get_solver(self.options.solver)
         return self._solver
+
+    @property
+    def session(self) -> LpSession:
+        """One HiGHS instance for this re-planner's LP relaxations (see lp_session)."""
+        if self._session is None:
+            self._session = LpSession(dataclasses.replace(self.options, relax=True))
+        return self._session
 
     def replan(self, request: ReplanRequest) -> Schedule | None:
         active = request.active
@@ -243,18 +252,18 @@ class PlannerReplanner:
         keep = np.flatnonzero(rows)
         if not keep.size:
             return None
-        offers = _offers_now(base, request, target, rows)
+        columns = _offers_now(base, request, target, rows)
         runnable = (base.allowed[keep] & (base.tokens_per_s_per_chip[keep] > 0)).any(0)
-        usable = (runnable & (offers.capacity_chips > 0)) | (offers.take_or_pay_chips > 0)
+        usable = (runnable & (columns["capacity_chips"] > 0)) | (columns["take_or_pay_chips"] > 0)
         cols = np.flatnonzero(usable)
-        offers = offers.take(cols)
+        columns = {name: values[cols] for name, values in columns.items()}
         w = base.workloads
         horizon = max(base.horizon_hours - request.hour, 1e-6)
         deadline = np.minimum(request.hours_left[keep], horizon)
-        if _timeless(offers, deadline, horizon):
+        if _timeless(columns, deadline, horizon):
             # nothing starts, stops or falls due before the end: the remaining length only
             # scales every cost alike, so a canonical length makes repeats exact repeats
-            offers = offers.replace(available_until_hour=np.full(len(offers), np.inf))
+            columns["available_until_hour"] = np.full(cols.size, np.inf)
             horizon = CANONICAL_HORIZON_HOURS
             deadline = np.full(keep.size, horizon)
         workloads = WorkloadTable(
@@ -277,15 +286,13 @@ class PlannerReplanner:
         if policy.caps_shares:
             spend = _kept_spend(base, request, target, rows, policy)
             policy = _cap_without_dilution(policy, spend)
-            offers = _with_phantoms(offers, spend, policy)
-            pad = ((0, 0), (0, len(spend)))
-            tput, allowed, units = (
-                np.pad(tput, pad),
-                np.pad(allowed, pad),
-                np.pad(units, pad, constant_values=1),
-            )
+            columns = _with_phantoms(columns, spend, policy)
+            extra = (keep.size, len(spend))  # phantoms: nothing runs there
+            tput = np.concatenate([tput, np.zeros(extra)], axis=1)
+            allowed = np.concatenate([allowed, np.zeros(extra, dtype=bool)], axis=1)
+            units = np.concatenate([units, np.ones(extra, dtype=units.dtype)], axis=1)
         problem = Problem(
-            offers=offers,
+            offers=OfferTable(**columns),
             workloads=workloads,
             tokens_per_s_per_chip=tput,
             allowed=allowed,
@@ -366,7 +373,12 @@ class PlannerReplanner:
 
     def _rounded(self, problem: Problem, built: Built) -> Rounded:
         rounded = lp_rounded_schedule(
-            problem, self.solver, self.options, built=built, cap_tolerance=SHARE_CAP_TOLERANCE
+            problem,
+            self.solver,
+            self.options,
+            built=built,
+            cap_tolerance=SHARE_CAP_TOLERANCE,
+            session=self.session,
         )
         self.solves += rounded.lps
         return rounded
@@ -406,9 +418,10 @@ def _kept_spend(
     offers = base.offers
     usd = (kept * offers.chips_per_instance[None, :]).sum(0) * offers.usd_per_chip_hour
     usd = usd * _price_on_grid(request.price_multiplier)
-    labels = base.vendor_of_offers(policy.share_by)
+    held = np.flatnonzero(usd > 0)
+    labels = base.vendor_of_offers(policy.share_by)[held]
     spend: dict[str, float] = {}
-    for label, value in zip(labels.tolist(), usd.tolist(), strict=True):
+    for label, value in zip(labels.tolist(), usd[held].tolist(), strict=True):
         if value > 0:
             spend[str(label)] = spend.get(str(label), 0.0) + float(value)
     return dict(sorted(spend.items()))
@@ -429,47 +442,49 @@ def _cap_without_dilution(policy: Policy, spend: dict[str, float]) -> Policy:
     return dataclasses.replace(policy, max_share=min(1.0, max(policy.max_share, worst)))
 
 
-def _with_phantoms(offers: OfferTable, spend: dict[str, float], policy: Policy) -> OfferTable:
+def _with_phantoms(
+    columns: dict[str, np.ndarray], spend: dict[str, float], policy: Policy
+) -> dict[str, np.ndarray]:
     """Append one unusable offer per vendor whose commitment costs what others keep there.
 
-    The planner counts commitments in each vendor's share, so a re-plan of a few workloads
-    then respects the share caps of the whole portfolio, not of those few alone. No
-    workload can run on these offers (zero throughput), so they change nothing else.
+    ``columns`` holds the fields of an offer table. The planner counts commitments in each
+    vendor's share, so a re-plan of a few workloads then respects the share caps of the
+    whole portfolio, not of those few alone. No workload can run on these offers (zero
+    throughput), so they change nothing else.
     """
     if not spend:
-        return offers
+        return columns
     labels = list(spend)
     n = len(labels)
     by_provider = policy.share_by is ShareBy.PROVIDER
     kept = np.array(["(kept)"] * n)
     names = np.array(labels)
     ones = np.ones(n)
-    table = OfferTable(
-        ids=np.array([f"{PHANTOM_PREFIX}{label}" for label in labels]),
-        providers=names if by_provider else kept,
-        vendors=kept if by_provider else names,
-        chips=kept,
-        regions=kept,
-        pricing=np.array(["committed"] * n),
-        chips_per_instance=np.ones(n, dtype=np.int64),
-        usd_per_chip_hour=np.array([spend[label] for label in labels]),
-        capacity_chips=ones,
-        take_or_pay_chips=ones,
-        available_from_hour=np.zeros(n),
-        available_until_hour=np.full(n, np.inf),
-    )
-    return OfferTable(
-        **{
-            f.name: np.concatenate([getattr(offers, f.name), getattr(table, f.name)])
-            for f in dataclasses.fields(OfferTable)
-        }
-    )
+    phantoms = {
+        "ids": np.array([f"{PHANTOM_PREFIX}{label}" for label in labels]),
+        "providers": names if by_provider else kept,
+        "vendors": kept if by_provider else names,
+        "chips": kept,
+        "regions": kept,
+        "pricing": np.array(["committed"] * n),
+        "chips_per_instance": np.ones(n, dtype=np.int64),
+        "usd_per_chip_hour": np.array([spend[label] for label in labels]),
+        "capacity_chips": ones,
+        "take_or_pay_chips": ones,
+        "available_from_hour": np.zeros(n),
+        "available_until_hour": np.full(n, np.inf),
+        "instance_types": np.full(n, "", dtype=np.str_),
+        "zones": np.full(n, "", dtype=np.str_),
+    }
+    return {name: np.concatenate([values, phantoms[name]]) for name, values in columns.items()}
 
 
-def _timeless(offers: OfferTable, deadline: FloatArray, horizon: float) -> bool:
+def _timeless(columns: dict[str, np.ndarray], deadline: FloatArray, horizon: float) -> bool:
     """True when no offer opens or closes and no workload falls due before ``horizon``."""
-    usable = offers.capacity_chips > 0
-    open_all_along = (offers.available_from_hour <= 0.0) & (offers.available_until_hour >= horizon)
+    usable = columns["capacity_chips"] > 0
+    open_all_along = (columns["available_from_hour"] <= 0.0) & (
+        columns["available_until_hour"] >= horizon
+    )
     return bool((open_all_along | ~usable).all() and (deadline >= horizon).all())
 
 
@@ -493,8 +508,9 @@ def _widening(touched: np.ndarray, active: np.ndarray) -> list[np.ndarray]:
 
 def _offers_now(
     base: Problem, request: ReplanRequest, target: FloatArray, rows: np.ndarray
-) -> OfferTable:
-    """Offers as seen at ``request.hour``: shifted windows, prices now, capacity left over."""
+) -> dict[str, np.ndarray]:
+    """Offers as seen at ``request.hour`` (the fields of an offer table): shifted windows,
+    prices now, capacity left over."""
     offers = base.offers
     hour = request.hour
     horizon = base.horizon_hours - hour
@@ -512,13 +528,15 @@ def _offers_now(
     start = np.where(over, 0.0, start)
     end = np.where(over, math.inf, end)
     take_or_pay = np.minimum(np.maximum(offers.take_or_pay_chips - kept_chips, 0.0), capacity)
-    return offers.replace(
+    columns = {f.name: getattr(offers, f.name) for f in dataclasses.fields(OfferTable)}
+    columns.update(
         usd_per_chip_hour=offers.usd_per_chip_hour * _price_on_grid(request.price_multiplier),
         capacity_chips=capacity,
         take_or_pay_chips=take_or_pay,
         available_from_hour=start,
         available_until_hour=end,
     )
+    return columns
 
 
 def _price_on_grid(multiplier: FloatArray) -> FloatArray:
