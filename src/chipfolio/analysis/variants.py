@@ -22,9 +22,10 @@ make the MILP several times faster and remove no plan cheaper than ``B``:
   whose units other rows tie to commitments and whole jobs).
 
 Without such a plan (a tight share cap the base plan breaks, a vendor gone), ``B`` is
-guessed: 5%, 10%, 20%, 40%, 80% above the variant's LP bound in turn, each guess a solve
-that keeps only plans cheaper than it ("the ladder"). A guess below the optimum is proven
-INFEASIBLE in a fraction of a second, because the bounds make every integer's domain small;
+guessed: 3%, 6%, 10% ... 100% above the variant's LP bound in turn (``LADDER_STEPS``), each
+guess a solve that keeps only plans cheaper than it ("the ladder"). A guess below the
+optimum is proven INFEASIBLE in a fraction of a second, because the bounds make every
+integer's domain small;
 the first guess above it finds the plan. This matters far more than it looks: HiGHS's root
 reduced-cost bookkeeping grows with the square of an integer's domain (up to 1,024 values
 each for unbounded columns), and on the bundled example it took 60-75% of every unbounded

@@ -120,24 +120,13 @@ def _report_improving(h: Any, report: Report) -> None:
     h.cbMipImprovingSolution.subscribe(found)
 
 
-def _stop_at_deadline(h: Any, deadline: float) -> None:
-    """Interrupt the run once ``deadline`` (``time.perf_counter``) has passed.
+def _stop_at_deadline(h: Any, deadline: list[float]) -> None:
+    """Interrupt a run once ``deadline[0]`` (``time.perf_counter``) has passed.
 
     HiGHS checks its own ``time_limit`` only at some points of some phases (a long
     primal-heuristic sub-MIP or a presolve pass can run far past it); its interrupt callbacks
-    are polled inside the simplex, the interior point method and branch and bound."""
-
-    def check(event: Any) -> None:
-        if time.perf_counter() >= deadline:
-            event.interrupt()
-
-    for hook in (h.cbSimplexInterrupt, h.cbIpmInterrupt, h.cbMipInterrupt):
-        hook.subscribe(check)
-
-
-def _stop_at_shared_deadline(h: Any, deadline: list[float]) -> None:
-    """Like ``_stop_at_deadline`` for an instance solved many times: ``deadline[0]`` is read
-    at each check, and each run sets it."""
+    are polled inside the simplex, the interior point method and branch and bound. The
+    deadline is read at each check, so an instance solved many times sets it per run."""
 
     def check(event: Any) -> None:
         if time.perf_counter() >= deadline[0]:
@@ -345,7 +334,7 @@ class HighsSolver:
             status = h.passModel(_lp(highspy, form, relax))
             if status == highspy.HighsStatus.kError:
                 raise SolverError("HiGHS rejected the model (invalid matrix or bounds)")
-            _stop_at_deadline(h, started + float(options.time_limit_s))
+            _stop_at_deadline(h, [started + float(options.time_limit_s)])
             if report is not None:
                 _report_improving(h, report)
             if start is not None and not relax:
@@ -439,7 +428,7 @@ class HighsLive:
             raise SolverError("HiGHS rejected the model (invalid matrix or bounds)")
         for name, args in self._changes:
             getattr(h, name)(*args)
-        _stop_at_shared_deadline(h, self._deadline)
+        _stop_at_deadline(h, self._deadline)
         if relax:
             self._lp = h
         else:
