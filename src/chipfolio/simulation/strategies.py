@@ -223,9 +223,10 @@ class PlannerReplanner:
 
     @property
     def session(self) -> LpSession:
-        """One HiGHS instance for this re-planner's LP relaxations (see lp_session)."""
+        """One HiGHS instance for this re-planner's LP relaxations (see lp_session); no
+        presolve, which costs more than it saves on LPs of this size."""
         if self._session is None:
-            self._session = LpSession(dataclasses.replace(self.options, relax=True))
+            self._session = LpSession(dataclasses.replace(self.options, relax=True), presolve=False)
         return self._session
 
     def replan(self, request: ReplanRequest) -> Schedule | None:

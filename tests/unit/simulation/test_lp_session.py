@@ -107,3 +107,23 @@ def test_rounding_through_a_session_is_the_same_schedule(policy: Policy) -> None
         shared.bound,
         shared.lps,
     )
+
+
+def test_without_presolve_each_lp_has_the_same_optimum_and_a_feasible_vertex() -> None:
+    session = LpSession(LP, presolve=False)
+    solver = get_solver()
+    for form in forms():
+        expected = solver.solve(form, LP)
+        got = session.solve(form)
+        assert got is not None and expected.objective is not None
+        assert got[1] == pytest.approx(expected.objective, rel=1e-9)
+        x = got[0]
+        assert (x >= form.col_lower - 1e-7).all() and (x <= form.col_upper + 1e-7).all()
+        activity = form.A @ x
+        assert (activity >= form.row_lower - 1e-6 * (1 + abs(form.row_lower))).all()
+        assert (activity <= form.row_upper + 1e-6 * (1 + abs(form.row_upper))).all()
+
+
+def test_without_presolve_an_infeasible_lp_gives_none() -> None:
+    p = tiny_problem().with_capacity(np.ones(4, dtype=bool), 0.0)
+    assert LpSession(LP, presolve=False).solve(build_model(p).formulation) is None
