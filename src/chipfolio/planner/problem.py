@@ -75,9 +75,27 @@ class Policy:
 
 
 def _frozen(values: ArrayLike, dtype: Any) -> Any:
+    """A read-only copy of ``values``; an array that is already read-only all the way down
+    (one this module froze, or a slice of one) is returned as it is: nothing can change it."""
+    if (
+        isinstance(values, np.ndarray)
+        and values.dtype.type is np.dtype(dtype).type
+        and _read_only(values)
+    ):
+        return values
     array = np.array(values, dtype=dtype, copy=True)
     array.setflags(write=False)
     return array
+
+
+def _read_only(array: NDArray[Any]) -> bool:
+    """True when neither ``array`` nor any array it views can be written."""
+    current: Any = array
+    while isinstance(current, np.ndarray):
+        if current.flags.writeable:
+            return False
+        current = current.base
+    return current is None
 
 
 def _check_length(name: str, array: NDArray[Any], n: int) -> None:

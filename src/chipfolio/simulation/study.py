@@ -154,9 +154,16 @@ def simulate(
     """
     _check(scenarios, seed, float(setup_options.get("step_hours", DEFAULT_STEP_HOURS)))
     started = time.perf_counter()
-    setup = make_setup(problem, seed=seed, strategies=strategies, **setup_options)
-    plan_seconds = time.perf_counter() - started
     executor = executor or LocalExecutor(1)
+    if isinstance(executor, LocalExecutor):
+        executor.warm()  # workers start while the initial plans are solved
+    try:
+        setup = make_setup(problem, seed=seed, strategies=strategies, **setup_options)
+    except BaseException:
+        if isinstance(executor, LocalExecutor):
+            executor.close()
+        raise
+    plan_seconds = time.perf_counter() - started
     chunks = batches(scenarios, executor.workers)
     sizes = [len(c) for c in chunks]
 
