@@ -61,6 +61,18 @@ SHARE_CAP_TOLERANCE = 0.01
 PHANTOM_PREFIX = "~kept:"
 SERVE_BUDGET_FACTOR = 4.0
 SERVED_MARGIN = 1e-6
+STATIC_FIELDS = (
+    "ids",
+    "providers",
+    "vendors",
+    "chips",
+    "regions",
+    "pricing",
+    "chips_per_instance",
+    "instance_types",
+    "zones",
+)
+"""Offer fields a re-plan never changes (the others: price, capacity, commitment, window)."""
 REPLAN_NODE_LIMIT = 2_000
 """Branch-and-bound nodes a re-plan's MILP may explore: a deterministic work limit, so a
 re-plan's answer never depends on the machine's speed or load (the wall-clock limit in the
@@ -212,6 +224,8 @@ class PlannerReplanner:
         self._solver: Solver | None = None
         self._session: LpSession | None = None
         self._cache: OrderedDict[bytes, Schedule | None] = OrderedDict()
+        self._static: dict[bytes, dict[str, np.ndarray]] = {}
+        self._phantom_static: dict[bytes, dict[str, np.ndarray]] = {}
         self.solves = 0
         self.cache_hits = 0
 
@@ -258,6 +272,7 @@ class PlannerReplanner:
         usable = (runnable & (columns["capacity_chips"] > 0)) | (columns["take_or_pay_chips"] > 0)
         cols = np.flatnonzero(usable)
         columns = {name: values[cols] for name, values in columns.items()}
+        columns.update(self._static_columns(cols))
         w = base.workloads
         horizon = max(base.horizon_hours - request.hour, 1e-6)
         deadline = np.minimum(request.hours_left[keep], horizon)
@@ -287,7 +302,7 @@ class PlannerReplanner:
         if policy.caps_shares:
             spend = _kept_spend(base, request, target, rows, policy)
             policy = _cap_without_dilution(policy, spend)
-            columns = _with_phantoms(columns, spend, policy)
+            columns = self._with_phantoms(columns, cols, spend, policy)
             extra = (keep.size, len(spend))  # phantoms: nothing runs there
             tput = np.concatenate([tput, np.zeros(extra)], axis=1)
             allowed = np.concatenate([allowed, np.zeros(extra, dtype=bool)], axis=1)
@@ -303,6 +318,61 @@ class PlannerReplanner:
             instances_per_unit=units,
         )
         return _SubProblem(keep, cols, problem)
+
+    def _static_columns(self, cols: np.ndarray) -> dict[str, np.ndarray]:
+        """The offer fields a re-plan never changes (ids, labels, sizes) for the offers
+        ``cols`` of the base problem: read-only arrays kept per set of offers (a few sets
+        recur through a whole study), so a sub-problem neither re-slices nor copies them."""
+        key = cols.tobytes()
+        found = self._static.get(key)
+        if found is None:
+            offers = self.strategy.problem.offers
+            found = {name: _read_only(getattr(offers, name)[cols]) for name in STATIC_FIELDS}
+            self._static[key] = found
+            if len(self._static) > CACHE_ENTRIES:
+                self._static.pop(next(iter(self._static)))
+        return found
+
+    def _with_phantoms(
+        self,
+        columns: dict[str, np.ndarray],
+        cols: np.ndarray,
+        spend: dict[str, float],
+        policy: Policy,
+    ) -> dict[str, np.ndarray]:
+        """Append one unusable offer per vendor whose commitment costs what others keep there.
+
+        ``columns`` holds the fields of an offer table over the base offers ``cols``. The
+        planner counts commitments in each vendor's share, so a re-plan of a few workloads
+        then respects the share caps of the whole portfolio, not of those few alone. No
+        workload can run on these offers (zero throughput), so they change nothing else.
+        """
+        if not spend:
+            return columns
+        labels = list(spend)
+        key = b"|".join([cols.tobytes(), "|".join(labels).encode(), policy.share_by.encode()])
+        static = self._phantom_static.get(key)
+        if static is None:
+            base = self._static_columns(cols)
+            extra = _phantom_static(labels, policy)
+            static = {
+                name: _read_only(np.concatenate([base[name], extra[name]]))
+                for name in STATIC_FIELDS
+            }
+            self._phantom_static[key] = static
+            if len(self._phantom_static) > CACHE_ENTRIES:
+                self._phantom_static.pop(next(iter(self._phantom_static)))
+        n = len(labels)
+        dynamic = {
+            "usd_per_chip_hour": np.array([spend[label] for label in labels]),
+            "capacity_chips": np.ones(n),
+            "take_or_pay_chips": np.ones(n),
+            "available_from_hour": np.zeros(n),
+            "available_until_hour": np.full(n, np.inf),
+        }
+        out = {name: np.concatenate([columns[name], dynamic[name]]) for name in dynamic}
+        out.update(static)
+        return out
 
     def _solve_rows(
         self, request: ReplanRequest, rows: np.ndarray, target: FloatArray, policy: Policy
@@ -443,25 +513,13 @@ def _cap_without_dilution(policy: Policy, spend: dict[str, float]) -> Policy:
     return dataclasses.replace(policy, max_share=min(1.0, max(policy.max_share, worst)))
 
 
-def _with_phantoms(
-    columns: dict[str, np.ndarray], spend: dict[str, float], policy: Policy
-) -> dict[str, np.ndarray]:
-    """Append one unusable offer per vendor whose commitment costs what others keep there.
-
-    ``columns`` holds the fields of an offer table. The planner counts commitments in each
-    vendor's share, so a re-plan of a few workloads then respects the share caps of the
-    whole portfolio, not of those few alone. No workload can run on these offers (zero
-    throughput), so they change nothing else.
-    """
-    if not spend:
-        return columns
-    labels = list(spend)
+def _phantom_static(labels: list[str], policy: Policy) -> dict[str, np.ndarray]:
+    """The fixed fields of the phantom offers of ``labels`` (see ``_with_phantoms``)."""
     n = len(labels)
     by_provider = policy.share_by is ShareBy.PROVIDER
     kept = np.array(["(kept)"] * n)
     names = np.array(labels)
-    ones = np.ones(n)
-    phantoms = {
+    return {
         "ids": np.array([f"{PHANTOM_PREFIX}{label}" for label in labels]),
         "providers": names if by_provider else kept,
         "vendors": kept if by_provider else names,
@@ -469,15 +527,14 @@ def _with_phantoms(
         "regions": kept,
         "pricing": np.array(["committed"] * n),
         "chips_per_instance": np.ones(n, dtype=np.int64),
-        "usd_per_chip_hour": np.array([spend[label] for label in labels]),
-        "capacity_chips": ones,
-        "take_or_pay_chips": ones,
-        "available_from_hour": np.zeros(n),
-        "available_until_hour": np.full(n, np.inf),
         "instance_types": np.full(n, "", dtype=np.str_),
         "zones": np.full(n, "", dtype=np.str_),
     }
-    return {name: np.concatenate([values, phantoms[name]]) for name, values in columns.items()}
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
 
 
 def _timeless(columns: dict[str, np.ndarray], deadline: FloatArray, horizon: float) -> bool:
@@ -510,8 +567,8 @@ def _widening(touched: np.ndarray, active: np.ndarray) -> list[np.ndarray]:
 def _offers_now(
     base: Problem, request: ReplanRequest, target: FloatArray, rows: np.ndarray
 ) -> dict[str, np.ndarray]:
-    """Offers as seen at ``request.hour`` (the fields of an offer table): shifted windows,
-    prices now, capacity left over."""
+    """Offers as seen at ``request.hour`` (the fields of an offer table a re-plan changes):
+    shifted windows, prices now, capacity left over."""
     offers = base.offers
     hour = request.hour
     horizon = base.horizon_hours - hour
@@ -529,15 +586,13 @@ def _offers_now(
     start = np.where(over, 0.0, start)
     end = np.where(over, math.inf, end)
     take_or_pay = np.minimum(np.maximum(offers.take_or_pay_chips - kept_chips, 0.0), capacity)
-    columns = {f.name: getattr(offers, f.name) for f in dataclasses.fields(OfferTable)}
-    columns.update(
-        usd_per_chip_hour=offers.usd_per_chip_hour * _price_on_grid(request.price_multiplier),
-        capacity_chips=capacity,
-        take_or_pay_chips=take_or_pay,
-        available_from_hour=start,
-        available_until_hour=end,
-    )
-    return columns
+    return {
+        "usd_per_chip_hour": offers.usd_per_chip_hour * _price_on_grid(request.price_multiplier),
+        "capacity_chips": capacity,
+        "take_or_pay_chips": take_or_pay,
+        "available_from_hour": start,
+        "available_until_hour": end,
+    }
 
 
 def _price_on_grid(multiplier: FloatArray) -> FloatArray:
