@@ -120,6 +120,7 @@ class RayExecutor:
         self._workers = workers
         self.address = address
         self._started = False
+        self._warming: list[Any] = []
 
     @property
     def workers(self) -> int:
@@ -152,6 +153,13 @@ class RayExecutor:
                 raise ChipfolioError(f"could not start or join Ray at {where}: {exc}") from exc
             self._started = self.address is None
         return ray
+
+    def warm(self) -> None:
+        """Have each CPU's worker import the simulator now (the tasks run while the caller
+        prepares the work; ``map`` does not wait for them)."""
+        ray = self._ray()
+        remote_import = ray.remote(_import_simulator)
+        self._warming = [remote_import.remote() for _ in range(self.workers)]
 
     def map(
         self, fn: Callable[[T], R], items: Sequence[T], progress: Progress | None = None

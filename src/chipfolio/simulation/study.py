@@ -26,7 +26,7 @@ from chipfolio.simulation.demand import (
 )
 from chipfolio.simulation.events import EventAssumptions
 from chipfolio.simulation.model import Clock, Reaction
-from chipfolio.simulation.runners import Executor, LocalExecutor, batches
+from chipfolio.simulation.runners import Executor, LocalExecutor, RayExecutor, batches
 from chipfolio.simulation.scenario import (
     ScenarioResult,
     SimulationSetup,
@@ -155,7 +155,7 @@ def simulate(
     _check(scenarios, seed, float(setup_options.get("step_hours", DEFAULT_STEP_HOURS)))
     started = time.perf_counter()
     executor = executor or LocalExecutor(1)
-    if isinstance(executor, LocalExecutor):
+    if isinstance(executor, LocalExecutor | RayExecutor):
         executor.warm()  # workers start while the initial plans are solved
     try:
         setup = make_setup(problem, seed=seed, strategies=strategies, **setup_options)
