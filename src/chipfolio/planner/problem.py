@@ -98,6 +98,33 @@ def _read_only(array: NDArray[Any]) -> bool:
     return current is None
 
 
+_UNIQUE_CACHE: dict[int, tuple[NDArray[Any], NDArray[Any], IntArray]] = {}
+_UNIQUE_CACHE_ENTRIES = 256
+
+
+def unique_inverse(values: NDArray[Any]) -> tuple[NDArray[Any], IntArray]:
+    """``np.unique(values, return_inverse=True)`` for a 1-d array, remembered for read-only
+    arrays (they cannot change): the same label column is ranked by every model built on
+    it, thousands of times in a simulation. A constant array needs no sort."""
+    if values.size and (values == values[0]).all():
+        return values[:1].copy(), np.zeros(values.size, dtype=np.int64)
+    frozen = _read_only(values)
+    if frozen:
+        hit = _UNIQUE_CACHE.get(id(values))
+        if hit is not None and hit[0] is values:
+            return hit[1], hit[2]
+    uniques, inverse = np.unique(values, return_inverse=True)
+    inverse = inverse.astype(np.int64).reshape(-1)
+    if frozen:
+        uniques.setflags(write=False)
+        inverse.setflags(write=False)
+        if len(_UNIQUE_CACHE) >= _UNIQUE_CACHE_ENTRIES:
+            _UNIQUE_CACHE.pop(next(iter(_UNIQUE_CACHE)))
+        # the entry holds the array itself, so its id cannot be reused while it is cached
+        _UNIQUE_CACHE[id(values)] = (values, uniques, inverse)
+    return uniques, inverse
+
+
 def _check_length(name: str, array: NDArray[Any], n: int) -> None:
     if array.ndim != 1 or array.shape[0] != n:
         raise ValueError(f"{name} must have shape ({n},), got {array.shape}")

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from chipfolio.planner.problem import BoolArray, IntArray, Problem
+from chipfolio.planner.problem import BoolArray, IntArray, Problem, unique_inverse
 from chipfolio.planner.structure import TIME_DECIMALS
 
 
 def _dense_rank(values: np.ndarray) -> IntArray:
-    ranks: IntArray = np.unique(values, return_inverse=True)[1].astype(np.int64)
-    return ranks
+    return unique_inverse(values)[1]
 
 
 def dominated_pairs(problem: Problem) -> BoolArray:

@@ -35,6 +35,7 @@ from chipfolio.planner.problem import (
     IntArray,
     Problem,
     WorkloadKind,
+    unique_inverse,
 )
 
 TIME_DECIMALS = 6
@@ -205,9 +206,8 @@ def _capacity_checks(
 
 
 def _labels(problem: Problem) -> tuple[tuple[str, ...], IntArray]:
-    raw = problem.vendor_of_offers()
-    names, inverse = np.unique(raw, return_inverse=True)
-    return tuple(str(n) for n in names.tolist()), inverse.astype(np.int64)
+    names, inverse = unique_inverse(problem.vendor_of_offers())
+    return tuple(str(n) for n in names.tolist()), inverse
 
 
 def build_structure(problem: Problem) -> Structure:

@@ -112,3 +112,25 @@ def test_problem_rejects_bad_matrices() -> None:
         dataclasses.replace(p, horizon_hours=math.inf)
     with pytest.raises(ValueError):
         p.with_demand(0.0)
+
+
+def test_unique_inverse_matches_numpy_and_remembers_read_only_arrays() -> None:
+    from chipfolio.planner.problem import unique_inverse
+
+    labels = np.array(["b", "a", "c", "a", "b"])
+    labels.setflags(write=False)
+    names, inverse = unique_inverse(labels)
+    want_names, want_inverse = np.unique(labels, return_inverse=True)
+    assert names.tolist() == want_names.tolist() and inverse.tolist() == want_inverse.tolist()
+    again = unique_inverse(labels)
+    assert again[1] is inverse  # the same answer, not recomputed
+    assert not inverse.flags.writeable  # shared, so nobody may change it
+    writable = labels.copy()
+    first = unique_inverse(writable)
+    writable[0] = "z"  # a writable array can change: never remembered
+    assert unique_inverse(writable)[0].tolist() == ["a", "c", "z"]
+    assert first[0].tolist() == ["a", "b", "c"]
+    constant = np.full(4, 2.5)
+    names, inverse = unique_inverse(constant)
+    assert names.tolist() == [2.5] and inverse.tolist() == [0, 0, 0, 0]
+    assert unique_inverse(np.zeros(0))[1].size == 0
