@@ -106,13 +106,13 @@ def unique_inverse(values: NDArray[Any]) -> tuple[NDArray[Any], IntArray]:
     """``np.unique(values, return_inverse=True)`` for a 1-d array, remembered for read-only
     arrays (they cannot change): the same label column is ranked by every model built on
     it, thousands of times in a simulation. A constant array needs no sort."""
-    if values.size and (values == values[0]).all():
-        return values[:1].copy(), np.zeros(values.size, dtype=np.int64)
     frozen = _read_only(values)
     if frozen:
         hit = _UNIQUE_CACHE.get(id(values))
         if hit is not None and hit[0] is values:
             return hit[1], hit[2]
+    if values.dtype.kind in "biuf" and values.size and (values == values[0]).all():
+        return values[:1].copy(), np.zeros(values.size, dtype=np.int64)
     uniques, inverse = np.unique(values, return_inverse=True)
     inverse = inverse.astype(np.int64).reshape(-1)
     if frozen:
@@ -183,7 +183,7 @@ class OfferTable:
             array = _frozen(getattr(self, f.name), _OFFER_DTYPES.get(f.name, np.float64))
             _check_length(f.name, array, n)
             object.__setattr__(self, f.name, array)
-        if len(set(self.ids.tolist())) != n:
+        if unique_inverse(self.ids)[0].size != n:
             raise ValueError("offer ids must be unique")
         if n and (self.chips_per_instance < 1).any():
             raise ValueError("chips_per_instance must be >= 1")
