@@ -19,6 +19,7 @@ Families and their row keys (``key_a``, ``key_b``):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +59,11 @@ class Context:
         starts = s.slot_start_hour[slot].tolist()
         ends = s.slot_end_hour[slot].tolist()
         return [f"{n}@{a:g}-{b:g}h" for n, a, b in zip(names, starts, ends, strict=True)]
+
+    @functools.cached_property
+    def critical_pairs(self) -> tuple[IntArray, IntArray, IntArray]:
+        """See ``_critical_pairs`` (min_vendors and n_minus_1 both need them)."""
+        return _find_critical_pairs(self)
 
     def critical_slots(self) -> BoolArray:
         s = self.structure
@@ -296,6 +302,10 @@ def share_cap(b: ModelBuilder, ctx: Context) -> None:
 
 def _critical_pairs(ctx: Context) -> tuple[IntArray, IntArray, IntArray]:
     """Unique (critical slot, label) pairs, and for each incidence its pair index (-1 if none)."""
+    return ctx.critical_pairs
+
+
+def _find_critical_pairs(ctx: Context) -> tuple[IntArray, IntArray, IntArray]:
     s = ctx.structure
     crit = ctx.critical_slots()[s.inc_slot]
     inc_label = s.col_label[s.inc_col]

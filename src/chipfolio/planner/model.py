@@ -11,9 +11,11 @@ and analyses can find the rows of a requirement without parsing names.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import NDArray
 
 from chipfolio.planner.problem import BoolArray, FloatArray, IntArray
 
@@ -140,9 +142,9 @@ class ModelBuilder:
             name=name,
             offset=self._n_cols,
             lower=np.asarray(lower, dtype=np.float64),
-            upper=np.broadcast_to(np.asarray(upper, dtype=np.float64), (n,)).copy(),
+            upper=_filled(upper, n, np.float64),
             cost=np.zeros(n) if cost is None else np.asarray(cost, dtype=np.float64),
-            integer=np.broadcast_to(np.asarray(integer, dtype=bool), (n,)).copy(),
+            integer=_filled(integer, n, np.bool_),
         )
         self._vars.append(block)
         self._n_cols += n
@@ -187,6 +189,13 @@ class ModelBuilder:
             row_key_b=cat([b.key_b for b in self._rows]) if self._rows else np.zeros(0, np.int64),
             var_blocks={b.name: b for b in self._vars},
         )
+
+
+def _filled(values: object, n: int, dtype: type[np.generic]) -> NDArray[Any]:
+    """A fresh length-``n`` array of ``values`` (a scalar or an array of that length)."""
+    if isinstance(values, np.ndarray) and values.shape == (n,):
+        return np.array(values, dtype=dtype)
+    return np.broadcast_to(np.asarray(values, dtype=dtype), (n,)).copy()
 
 
 def _csc(vals: FloatArray, rows: IntArray, cols: IntArray, shape: tuple[int, int]) -> sp.csc_matrix:
