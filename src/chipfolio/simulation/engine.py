@@ -413,8 +413,9 @@ class _Run:
             moved = np.abs(target - self._initial_now(k0)).sum(1) > 0
             touched |= moved[:, None] & recovering[None, :]
         cooled = ks - self.last_replan_step >= self.cooldown_steps
-        drifted = self._drifted(ks, target, progress, used) | self._repriced(ks, target, used)
-        touched |= drifted & cooled[None, :]
+        if cooled.any():  # drift and price moves count only once the cool-down is over
+            drifted = self._drifted(ks, target, progress, used) | self._repriced(ks, target, used)
+            touched |= drifted & cooled[None, :]
         result: BoolArray = touched & active
         return result
 
