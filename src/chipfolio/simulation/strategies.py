@@ -410,7 +410,8 @@ class PlannerReplanner:
             solved = schedule_of(reduced, plan_only_servable(plan, reduced))
         gone = sub.rows[~servable]
         solved = sub.expand(solved, target.shape[1])
-        return _merge(target, [(sub.rows[servable], solved), (gone, nothing)])
+        none_left = Schedule.constant(np.zeros((gone.size, target.shape[1])))
+        return _merge(target, [(sub.rows[servable], solved), (gone, none_left)])
 
     # ----- solving, with an exact-content cache ------------------------------------------
     def _solve(self, problem: Problem) -> Schedule | None:

@@ -151,6 +151,26 @@ def test_when_capacity_runs_short_the_replan_serves_what_it_can() -> None:
     assert served(p, out, only_lambda).sum() >= 512_000 - 16_000
 
 
+def test_when_only_some_workloads_can_run_the_others_are_released() -> None:
+    # only the Trainium block is up: the training job can run there, chat and batch cannot
+    p = tiny_problem()
+    (cheapest,) = prepare_strategies(p, (StrategyName.CHEAPEST,), OPTIONS)
+    only_trainium = np.where(p.offers.ids == "aws-res", 1.0, 0.0)
+    plan = PlannerReplanner(cheapest, OPTIONS).replan(
+        request(
+            p,
+            cheapest.initial_instances,
+            capacity_factor=only_trainium,
+            demand_tokens_per_s=p.workloads.demand_tokens_per_s * 50.0,
+        )
+    )
+    assert plan is not None
+    for matrix in plan.instances:
+        assert (matrix[:2] == 0).all()  # nothing left for the inference workloads
+        assert (matrix[2, :3] == 0).all()  # training only where it can still run
+    assert plan.instances[-1][2, 3] > 0
+
+
 def test_nothing_left_means_nothing_is_bought() -> None:
     p = tiny_problem(with_training=False)
     (cheapest,) = prepare_strategies(p, (StrategyName.CHEAPEST,), OPTIONS)
