@@ -604,37 +604,18 @@ def _softmax(memory: Array, compute: Array) -> Array:
     return np.asarray((memory**p + compute**p) ** (1.0 / p), dtype=np.float64)
 
 
-def _expert_flops(
-    a: Mapping[str, Array], q: Mapping[str, Array], tokens: Array | None = None
-) -> Array:
+def _expert_flops(a: Mapping[str, Array], q: Mapping[str, Array]) -> Array:
     """Matmul FLOPs per token of the routed experts, as dense-GEMM equivalents.
 
-    Routed-expert GEMMs (grouped, few tokens per expert) reach ``moe_eff`` of a dense GEMM
-    when the step gives each expert few tokens, and approach a dense GEMM as ``tokens`` (the
-    step's, on one instance) give each expert whole tiles (``GEMM_TILE_ROWS``). A stack
-    that runs every local expert on every token does E/k times the work, but as plain dense
-    GEMMs.
+    Routed-expert GEMMs (grouped, few tokens per expert) reach ``moe_eff`` of a dense GEMM.
+    A stack that runs every local expert on every token does E/k times the work, but as
+    plain dense GEMMs.
     """
     ratio = a["experts"] / np.maximum(a["k"], 1.0)
     every = a["expert_fl"] * ratio
-    eff = q["moe_eff"]
-    if tokens is not None:
-        per_expert = tokens * a["k"] / np.maximum(a["experts"], 1.0)
-        eff = eff + (1.0 - eff) * per_expert / (per_expert + GEMM_TILE_ROWS)
-    return np.asarray(np.where(a["moe_all"] > 0, every, a["expert_fl"] / eff), dtype=np.float64)
-
-
-GEMM_TILE_ROWS = 64.0
-"""Rows (tokens) of one tile of a grouped expert GEMM. An expert's tokens are padded to whole
-tiles, so its GEMM is as efficient as a dense one only once it has many tiles' worth: the
-routed-expert efficiency rises from ``moe_eff`` (a few tokens per expert: decode) toward a
-dense GEMM's as the step gives each expert m tokens, by m / (m + tile). 64 rows: the
-M-block of the fused-MoE kernels once tokens outnumber experts (vLLM/SGLang ``fused_moe``
-default config; Hopper's WGMMA instruction is 64 rows tall). A prefill chunk of 7,373
-tokens gives each of DeepSeek-R1's 256 experts 230 tokens (78% of the way to dense); one
-of 922 tokens, 29 (31%); a decode step of 64 sequences, 2 (3%). Tried at 64, 128 and 256
-rows on the leave-one-chip-out rows: all three beat the flat ``moe_eff`` for NVIDIA and
-AMD (all vendors 15.1%, 16.5%, 17.2% against 17.9%)."""
+    return np.asarray(
+        np.where(a["moe_all"] > 0, every, a["expert_fl"] / q["moe_eff"]), dtype=np.float64
+    )
 
 
 def _moe_layer_s(a: Mapping[str, Array], q: Mapping[str, Array]) -> Array:
@@ -679,7 +660,7 @@ def _step(a: Mapping[str, Array], q: Mapping[str, Array], batch: Array, prefill_
     )
     touched = np.where(a["moe_all"] > 0, 1.0, touched)
     weight_bytes = a["attn_b"] / tpa + a["dense_b"] / n + a["expert_b"] * touched / n
-    flops = a["dense_fl"] + _expert_flops(a, q, tokens)
+    flops = a["dense_fl"] + _expert_flops(a, q)
     compute = (decode_tokens / q["mm_eff"] + prefill_tokens / q["prefill_eff"]) * flops / (n * peak)
     t_weights = _softmax(weight_bytes / hbm, compute)
     # Data-parallel attention ranks step together: the busiest rank (sequences land at
@@ -709,7 +690,7 @@ def _prefill(
     """(latency of one prompt alone, chip-seconds of compute it needs) on ``gpus`` chips."""
     peak = a["peak"] * np.where(a["fp4"] > 0, q["fp4_factor"], 1.0)
     isl = a["isl"]
-    flops = isl * (a["dense_fl"] + _expert_flops(a, q, isl)) / (q["prefill_eff"] * peak)
+    flops = isl * (a["dense_fl"] + _expert_flops(a, q)) / (q["prefill_eff"] * peak)
     attn = isl * a["att_pre"] / (q["mm_eff"] * a["bf16"])
     weights = (a["attn_b"] + a["dense_b"] + a["expert_b"]) / (q["hbm_eff"] * a["hbm_bw"])
     bw = q["comm_eff"] * link
