@@ -20,7 +20,7 @@ from chipfolio.perfmodel.efficiency import Calibration, default_calibration
 from chipfolio.perfmodel.hardware import GIB, chip_rates
 from chipfolio.perfmodel.inference import InferenceEstimate, ReplicaCapability
 from chipfolio.perfmodel.measurements import load_results_csv
-from chipfolio.perfmodel.serving import ServingParams
+from chipfolio.perfmodel.serving import ServingParams, serving_hbm_bytes
 from chipfolio.perfmodel.serving_estimate import (
     Request,
     ServingEstimate,
@@ -135,7 +135,7 @@ def _as_inference_estimate(
         input_tokens=s.input_tokens, output_tokens=s.output_tokens, fits=s.fits,
         meets_slo=s.meets_slo, throughput_tokens_per_s=s.throughput_tokens_per_s,
         ttft_ms=s.ttft_ms, tpot_ms=s.tpot_ms, batch=max(round(per_replica), 1) if s.fits else 0,
-        hbm_gib_per_chip=s.hbm_gib_per_chip, hbm_gib_capacity=rates.hbm_bytes / GIB,
+        hbm_gib_per_chip=s.hbm_gib_per_chip, hbm_gib_capacity=serving_hbm_bytes(req.chip) / GIB,
         tensor_parallel=s.chips_per_replica, pipeline_parallel=1 if s.fits else 0,
         replicas=s.replicas, estimated=rates.estimated_for(s.chips_per_replica or req.count),
         calibrated_stack=params.is_calibrated(req.chip.stack), notes=notes,

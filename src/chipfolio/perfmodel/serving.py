@@ -46,7 +46,7 @@ import numpy.typing as npt
 
 from chipfolio.domain import Chip, Precision, SoftwareStack
 from chipfolio.errors import InputError
-from chipfolio.perfmodel.hardware import KV_BYTES, WEIGHT_BYTES, chip_rates
+from chipfolio.perfmodel.hardware import GIB, KV_BYTES, WEIGHT_BYTES, chip_rates
 from chipfolio.perfmodel.memory import EMBEDDING_BYTES
 from chipfolio.workloads.models import AttentionKind, ModelArch
 
@@ -473,6 +473,29 @@ class Points:
         return len(self.stacks)
 
 
+GB_PER_GIB = GIB / 1e9
+
+
+def serving_hbm_bytes(chip: Chip) -> float:
+    """HBM bytes of a chip for the memory fit, its vendor's capacity figure read as GiB.
+
+    DRAM is built in binary sizes: an HBM3 stack of eight 16 Gb dies holds 16 GiB, and the
+    "80 GB" H100 has 80 GiB (nvidia-smi: 81,559 MiB), the "141 GB" H200 140.4 GiB (143,771
+    MiB), the "186 GB" GB200 185 GiB (189,471 MiB), the "192 GB" MI300X and "288 GB" MI355X
+    192 and 288 GiB (ROCm's GPU specification table). The registry stores a vendor figure
+    quoted in GB as decimal (``hbm_gib`` = GB / 1.074), 7.4% less than the chip holds, and
+    with it a 4-GPU data-parallel-attention DeepSeek-R1 fp8 instance on GB200, which the
+    InferenceX rows serve dozens of 8k-token sequences on, "did not fit" by 0.4 GB. A
+    capacity that is a whole number of GB after that conversion is read back as that many
+    GiB; one stored as GiB (TPU v4, Trainium) is taken as it is.
+    """
+    gib = chip.hbm_gib
+    vendor_gb = gib * GB_PER_GIB
+    if abs(vendor_gb - round(vendor_gb)) < 0.01 and abs(gib - round(gib)) > 0.01:
+        gib = float(round(vendor_gb))
+    return gib * GIB
+
+
 @functools.lru_cache(maxsize=4096)
 def _static(
     chip: Chip,
@@ -493,7 +516,7 @@ def _static(
     npf = dep.prefill_instance_gpus or n
     row = {
         "hbm_bw": rates.hbm_bytes_per_s, "peak": rates.matmul_flops,
-        "bf16": rates.bf16_flops, "hbm_cap": rates.hbm_bytes * SERVING_HBM_FRACTION,
+        "bf16": rates.bf16_flops, "hbm_cap": serving_hbm_bytes(chip) * SERVING_HBM_FRACTION,
         "link": rates.group_bytes_per_s(n), "link_pf": rates.group_bytes_per_s(npf),
         "n": n, "dp": dp, "tpa": tpa, "ep": float(dep.expert_parallel and n > 1),
         "mtp": float(dep.mtp), "disagg": float(dep.disaggregated),
@@ -597,8 +620,17 @@ def _expert_flops(a: Mapping[str, Array], q: Mapping[str, Array]) -> Array:
 
 def _moe_layer_s(a: Mapping[str, Array], q: Mapping[str, Array]) -> Array:
     """Fixed time of one MoE layer on the chip."""
-    return np.asarray(q["moe_layer_us"] * _fixed_scale(a, q) * 1e-6)
+    slots = a["k"] / REFERENCE_EXPERTS_PER_TOKEN
+    return np.asarray(q["moe_layer_us"] * slots * _fixed_scale(a, q) * 1e-6)
 
+
+REFERENCE_EXPERTS_PER_TOKEN = 8.0
+"""Routed experts a token visits at which the fixed per-MoE-layer cost is quoted (DeepSeek-R1's
+8 of 256). That cost is the routing machinery around the expert GEMMs (top-k, the permutation
+of tokens to experts and back, the per-expert groups of the grouped GEMM, the weighted sum of
+the expert outputs), each of which works per routed slot of a token: gpt-oss-120b's 4 of 128
+pay half of DeepSeek's. Quoted per layer alone, the DeepSeek rows set it and gpt-oss at low
+load came out 30-55% slow on TensorRT-LLM (2.2 ms measured TPOT on 8 B200s, 5.3 predicted)."""
 
 REFERENCE_HBM_BYTES_PER_S = 4.8e12
 """HBM bandwidth at which the fixed per-layer and per-sequence costs are quoted (H200's)."""
@@ -690,7 +722,16 @@ def evaluate_with(a: Mapping[str, Array], q: Mapping[str, Array]) -> Outcome:
     draft = np.where(a["mtp"] > 0, 1.0 + MTP_DRAFT_TOKENS, 1.0)
     disagg = a["disagg"] > 0
     prefill_tokens = np.where(disagg, 0.0, batch * accept * a["isl"] / a["osl"])
-    step = _step(a, q, batch, prefill_tokens, draft)
+    # Chunked prefill: a prompt joins the batch as one chunk of up to PREFILL_CHUNK_TOKENS
+    # (several prompts share a chunk when they arrive faster than one a step), so a share
+    # of the steps carries a chunk and the rest decode alone. Spreading the prompt tokens
+    # evenly over every step instead would make each step route them through experts and
+    # read weights that a decode-only step never touches.
+    chunk = np.maximum(np.minimum(a["isl"], PREFILL_CHUNK_TOKENS), prefill_tokens)
+    share = np.where(prefill_tokens > 0, prefill_tokens / np.maximum(chunk, 1.0), 0.0)
+    decode_only = _step(a, q, batch, np.zeros_like(batch), draft)
+    with_chunk = _step(a, q, batch, chunk, draft)
+    step = (1.0 - share) * decode_only + share * with_chunk
     tpot = step / accept
     pf_gpus_instance = np.where(disagg, a["npf"], a["n"])
     pf_link = np.where(disagg, a["link_pf"], a["link"])

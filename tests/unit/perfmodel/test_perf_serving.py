@@ -243,7 +243,8 @@ def test_a_static_shape_moe_stack_streams_every_expert_at_any_batch() -> None:
     assert step(gaudi, 1) > every_expert
     assert step(gaudi, 1) > step(routed, 1) + 0.5 * every_expert
     assert step(gaudi, 4) < 1.3 * step(gaudi, 1)  # the weights are read once either way
-    assert step(routed, 4) > 1.3 * step(routed, 1)  # routing: more tokens, more experts
+    # Routing: four tokens reach 1-(1-8/160)^4 = 18.5% of the experts, one token 5%.
+    assert step(routed, 4) - step(routed, 1) > 0.1 * every_expert
 
 
 def test_fixed_costs_shrink_with_a_chips_bandwidth() -> None:
