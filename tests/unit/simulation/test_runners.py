@@ -26,6 +26,35 @@ def test_local_results_follow_item_order(workers: int) -> None:
     assert sorted(seen) == list(range(7))
 
 
+def test_warm_workers_serve_the_map_and_are_shut_down_after_it() -> None:
+    executor = LocalExecutor(2)
+    executor.warm()
+    pool = executor._pool
+    assert pool is not None
+    executor.warm()  # a second warm-up keeps the same workers
+    assert executor._pool is pool
+    assert executor.map(slow_square, [4, 5, 6]) == [16, 25, 36]
+    assert executor._pool is None  # map shut them down
+    assert executor.map(slow_square, [1, 2]) == [1, 4]  # and starts new ones when needed
+    executor.warm()
+    executor.close()
+    executor.close()  # closing twice is harmless
+    assert executor._pool is None
+
+
+def test_a_study_that_fails_before_its_scenarios_leaves_no_workers() -> None:
+    import numpy as np
+
+    from chipfolio.errors import InfeasibleError
+    from chipfolio.simulation.strategies import StrategyName
+
+    nothing = tiny_problem(n_minus_1=1.0).with_capacity(np.array([False, True, True, True]), 0.0)
+    executor = LocalExecutor(2)
+    with pytest.raises(InfeasibleError):
+        simulate(nothing, scenarios=4, seed=0, executor=executor, strategies=(StrategyName.N1,))
+    assert executor._pool is None
+
+
 def test_local_executor_needs_a_worker() -> None:
     with pytest.raises(ValueError):
         LocalExecutor(0)
