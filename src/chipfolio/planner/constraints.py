@@ -62,8 +62,8 @@ class Context:
 
     @functools.cached_property
     def critical_pairs(self) -> tuple[IntArray, IntArray, IntArray]:
-        """See ``_critical_pairs`` (min_vendors and n_minus_1 both need them)."""
-        return _find_critical_pairs(self)
+        """See ``_critical_pairs`` (found once: min_vendors and n_minus_1 both need them)."""
+        return _critical_pairs(self)
 
     def critical_slots(self) -> BoolArray:
         s = self.structure
@@ -302,10 +302,6 @@ def share_cap(b: ModelBuilder, ctx: Context) -> None:
 
 def _critical_pairs(ctx: Context) -> tuple[IntArray, IntArray, IntArray]:
     """Unique (critical slot, label) pairs, and for each incidence its pair index (-1 if none)."""
-    return ctx.critical_pairs
-
-
-def _find_critical_pairs(ctx: Context) -> tuple[IntArray, IntArray, IntArray]:
     s = ctx.structure
     crit = ctx.critical_slots()[s.inc_slot]
     inc_label = s.col_label[s.inc_col]
@@ -325,7 +321,7 @@ def min_vendors(b: ModelBuilder, ctx: Context) -> None:
     crit_slots = np.flatnonzero(ctx.critical_slots())
     if not crit_slots.size:
         return
-    p_slot, p_label, pair_of_inc = _critical_pairs(ctx)
+    p_slot, p_label, pair_of_inc = ctx.critical_pairs
     n = p_slot.size
     y = b.add_vars("vendor_used", np.zeros(n), np.ones(n), integer=True)
     inc = np.flatnonzero(pair_of_inc >= 0)
@@ -375,7 +371,7 @@ def n_minus_1(b: ModelBuilder, ctx: Context) -> None:
             np.zeros(k), np.zeros(k), crit_slots, np.full(k, -1),
         )
     )  # fmt: skip
-    p_slot, p_label, pair_of_inc = _critical_pairs(ctx)
+    p_slot, p_label, pair_of_inc = ctx.critical_pairs
     n = p_slot.size
     inc = np.flatnonzero(pair_of_inc >= 0)
     rows = [np.arange(n), pair_of_inc[inc]]

@@ -120,7 +120,6 @@ class RayExecutor:
         self._workers = workers
         self.address = address
         self._started = False
-        self._warming: list[Any] = []
 
     @property
     def workers(self) -> int:
@@ -159,7 +158,8 @@ class RayExecutor:
         prepares the work; ``map`` does not wait for them)."""
         ray = self._ray()
         remote_import = ray.remote(_import_simulator)
-        self._warming = [remote_import.remote() for _ in range(self.workers)]
+        for _ in range(self.workers):
+            remote_import.remote()
 
     def map(
         self, fn: Callable[[T], R], items: Sequence[T], progress: Progress | None = None

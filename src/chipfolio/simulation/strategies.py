@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -61,18 +61,18 @@ SHARE_CAP_TOLERANCE = 0.01
 PHANTOM_PREFIX = "~kept:"
 SERVE_BUDGET_FACTOR = 4.0
 SERVED_MARGIN = 1e-6
-STATIC_FIELDS = (
-    "ids",
-    "providers",
-    "vendors",
-    "chips",
-    "regions",
-    "pricing",
-    "chips_per_instance",
-    "instance_types",
-    "zones",
+DYNAMIC_FIELDS = (
+    "usd_per_chip_hour",
+    "capacity_chips",
+    "take_or_pay_chips",
+    "available_from_hour",
+    "available_until_hour",
 )
-"""Offer fields a re-plan never changes (the others: price, capacity, commitment, window)."""
+"""Offer fields a re-plan sets (prices now, capacity left, windows from now)."""
+STATIC_FIELDS = tuple(
+    f.name for f in dataclasses.fields(OfferTable) if f.name not in DYNAMIC_FIELDS
+)
+"""Offer fields a re-plan never changes (ids, labels, sizes)."""
 REPLAN_NODE_LIMIT = 2_000
 """Branch-and-bound nodes a re-plan's MILP may explore: a deterministic work limit, so a
 re-plan's answer never depends on the machine's speed or load (the wall-clock limit in the
@@ -320,18 +320,15 @@ class PlannerReplanner:
         return _SubProblem(keep, cols, problem)
 
     def _static_columns(self, cols: np.ndarray) -> dict[str, np.ndarray]:
-        """The offer fields a re-plan never changes (ids, labels, sizes) for the offers
-        ``cols`` of the base problem: read-only arrays kept per set of offers (a few sets
-        recur through a whole study), so a sub-problem neither re-slices nor copies them."""
-        key = cols.tobytes()
-        found = self._static.get(key)
-        if found is None:
-            offers = self.strategy.problem.offers
-            found = {name: _read_only(getattr(offers, name)[cols]) for name in STATIC_FIELDS}
-            self._static[key] = found
-            if len(self._static) > CACHE_ENTRIES:
-                self._static.pop(next(iter(self._static)))
-        return found
+        """The offer fields a re-plan never changes for the offers ``cols`` of the base
+        problem: read-only arrays kept per set of offers (a few sets recur through a whole
+        study), so a sub-problem neither re-slices nor copies them."""
+        offers = self.strategy.problem.offers
+        return _remember(
+            self._static,
+            cols.tobytes(),
+            lambda: {name: _locked(getattr(offers, name)[cols]) for name in STATIC_FIELDS},
+        )
 
     def _with_phantoms(
         self,
@@ -351,17 +348,12 @@ class PlannerReplanner:
             return columns
         labels = list(spend)
         key = b"|".join([cols.tobytes(), "|".join(labels).encode(), policy.share_by.encode()])
-        static = self._phantom_static.get(key)
-        if static is None:
-            base = self._static_columns(cols)
-            extra = _phantom_static(labels, policy)
-            static = {
-                name: _read_only(np.concatenate([base[name], extra[name]]))
-                for name in STATIC_FIELDS
-            }
-            self._phantom_static[key] = static
-            if len(self._phantom_static) > CACHE_ENTRIES:
-                self._phantom_static.pop(next(iter(self._phantom_static)))
+
+        def with_phantoms() -> dict[str, np.ndarray]:
+            base, extra = self._static_columns(cols), _phantom_static(labels, policy)
+            return {name: _locked(np.concatenate([base[name], extra[name]])) for name in base}
+
+        static = _remember(self._phantom_static, key, with_phantoms)
         n = len(labels)
         dynamic = {
             "usd_per_chip_hour": np.array([spend[label] for label in labels]),
@@ -533,9 +525,24 @@ def _phantom_static(labels: list[str], policy: Policy) -> dict[str, np.ndarray]:
     }
 
 
-def _read_only(array: np.ndarray) -> np.ndarray:
+def _locked(array: np.ndarray) -> np.ndarray:
+    """``array``, made read-only (it is shared by every sub-problem that uses it)."""
     array.setflags(write=False)
     return array
+
+
+def _remember(
+    cache: dict[bytes, dict[str, np.ndarray]],
+    key: bytes,
+    make: Callable[[], dict[str, np.ndarray]],
+) -> dict[str, np.ndarray]:
+    """``cache[key]``, made by ``make`` the first time (at most CACHE_ENTRIES kept)."""
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = make()
+        if len(cache) > CACHE_ENTRIES:
+            cache.pop(next(iter(cache)))
+    return found
 
 
 def _timeless(columns: dict[str, np.ndarray], deadline: FloatArray, horizon: float) -> bool:
