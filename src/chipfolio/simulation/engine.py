@@ -152,8 +152,7 @@ class _Run:
             self._arrivals(step)
             self._segments_due(step)
             self._cuts(step)
-            last = self._advance(step, self._next_change(step))
-            touched = self._triggers(np.array([last]), self.progress[:, None])[:, 0]
+            last, touched = self._advance(step, self._next_change(step))
             if touched.any():
                 self._replan(last, touched)
             step = last + 1
@@ -175,8 +174,14 @@ class _Run:
             candidates.append(int(cuts.min()))
         return min(candidates)
 
-    def _advance(self, start: int, end: int) -> int:
-        """Serve, bill and train from ``start`` up to the first step that needs a decision."""
+    def _advance(self, start: int, end: int) -> tuple[int, BoolArray]:
+        """Serve, bill and train from ``start`` up to the first step that needs a decision;
+        that step, and the workloads a re-plan after it is about.
+
+        The triggers of the last step are those found for the block, less the training
+        that finished in it: finishing only zeroes that job's holdings, which no other
+        workload's trigger reads.
+        """
         block = self._block(np.arange(start, end))
         finishing = self._first_finish(block)
         limit = finishing + 1 if finishing is not None else block.ks.size
@@ -185,7 +190,8 @@ class _Run:
         last = int(fires[0]) if fires.size else limit - 1
         last = min(last, limit - 1)
         self._commit(block, last + 1)
-        return start + last
+        now: BoolArray = touched[:, last] & ~self.done
+        return start + last, now
 
     def _block(self, ks: IntArray) -> _Block:
         used = np.flatnonzero(self.held.any(0))
@@ -443,29 +449,30 @@ class _Run:
         up, down = self.reaction.demand_up_threshold, self.reaction.demand_down_threshold
         demand_drift = inference & ((ratio > 1.0 + up) | (ratio < 1.0 - down))
         rate, _ = self._rates(ks, progress)
-        hour = (int(ks[0]) + 1) * self.clock.step_hours
-        planned = self._scheduled_rate(hour, target)[:, None]
+        planned = self._scheduled_rate((ks + 1) * self.clock.step_hours, target)
         behind = ~inference & (planned < rate * (1.0 - self.reaction.training_behind_threshold))
         drifted: BoolArray = demand_drift | behind
         return drifted
 
-    def _scheduled_rate(self, hour: float, target: FloatArray) -> FloatArray:
-        """``[w]`` tokens/s the schedule delivers on average from ``hour`` to the workload's end.
+    def _scheduled_rate(self, hours: FloatArray, target: FloatArray) -> FloatArray:
+        """``[w, k]`` tokens/s the schedule delivers on average from ``hours[k]`` to the
+        workload's end.
 
         The current target, then each later segment from when it starts (a plan may run a
         job slowly until a reserved block opens, then faster).
         """
         horizon = self.model.horizon_hours
-        deadline = self.model.deadline_hours
+        deadline = self.model.deadline_hours[:, None]
+        hour = hours[None, :]
         end = np.where(deadline > hour, np.minimum(deadline, horizon), horizon)
         span = np.maximum(end - hour, 1e-9)
-        rate = (target * self.per_instance).sum(1)
+        rate = np.broadcast_to((target * self.per_instance).sum(1)[:, None], span.shape)
         total = rate * span
         for seg in sorted(self.segments, key=lambda seg: seg.raise_step):
-            start = max(seg.raise_step * self.clock.step_hours, hour)
-            seg_rate = (seg.instances * self.per_instance).sum(1)
-            live = seg.rows & (start < end)
-            total += np.where(live, (seg_rate - rate) * (end - start), 0.0)
+            start = np.maximum(seg.raise_step * self.clock.step_hours, hour)
+            seg_rate = (seg.instances * self.per_instance).sum(1)[:, None]
+            live = seg.rows[:, None] & (start < end)
+            total = total + np.where(live, (seg_rate - rate) * (end - start), 0.0)
             rate = np.where(live, seg_rate, rate)
         average: FloatArray = total / span
         return average

@@ -213,26 +213,30 @@ def _repair_caps(built: Built, x: FloatArray, lp: _Lp, tolerance: float) -> tupl
 
 
 def _gang_pins(built: Built, x: FloatArray) -> list[Built]:
-    """Models of ``built.problem`` with one gang job allowed on a single offer each.
+    """Variants of ``built`` with one gang job allowed on a single offer each.
 
     Per gang job, its ``GANG_CANDIDATES`` offers with the largest LP share (ties: the
-    planner's pair order), so the choice is a function of the LP answer alone.
+    planner's pair order), so the choice is a function of the LP answer alone. A variant is
+    the same model with the job's columns on every other offer bounded to zero (no rebuild).
     """
     s = built.structure
-    problem = built.problem
+    form = built.formulation
     gang_pair = s.pair_gang_units > 0
     if not gang_pair.any():
         return []
     share = _pair_shares(s, x)
+    x_offset = form.var_blocks["x"].offset
     out: list[Built] = []
     for w in np.unique(s.pair_workload[gang_pair]).tolist():
         pairs = np.flatnonzero(gang_pair & (s.pair_workload == w))
         order = pairs[np.lexsort((pairs, -share[pairs]))][:GANG_CANDIDATES]
+        of_job = s.col_workload == w
         for pair in order.tolist():
-            only = np.ones(problem.allowed.shape, dtype=bool)
-            only[w] = False
-            only[w, int(s.pair_offer[pair])] = True
-            out.append(build(problem.restrict(only), prune_pairs=False))
+            closed = x_offset + np.flatnonzero(of_job & (s.col_pair != pair))
+            upper = form.col_upper.copy()
+            upper[closed] = 0.0
+            pinned = dataclasses.replace(form, col_upper=upper)
+            out.append(dataclasses.replace(built, formulation=pinned))
     return out
 
 
