@@ -449,7 +449,8 @@ class _Run:
         up, down = self.reaction.demand_up_threshold, self.reaction.demand_down_threshold
         demand_drift = inference & ((ratio > 1.0 + up) | (ratio < 1.0 - down))
         rate, _ = self._rates(ks, progress)
-        planned = self._scheduled_rate((ks + 1) * self.clock.step_hours, target)
+        hours = (ks + 1).astype(np.float64) * self.clock.step_hours
+        planned = self._scheduled_rate(hours, target)
         behind = ~inference & (planned < rate * (1.0 - self.reaction.training_behind_threshold))
         drifted: BoolArray = demand_drift | behind
         return drifted
