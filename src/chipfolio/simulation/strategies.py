@@ -226,6 +226,7 @@ class PlannerReplanner:
         self._cache: OrderedDict[bytes, Schedule | None] = OrderedDict()
         self._static: dict[bytes, dict[str, np.ndarray]] = {}
         self._phantom_static: dict[bytes, dict[str, np.ndarray]] = {}
+        self._price_cache: dict[bytes, dict[str, np.ndarray]] = {}
         self.solves = 0
         self.cache_hits = 0
 
@@ -273,6 +274,7 @@ class PlannerReplanner:
         cols = np.flatnonzero(usable)
         columns = {name: values[cols] for name, values in columns.items()}
         columns.update(self._static_columns(cols))
+        columns["usd_per_chip_hour"] = self._prices(request.price_multiplier, cols)
         w = base.workloads
         horizon = max(base.horizon_hours - request.hour, 1e-6)
         deadline = np.minimum(request.hours_left[keep], horizon)
@@ -329,6 +331,18 @@ class PlannerReplanner:
             cols.tobytes(),
             lambda: {name: _locked(getattr(offers, name)[cols]) for name in STATIC_FIELDS},
         )
+
+    def _prices(self, multiplier: FloatArray, cols: np.ndarray) -> np.ndarray:
+        """Prices now of the base offers ``cols``: a read-only array kept per (multipliers,
+        offers), since prices move only at price events. Every model built on the same
+        prices then shares one array, and its ranking is remembered (see unique_inverse)."""
+        offers = self.strategy.problem.offers
+        grid = _price_on_grid(multiplier)
+        return _remember(
+            self._price_cache,
+            grid.tobytes() + cols.tobytes(),
+            lambda: {"usd": _locked((offers.usd_per_chip_hour * grid)[cols])},
+        )["usd"]
 
     def _with_phantoms(
         self,
@@ -575,8 +589,8 @@ def _widening(touched: np.ndarray, active: np.ndarray) -> list[np.ndarray]:
 def _offers_now(
     base: Problem, request: ReplanRequest, target: FloatArray, rows: np.ndarray
 ) -> dict[str, np.ndarray]:
-    """Offers as seen at ``request.hour`` (the fields of an offer table a re-plan changes):
-    shifted windows, prices now, capacity left over."""
+    """Offers as seen at ``request.hour``: shifted windows and capacity left over (the
+    fields of an offer table a re-plan changes, but for prices: see ``_prices``)."""
     offers = base.offers
     hour = request.hour
     horizon = base.horizon_hours - hour
@@ -595,7 +609,6 @@ def _offers_now(
     end = np.where(over, math.inf, end)
     take_or_pay = np.minimum(np.maximum(offers.take_or_pay_chips - kept_chips, 0.0), capacity)
     return {
-        "usd_per_chip_hour": offers.usd_per_chip_hour * _price_on_grid(request.price_multiplier),
         "capacity_chips": capacity,
         "take_or_pay_chips": take_or_pay,
         "available_from_hour": start,
