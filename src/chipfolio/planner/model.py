@@ -198,25 +198,53 @@ def _filled(values: object, n: int, dtype: type[np.generic]) -> NDArray[Any]:
     return np.broadcast_to(np.asarray(values, dtype=dtype), (n,)).copy()
 
 
+_PATTERNS: dict[bytes, tuple[IntArray, IntArray | None, NDArray[Any], NDArray[Any]]] = {}
+_PATTERN_ENTRIES = 512
+
+
 def _csc(vals: FloatArray, rows: IntArray, cols: IntArray, shape: tuple[int, int]) -> sp.csc_matrix:
     """The CSC matrix of the triplets, duplicates summed in the order given, indices sorted.
 
     What ``sp.csc_matrix((vals, (rows, cols)))`` followed by ``sum_duplicates`` gives, built
     directly: a model of a few dozen columns is built thousands of times in a simulation,
-    and scipy's generic conversion costs more there than the rest of assembling it.
+    and scipy's generic conversion costs more there than the rest of assembling it. The
+    sparsity pattern (the sort order, indices and column pointers) depends only on the rows,
+    columns and shape, and most models of a simulation repeat one already seen: it is
+    remembered per exact (shape, rows, cols), read-only, and only the values are placed.
     """
+    # rows and cols have one entry per triplet, so their bytes split back unambiguously
+    key = np.concatenate([np.asarray(shape, np.int64), rows, cols]).astype(np.int64).tobytes()
+    pattern = _PATTERNS.get(key)
+    if pattern is None:
+        pattern = _csc_pattern(rows, cols, shape)
+        if len(_PATTERNS) >= _PATTERN_ENTRIES:
+            _PATTERNS.pop(next(iter(_PATTERNS)))
+        _PATTERNS[key] = pattern
+    order, starts, indices, indptr = pattern
+    data = vals[order]
+    if starts is not None:
+        data = np.add.reduceat(data, starts)
+    matrix = sp.csc_matrix((data, indices, indptr), shape=shape, copy=False)
+    matrix.has_sorted_indices = True
+    matrix.has_canonical_format = True
+    return matrix
+
+
+def _csc_pattern(
+    rows: IntArray, cols: IntArray, shape: tuple[int, int]
+) -> tuple[IntArray, IntArray | None, NDArray[Any], NDArray[Any]]:
+    """(order of the triplets, first of each run of duplicates or None, indices, indptr)."""
     n_rows, n_cols = shape
     key = cols.astype(np.int64) * max(n_rows, 1) + rows
     order = np.argsort(key, kind="stable")
     key = key[order]
-    data = vals[order]
+    starts: IntArray | None = None
     if key.size > 1:
         first = np.empty(key.size, dtype=bool)
         first[0] = True
         np.not_equal(key[1:], key[:-1], out=first[1:])
         if not first.all():
             starts = np.flatnonzero(first)
-            data = np.add.reduceat(data, starts)
             key = key[starts]
     index_dtype = np.int32 if max(n_rows, n_cols, key.size) < 2**31 - 1 else np.int64
     indices = (key % max(n_rows, 1)).astype(index_dtype)
@@ -227,7 +255,6 @@ def _csc(vals: FloatArray, rows: IntArray, cols: IntArray, shape: tuple[int, int
     )
     indptr = np.zeros(n_cols + 1, dtype=index_dtype)
     np.cumsum(counts, out=indptr[1:])
-    matrix = sp.csc_matrix((data, indices, indptr), shape=shape, copy=False)
-    matrix.has_sorted_indices = True
-    matrix.has_canonical_format = True
-    return matrix
+    for array in (order, indices, indptr, *(() if starts is None else (starts,))):
+        array.setflags(write=False)
+    return order, starts, indices, indptr
