@@ -53,3 +53,28 @@ def test_empty_matrices(shape: tuple[int, int]) -> None:
     got = _csc(np.zeros(0), empty, empty, shape)
     assert got.shape == shape and got.nnz == 0
     assert got.indptr.size == shape[1] + 1
+
+
+def test_a_repeated_pattern_takes_the_new_values() -> None:
+    """The second matrix of a pattern reuses its indices but never the first's values."""
+    rng = np.random.default_rng(3)
+    rows = rng.integers(0, 7, 40)
+    cols = rng.integers(0, 9, 40)
+    first = _csc(rng.normal(size=40), rows, cols, (7, 9))
+    vals = rng.normal(size=40)
+    second = _csc(vals, rows.copy(), cols.copy(), (7, 9))
+    want = reference(vals, rows, cols, (7, 9))
+    assert np.allclose(second.toarray(), want.toarray(), rtol=1e-14, atol=1e-14)
+    assert not np.allclose(first.toarray(), second.toarray())
+    # the shared pattern cannot be changed through one matrix behind the other's back
+    with pytest.raises(ValueError):
+        second.indices[0] = 0
+
+
+def test_the_same_triplets_in_another_shape_are_another_pattern() -> None:
+    rows, cols, vals = np.array([0, 1]), np.array([0, 1]), np.array([1.0, 2.0])
+    small = _csc(vals, rows, cols, (2, 2))
+    large = _csc(vals, rows, cols, (3, 4))
+    assert small.shape == (2, 2) and large.shape == (3, 4)
+    assert large.indptr.size == 5
+    assert np.array_equal(large.toarray()[:2, :2], small.toarray())
