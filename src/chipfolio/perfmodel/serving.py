@@ -17,8 +17,8 @@ tokens join every step. The step processes T tokens on each instance and costs, 
   parallelism, each over the scale-up domain when the instance fits in it (NVL72 racks)
   and over the scale-out network otherwise;
 * fixed costs per layer, per MoE layer, per step and per sequence (the engine's own; the
-  per-layer and per-sequence ones shrink on a chip with more memory bandwidth, to a fitted
-  power: they are small kernels, partly launch latency and partly memory traffic).
+  per-layer and per-sequence ones shrink on a chip with more compute units, read from its
+  dense bf16 peak, to a fitted power: they are small kernels, partly launch latency).
 
 A stack whose MoE kernel needs static shapes (Gaudi) runs every local expert each step:
 it streams all expert weights and counts every token through every local expert.
@@ -632,18 +632,23 @@ the expert outputs), each of which works per routed slot of a token: gpt-oss-120
 pay half of DeepSeek's. Quoted per layer alone, the DeepSeek rows set it and gpt-oss at low
 load came out 30-55% slow on TensorRT-LLM (2.2 ms measured TPOT on 8 B200s, 5.3 predicted)."""
 
-REFERENCE_HBM_BYTES_PER_S = 4.8e12
-"""HBM bandwidth at which the fixed per-layer and per-sequence costs are quoted (H200's)."""
+REFERENCE_BF16_FLOPS = 989e12
+"""Dense bf16 peak at which the fixed per-layer and per-sequence costs are quoted (H200's)."""
 
 
 def _fixed_scale(a: Mapping[str, Array], q: Mapping[str, Array]) -> Array:
     """How a chip's fixed per-layer and per-sequence costs compare with the reference chip's.
 
     Those costs are many small kernels (norms, rotary, activation quantisation, routing,
-    top-k) bound partly by launch latency and partly by moving activations through memory:
-    they shrink with the chip's bandwidth to the fitted power ``fixed_pow`` (0: pure
-    latency, 1: pure memory traffic)."""
-    return np.asarray(np.power(REFERENCE_HBM_BYTES_PER_S / a["hbm_bw"], q["fixed_pow"]))
+    top-k, kernel launches) that fill few of the chip's cores for a few microseconds each:
+    they run at the pace of the compute units (count x clock), which the dense bf16 peak
+    measures, not at the pace of HBM, and shrink with it to the fitted power ``fixed_pow``
+    (0: pure launch latency). The InferenceX rows say so: gpt-oss-120b on vLLM has the same
+    TPOT on H100 and H200 (same compute units, 1.43x the HBM bandwidth) at every tensor
+    parallelism and concurrency measured (3.6-3.7 ms at TP8 and 4 sequences; 10.0 and 9.7 ms
+    at TP4 and 64), and scaled by HBM bandwidth the held-out H200 came out 25% optimistic
+    and H100 10% pessimistic."""
+    return np.asarray(np.power(REFERENCE_BF16_FLOPS / a["bf16"], q["fixed_pow"]))
 
 
 def _step(a: Mapping[str, Array], q: Mapping[str, Array], batch: Array, prefill_tokens: Array,
