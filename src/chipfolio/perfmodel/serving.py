@@ -15,7 +15,8 @@ tokens join every step. The step processes T tokens on each instance and costs, 
 * communication: all-reduces of the hidden state for tensor-parallel attention and dense
   FFNs, a dispatch (8-bit) and combine (16-bit) all-to-all per MoE layer with expert
   parallelism, each over the scale-up domain when the instance fits in it (NVL72 racks)
-  and over the scale-out network otherwise;
+  and hierarchically past it (only the share bound for other domains crosses the
+  scale-out network), with a latency per round, log2(chips) rounds;
 * fixed costs per layer, per MoE layer, per step and per sequence (the engine's own; the
   per-layer and per-sequence ones shrink on a chip with more compute units, read from its
   dense bf16 peak, to a fitted power: they are small kernels, partly launch latency).
