@@ -15,10 +15,11 @@ tokens join every step. The step processes T tokens on each instance and costs, 
 * communication: all-reduces of the hidden state for tensor-parallel attention and dense
   FFNs, a dispatch (8-bit) and combine (16-bit) all-to-all per MoE layer with expert
   parallelism, each over the scale-up domain when the instance fits in it (NVL72 racks)
-  and over the scale-out network otherwise;
+  and hierarchically past it (only the share bound for other domains crosses the
+  scale-out network), with a latency per round, log2(chips) rounds;
 * fixed costs per layer, per MoE layer, per step and per sequence (the engine's own; the
-  per-layer and per-sequence ones shrink on a chip with more memory bandwidth, to a fitted
-  power: they are small kernels, partly launch latency and partly memory traffic).
+  per-layer and per-sequence ones shrink on a chip with more compute units, read from its
+  dense bf16 peak, to a fitted power: they are small kernels, partly launch latency).
 
 A stack whose MoE kernel needs static shapes (Gaudi) runs every local expert each step:
 it streams all expert weights and counts every token through every local expert.
@@ -457,6 +458,7 @@ _POINT_FIELDS = (
     "mtp", "disagg", "fp4", "conc", "isl", "osl", "attn_b", "dense_b", "expert_b", "experts",
     "k", "layers", "moe_layers", "d", "dense_fl", "expert_fl", "kv_ctx", "kv_full", "kvshard",
     "att_dec", "att_pre", "npf", "pf_gpus", "instances", "moe_all", "roce",
+    "link_out", "domain",
 )  # fmt: skip
 
 
@@ -514,10 +516,13 @@ def _static(
     ctx = isl + osl / 2.0
     kvshard = dp if s.mla else dp * max(1, min(tpa, s.kv_heads))
     npf = dep.prefill_instance_gpus or n
+    domain = max(rates.scaleup_domain, 1)
     row = {
         "hbm_bw": rates.hbm_bytes_per_s, "peak": rates.matmul_flops,
         "bf16": rates.bf16_flops, "hbm_cap": serving_hbm_bytes(chip) * SERVING_HBM_FRACTION,
-        "link": rates.group_bytes_per_s(n), "link_pf": rates.group_bytes_per_s(npf),
+        "link": rates.group_bytes_per_s(min(n, domain)),
+        "link_pf": rates.group_bytes_per_s(min(npf, domain)),
+        "link_out": min(rates.link_bytes_per_s, rates.scaleout_bytes_per_s), "domain": domain,
         "n": n, "dp": dp, "tpa": tpa, "ep": float(dep.expert_parallel and n > 1),
         "mtp": float(dep.mtp), "disagg": float(dep.disaggregated),
         "fp4": float(precision is Precision.FP4), "conc": 0.0,
@@ -590,9 +595,53 @@ def _weights_per_gpu(a: Mapping[str, Array]) -> Array:
     )
 
 
-def _allreduce(nbytes: Array, group: Array, bw: Array, lat: Array) -> Array:
-    moved = 2.0 * (group - 1.0) / np.maximum(group, 1.0) * nbytes
-    return np.asarray(np.where(group > 1, lat + moved / bw, 0.0), dtype=np.float64)
+def _allreduce(
+    nbytes: Array, group: Array, domain: Array, bw: Array, bw_out: Array, lat: Array
+) -> Array:
+    """All-reduce of ``nbytes`` over ``group`` chips, hierarchical past the scale-up domain.
+
+    Inside one domain: a ring (2 (g - 1) / g of the bytes over the scale-up links). A group
+    spanning ``m`` domains (H100 nodes of 8 for a 16-chip instance) reduce-scatters inside
+    each domain, all-reduces its 1/l shard across the domains over the scale-out network,
+    and all-gathers inside again (NCCL's tree/NVLS-SHARP and RCCL's hierarchical
+    collectives): only the shard crosses the slow network, not every byte.
+    """
+    local = np.minimum(group, domain)
+    inside = 2.0 * (local - 1.0) / np.maximum(local, 1.0) * nbytes / bw
+    m = group / np.maximum(local, 1.0)
+    across = np.where(m > 1, 2.0 * (m - 1.0) / m * nbytes / np.maximum(local, 1.0) / bw_out, 0.0)
+    t = lat * _rounds(group) + inside + across
+    return np.asarray(np.where(group > 1, t, 0.0), dtype=np.float64)
+
+
+REFERENCE_GROUP = 8.0
+"""Chips of the collective at which the fitted per-collective latency ``collective_us`` is
+quoted (one 8-GPU node)."""
+
+
+def _rounds(group: Array) -> Array:
+    """Latency rounds of a collective over ``group`` chips, relative to REFERENCE_GROUP.
+
+    Small-message collectives are latency-bound, and the latency-optimal algorithms
+    (recursive doubling and tree all-reduce, Bruck's all-to-all) take log2(g) rounds of
+    messages (the alpha term of the alpha-beta model, Thakur, Rabenseifner and Gropp,
+    "Optimization of collective communication operations in MPICH", 2005). A fixed latency
+    per collective instead made a 2-chip tensor-parallel step pay as much as a 72-chip
+    expert-parallel one."""
+    return np.asarray(np.log2(np.maximum(group, 2.0)) / np.log2(REFERENCE_GROUP))
+
+
+def _all_to_all(nbytes: Array, group: Array, domain: Array, bw: Array, bw_out: Array) -> Array:
+    """Transfer time of an all-to-all sending ``nbytes`` from each chip to the others.
+
+    A chip's tokens go to the experts of every other chip alike: the share bound for chips
+    outside its scale-up domain, (g - d) / (g - 1), crosses the scale-out network and the
+    rest the scale-up links, both at once (DeepEP and MoRI drive NVLink/xGMI and RDMA side
+    by side).
+    """
+    remote = np.where(group > domain, (group - domain) / np.maximum(group - 1.0, 1.0), 0.0)
+    t = np.maximum(remote * nbytes / bw_out, (1.0 - remote) * nbytes / bw)
+    return np.asarray(t, dtype=np.float64)
 
 
 ROOFLINE_SHARPNESS = 3.0
@@ -632,18 +681,23 @@ the expert outputs), each of which works per routed slot of a token: gpt-oss-120
 pay half of DeepSeek's. Quoted per layer alone, the DeepSeek rows set it and gpt-oss at low
 load came out 30-55% slow on TensorRT-LLM (2.2 ms measured TPOT on 8 B200s, 5.3 predicted)."""
 
-REFERENCE_HBM_BYTES_PER_S = 4.8e12
-"""HBM bandwidth at which the fixed per-layer and per-sequence costs are quoted (H200's)."""
+REFERENCE_BF16_FLOPS = 989e12
+"""Dense bf16 peak at which the fixed per-layer and per-sequence costs are quoted (H200's)."""
 
 
 def _fixed_scale(a: Mapping[str, Array], q: Mapping[str, Array]) -> Array:
     """How a chip's fixed per-layer and per-sequence costs compare with the reference chip's.
 
     Those costs are many small kernels (norms, rotary, activation quantisation, routing,
-    top-k) bound partly by launch latency and partly by moving activations through memory:
-    they shrink with the chip's bandwidth to the fitted power ``fixed_pow`` (0: pure
-    latency, 1: pure memory traffic)."""
-    return np.asarray(np.power(REFERENCE_HBM_BYTES_PER_S / a["hbm_bw"], q["fixed_pow"]))
+    top-k, kernel launches) that fill few of the chip's cores for a few microseconds each:
+    they run at the pace of the compute units (count x clock), which the dense bf16 peak
+    measures, not at the pace of HBM, and shrink with it to the fitted power ``fixed_pow``
+    (0: pure launch latency). The InferenceX rows say so: gpt-oss-120b on vLLM has the same
+    TPOT on H100 and H200 (same compute units, 1.43x the HBM bandwidth) at every tensor
+    parallelism and concurrency measured (3.6-3.7 ms at TP8 and 4 sequences; 10.0 and 9.7 ms
+    at TP4 and 64), and scaled by HBM bandwidth the held-out H200 came out 25% optimistic
+    and H100 10% pessimistic."""
+    return np.asarray(np.power(REFERENCE_BF16_FLOPS / a["bf16"], q["fixed_pow"]))
 
 
 def _step(a: Mapping[str, Array], q: Mapping[str, Array], batch: Array, prefill_tokens: Array,
@@ -671,13 +725,16 @@ def _step(a: Mapping[str, Array], q: Mapping[str, Array], batch: Array, prefill_
     attn_flops = (decode_tokens * a["att_dec"] + prefill_tokens * a["att_pre"]) / n
     t_attn = _softmax(kv / hbm, attn_flops / (q["mm_eff"] * a["bf16"]))
     bw = q["comm_eff"] * a["link"]
+    bw_out = q["comm_eff"] * a["link_out"]
+    dom = a["domain"]
     lat = (q["collective_us"] + a["roce"] * q["roce_us"]) * 1e-6
     hidden = a["d"] * 2.0
-    attn_ar = a["layers"] * _allreduce(tokens / dp * hidden, tpa, bw, lat)
+    attn_ar = a["layers"] * _allreduce(tokens / dp * hidden, tpa, dom, bw, bw_out, lat)
     ffn_layers = np.where(a["ep"] > 0, a["layers"] - a["moe_layers"], a["layers"])
-    ffn_ar = ffn_layers * _allreduce(tokens * hidden, n, bw, lat)
+    ffn_ar = ffn_layers * _allreduce(tokens * hidden, n, dom, bw, bw_out, lat)
     a2a_bytes = tokens / n * a["k"] * a["d"] * 3.0 * (n - 1.0) / n
-    a2a = np.where(a["ep"] > 0, a["moe_layers"] * (2.0 * lat + a2a_bytes / bw), 0.0)
+    a2a_s = _all_to_all(a2a_bytes, n, dom, bw, bw_out)
+    a2a = np.where(a["ep"] > 0, a["moe_layers"] * (2.0 * lat * _rounds(n) + a2a_s), 0.0)
     per_layer = (a["layers"] * q["layer_us"] + busiest * q["seq_us"]) * _fixed_scale(a, q)
     fixed = (per_layer + q["step_us"]) * 1e-6
     fixed = fixed + a["moe_layers"] * _moe_layer_s(a, q)
@@ -694,8 +751,9 @@ def _prefill(
     attn = isl * a["att_pre"] / (q["mm_eff"] * a["bf16"])
     weights = (a["attn_b"] + a["dense_b"] + a["expert_b"]) / (q["hbm_eff"] * a["hbm_bw"])
     bw = q["comm_eff"] * link
+    bw_out = q["comm_eff"] * a["link_out"]
     lat = (q["collective_us"] + a["roce"] * q["roce_us"]) * 1e-6
-    comm = 2.0 * a["layers"] * _allreduce(isl * a["d"] * 2.0, gpus, bw, lat)
+    comm = 2.0 * a["layers"] * _allreduce(isl * a["d"] * 2.0, gpus, a["domain"], bw, bw_out, lat)
     layer_s = a["layers"] * q["layer_us"] * _fixed_scale(a, q) * 1e-6
     fixed = layer_s + a["moe_layers"] * _moe_layer_s(a, q)
     work = flops + attn

@@ -247,18 +247,56 @@ def test_a_static_shape_moe_stack_streams_every_expert_at_any_batch() -> None:
     assert step(routed, 4) - step(routed, 1) > 0.1 * every_expert
 
 
-def test_fixed_costs_shrink_with_a_chips_bandwidth() -> None:
-    # Same chip, more bandwidth: the weights read faster and so do the small kernels.
-    base = registry().get("h200")
-    fast = replace(base, hbm_tbps=base.hbm_tbps * 2)
+def _fixed_only(chips: list[Chip]) -> list[float]:
+    """TPOT of a model without weights or cache: the fixed costs alone (step_us 1 ms)."""
     no_weights = replace(DSR1, attn_bytes=0.0, dense_bytes=0.0, expert_bytes=0.0,
                          kv_bytes_per_token=1.0)  # fmt: skip
     prior = prior_params()
     params = replace(prior, base={**prior.base, "step_us": encode("step_us", 1e-3)})
-    pts = [Point(c, no_weights, P.FP8, Deployment(1), 1, 10, 1000) for c in (base, fast)]
-    slow_t, fast_t = evaluate(build_points(pts), params).tpot_s
+    pts = [Point(c, no_weights, P.FP8, Deployment(1), 1, 10, 1000) for c in chips]
+    return [float(t) for t in evaluate(build_points(pts), params).tpot_s]
+
+
+def test_fixed_costs_shrink_with_a_chips_compute_not_its_bandwidth() -> None:
+    # The small kernels run at the pace of the compute units (read from the bf16 peak).
+    base = registry().get("h200")
+    more_compute = replace(base, bf16_tflops=base.bf16_tflops * 2)
+    more_bandwidth = replace(base, hbm_tbps=base.hbm_tbps * 2)
+    slow_t, fast_t, same_t = _fixed_only([base, more_compute, more_bandwidth])
     assert fast_t < slow_t
-    assert fast_t > slow_t / 2  # partly latency: less than the bandwidth ratio
+    assert fast_t > slow_t / 2  # partly latency: less than the compute ratio
+    assert same_t == pytest.approx(slow_t, rel=1e-3)
+
+
+def test_h100_and_h200_pay_the_same_fixed_costs() -> None:
+    # Same compute units, 1.43x the HBM bandwidth: gpt-oss TPOT on vLLM is the same on both.
+    h100, h200 = _fixed_only([registry().get("h100"), registry().get("h200")])
+    assert h100 == pytest.approx(h200, rel=1e-3)
+
+
+def test_collective_latency_grows_with_log2_of_the_group() -> None:
+    from chipfolio.perfmodel.serving import _rounds
+
+    rounds = _rounds(np.array([2.0, 4.0, 8.0, 16.0, 64.0]))
+    assert rounds == pytest.approx([1 / 3, 2 / 3, 1.0, 4 / 3, 2.0])
+
+
+def test_a_collective_past_the_domain_sends_only_its_share_over_the_network() -> None:
+    from chipfolio.perfmodel.serving import _all_to_all, _allreduce
+
+    one = np.array([1.0])
+    nbytes, up, out, dom = 1e9 * one, 400e9 * one, 50e9 * one, 8.0 * one
+    # Inside one domain: a ring over the scale-up links, every byte at their speed.
+    ring = _allreduce(nbytes, 8.0 * one, dom, up, out, 0.0 * one)
+    assert ring[0] == pytest.approx(2 * 7 / 8 * 1e9 / 400e9)
+    # Two domains of 8: only the 1/8 shard crosses the network, 2 x (1/2) of it.
+    two = _allreduce(nbytes, 16.0 * one, dom, up, out, 0.0 * one)
+    assert two[0] == pytest.approx(2 * 7 / 8 * 1e9 / 400e9 + 1e9 / 8 / 50e9)
+    assert two[0] < 2 * 15 / 16 * 1e9 / 50e9  # what a flat ring over the network would take
+    # All-to-all: 8 of a chip's 15 peers sit in the other domain.
+    a2a = _all_to_all(nbytes, 16.0 * one, dom, up, out)
+    assert a2a[0] == pytest.approx(8 / 15 * 1e9 / 50e9)
+    assert _all_to_all(nbytes, 8.0 * one, dom, up, out)[0] == pytest.approx(1e9 / 400e9)
 
 
 def test_collectives_over_roce_pay_more_latency() -> None:
