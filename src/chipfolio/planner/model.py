@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from chipfolio.planner.memo import Memo, content_key, read_only
 from chipfolio.planner.problem import BoolArray, FloatArray, IntArray
 
 REQUIREMENT = "requirement"
@@ -198,8 +199,8 @@ def _filled(values: object, n: int, dtype: type[np.generic]) -> NDArray[Any]:
     return np.broadcast_to(np.asarray(values, dtype=dtype), (n,)).copy()
 
 
-_PATTERNS: dict[bytes, tuple[IntArray, IntArray | None, NDArray[Any], NDArray[Any]]] = {}
-_PATTERN_ENTRIES = 512
+_Pattern = tuple[IntArray, IntArray | None, NDArray[Any], NDArray[Any]]
+_PATTERNS: Memo[_Pattern] = Memo(512)
 
 
 def _csc(vals: FloatArray, rows: IntArray, cols: IntArray, shape: tuple[int, int]) -> sp.csc_matrix:
@@ -212,15 +213,8 @@ def _csc(vals: FloatArray, rows: IntArray, cols: IntArray, shape: tuple[int, int
     columns and shape, and most models of a simulation repeat one already seen: it is
     remembered per exact (shape, rows, cols), read-only, and only the values are placed.
     """
-    # rows and cols have one entry per triplet, so their bytes split back unambiguously
-    key = np.concatenate([np.asarray(shape, np.int64), rows, cols]).astype(np.int64).tobytes()
-    pattern = _PATTERNS.get(key)
-    if pattern is None:
-        pattern = _csc_pattern(rows, cols, shape)
-        if len(_PATTERNS) >= _PATTERN_ENTRIES:
-            _PATTERNS.pop(next(iter(_PATTERNS)))
-        _PATTERNS[key] = pattern
-    order, starts, indices, indptr = pattern
+    key = content_key(np.asarray(shape, np.int64), rows, cols)
+    order, starts, indices, indptr = _PATTERNS.get(key, lambda: _csc_pattern(rows, cols, shape))
     data = vals[order]
     if starts is not None:
         data = np.add.reduceat(data, starts)
@@ -230,9 +224,7 @@ def _csc(vals: FloatArray, rows: IntArray, cols: IntArray, shape: tuple[int, int
     return matrix
 
 
-def _csc_pattern(
-    rows: IntArray, cols: IntArray, shape: tuple[int, int]
-) -> tuple[IntArray, IntArray | None, NDArray[Any], NDArray[Any]]:
+def _csc_pattern(rows: IntArray, cols: IntArray, shape: tuple[int, int]) -> _Pattern:
     """(order of the triplets, first of each run of duplicates or None, indices, indptr)."""
     n_rows, n_cols = shape
     key = cols.astype(np.int64) * max(n_rows, 1) + rows
@@ -255,6 +247,5 @@ def _csc_pattern(
     )
     indptr = np.zeros(n_cols + 1, dtype=index_dtype)
     np.cumsum(counts, out=indptr[1:])
-    for array in (order, indices, indptr, *(() if starts is None else (starts,))):
-        array.setflags(write=False)
+    read_only(order, indices, indptr, *(() if starts is None else (starts,)))
     return order, starts, indices, indptr

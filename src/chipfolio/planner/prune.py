@@ -18,6 +18,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from chipfolio.planner.memo import Memo, content_key, read_only
 from chipfolio.planner.problem import BoolArray, FloatArray, IntArray, Problem, unique_inverse
 from chipfolio.planner.structure import TIME_DECIMALS
 
@@ -32,8 +33,7 @@ def _dense_rank(values: np.ndarray) -> IntArray:
     return unique_inverse(values)[1]
 
 
-_MASKS: dict[bytes, BoolArray] = {}
-_MASK_ENTRIES = 1024
+_MASKS: Memo[BoolArray] = Memo(1024)
 
 
 def dominated_pairs(problem: Problem) -> BoolArray:
@@ -61,14 +61,8 @@ def dominated_pairs(problem: Problem) -> BoolArray:
         label=label,
         by_price=problem.policy.caps_shares,
     )
-    key = b"|".join([np.asarray(runnable.shape, np.int64).tobytes(), live.tobytes(), on.key()])
-    found = _MASKS.get(key)
-    if found is None:
-        found = _dominated(on)
-        found.setflags(write=False)
-        if len(_MASKS) >= _MASK_ENTRIES:
-            _MASKS.pop(next(iter(_MASKS)))
-        _MASKS[key] = found
+    key = b"|".join([content_key(np.asarray(runnable.shape), live), on.key()])
+    found = _MASKS.get(key, lambda: _dominated(on))
     if live.size == runnable.shape[1]:
         return found
     mask = np.zeros(runnable.shape, dtype=bool)
@@ -94,8 +88,8 @@ class _Live:
 
     def key(self) -> bytes:
         arrays = [getattr(self, f.name) for f in fields(self) if f.name not in _FLAGS]
-        flags = [b"-" if self.label is None else self.label.tobytes(), b"p" * self.by_price]
-        return b"|".join([*(np.ascontiguousarray(a).tobytes() for a in arrays), *flags])
+        label = b"-" if self.label is None else content_key(self.label)
+        return b"|".join([content_key(*arrays), label, b"p" * self.by_price])
 
 
 _FLAGS = ("label", "by_price")
@@ -106,6 +100,7 @@ def _dominated(on: _Live) -> BoolArray:
     w, o = np.nonzero(on.runnable)
     dominated = np.zeros(on.runnable.shape, dtype=bool)
     if w.size < 2:
+        read_only(dominated)
         return dominated
     eligible = (on.unlimited & on.no_commit)[o]
     candidate = on.no_commit[o]
@@ -137,6 +132,7 @@ def _dominated(on: _Live) -> BoolArray:
     prev = np.where(new_group, np.iinfo(np.int64).max, prev - offset)
     hit = candidate[order] & (prev <= price[order])
     dominated[w[order][hit], o[order][hit]] = True
+    read_only(dominated)
     return dominated
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from chipfolio.planner.memo import Memo, content_key, read_only
 from chipfolio.planner.problem import (
     BoolArray,
     FloatArray,
@@ -148,16 +149,33 @@ def _pairs(problem: Problem, start: FloatArray, end: FloatArray, w_end: FloatArr
     return np.stack([w, o], axis=1).astype(np.int64)
 
 
+_Slots = tuple[IntArray, FloatArray, FloatArray, IntArray, IntArray]
+_SLOTS: Memo[_Slots] = Memo(1024)
+_Checks = tuple[IntArray, FloatArray, IntArray, IntArray]
+_CHECKS: Memo[_Checks] = Memo(1024)
+
+
 def _slots(
     problem: Problem,
     w_end: FloatArray,
     col_w: IntArray,
     col_start: FloatArray,
     col_end: FloatArray,
-) -> tuple[IntArray, FloatArray, FloatArray, IntArray, IntArray]:
-    """Slot table and each column's slot range [first, last)."""
-    n_w = len(problem.workloads)
+) -> _Slots:
+    """Slot table and each column's slot range [first, last) (remembered per content)."""
     inference = problem.workloads.kinds == WorkloadKind.INFERENCE.value
+    key = content_key(inference, w_end, col_w, col_start, col_end)
+    return _SLOTS.get(key, lambda: _new_slots(inference, w_end, col_w, col_start, col_end))
+
+
+def _new_slots(
+    inference: BoolArray,
+    w_end: FloatArray,
+    col_w: IntArray,
+    col_start: FloatArray,
+    col_end: FloatArray,
+) -> _Slots:
+    n_w = inference.shape[0]
     col_inf = inference[col_w]
     all_w = np.arange(n_w)
     wt = np.concatenate([all_w, all_w, col_w[col_inf], col_w[col_inf]])
@@ -174,17 +192,25 @@ def _slots(
     col_first = np.searchsorted(start_keys, col_w * radix + np.searchsorted(times, col_start))
     col_last = np.searchsorted(start_keys, col_w * radix + np.searchsorted(times, col_end))
     first_of_w = np.searchsorted(slot_w, col_w)
-    col_first = np.where(col_inf, col_first, first_of_w)
-    col_last = np.where(col_inf, col_last, first_of_w + 1)
-    return slot_w, slot_start, slot_end, col_first.astype(np.int64), col_last.astype(np.int64)
+    col_first = np.where(col_inf, col_first, first_of_w).astype(np.int64)
+    col_last = np.where(col_inf, col_last, first_of_w + 1).astype(np.int64)
+    read_only(slot_w, slot_start, slot_end, col_first, col_last)
+    return slot_w, slot_start, slot_end, col_first, col_last
 
 
 def _capacity_checks(
     virtual: VirtualOffers, col_virtual: IntArray, col_start: FloatArray, col_end: FloatArray
-) -> tuple[IntArray, FloatArray, IntArray, IntArray]:
+) -> _Checks:
     """Rows (virtual offer, hour) at every column start on finite-capacity virtual offers,
-    and which columns are running at each of those moments."""
+    and which columns are running at each of those moments (remembered per content)."""
     finite = np.isfinite(virtual.capacity_chips)[col_virtual]
+    key = content_key(finite, col_virtual, col_start, col_end)
+    return _CHECKS.get(key, lambda: _new_checks(finite, col_virtual, col_start, col_end))
+
+
+def _new_checks(
+    finite: BoolArray, col_virtual: IntArray, col_start: FloatArray, col_end: FloatArray
+) -> _Checks:
     cols = np.flatnonzero(finite)
     times = np.unique(np.concatenate([col_start[cols], col_end[cols]]))
     radix = np.int64(times.size + 1)
@@ -197,12 +223,14 @@ def _capacity_checks(
     inc_col = np.repeat(cols, cover)
     offsets = np.repeat(np.cumsum(cover) - cover, cover)
     inc_row = np.repeat(first, cover) + (np.arange(inc_col.size) - offsets)
-    return (
+    out = (
         (keys // radix).astype(np.int64),
         times[keys % radix].astype(np.float64),
         inc_row.astype(np.int64),
         inc_col.astype(np.int64),
     )
+    read_only(*out)
+    return out
 
 
 def _labels(problem: Problem) -> tuple[tuple[str, ...], IntArray]:
