@@ -14,6 +14,7 @@ from chipfolio.planner.build import build_problem, plan_portfolio
 from chipfolio.planner.diagnose import diagnose
 from chipfolio.planner.formulation import build_formulation
 from chipfolio.planner.live import LiveModel, prune_is_safe
+from chipfolio.planner.memo import Memo
 from chipfolio.planner.model import Formulation
 from chipfolio.planner.plan import Allocation, Plan, PlanStatus, SolverInfo, WorkloadOutcome
 from chipfolio.planner.problem import (
@@ -64,6 +65,7 @@ __all__ = [
     "IntArray",
     "LiveModel",
     "LpSession",
+    "Memo",
     "Model",
     "OfferTable",
     "PerfModel",

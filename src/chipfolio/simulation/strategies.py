@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -32,6 +32,7 @@ from chipfolio.planner import (
     FloatArray,
     LiveModel,
     LpSession,
+    Memo,
     OfferTable,
     Plan,
     Policy,
@@ -224,9 +225,9 @@ class PlannerReplanner:
         self._solver: Solver | None = None
         self._session: LpSession | None = None
         self._cache: OrderedDict[bytes, Schedule | None] = OrderedDict()
-        self._static: dict[bytes, dict[str, np.ndarray]] = {}
-        self._phantom_static: dict[bytes, dict[str, np.ndarray]] = {}
-        self._price_cache: dict[bytes, dict[str, np.ndarray]] = {}
+        self._static: Memo[dict[str, np.ndarray]] = Memo(CACHE_ENTRIES)
+        self._phantom_static: Memo[dict[str, np.ndarray]] = Memo(CACHE_ENTRIES)
+        self._prices_now: Memo[np.ndarray] = Memo(CACHE_ENTRIES)
         self.solves = 0
         self.cache_hits = 0
 
@@ -326,8 +327,7 @@ class PlannerReplanner:
         problem: read-only arrays kept per set of offers (a few sets recur through a whole
         study), so a sub-problem neither re-slices nor copies them."""
         offers = self.strategy.problem.offers
-        return _remember(
-            self._static,
+        return self._static.get(
             cols.tobytes(),
             lambda: {name: _locked(getattr(offers, name)[cols]) for name in STATIC_FIELDS},
         )
@@ -338,11 +338,8 @@ class PlannerReplanner:
         prices then shares one array, and its ranking is remembered (see unique_inverse)."""
         offers = self.strategy.problem.offers
         grid = _price_on_grid(multiplier)
-        return _remember(
-            self._price_cache,
-            grid.tobytes() + cols.tobytes(),
-            lambda: {"usd": _locked((offers.usd_per_chip_hour * grid)[cols])},
-        )["usd"]
+        key = grid.tobytes() + cols.tobytes()  # one entry per offer: splits unambiguously
+        return self._prices_now.get(key, lambda: _locked((offers.usd_per_chip_hour * grid)[cols]))
 
     def _with_phantoms(
         self,
@@ -367,7 +364,7 @@ class PlannerReplanner:
             base, extra = self._static_columns(cols), _phantom_static(labels, policy)
             return {name: _locked(np.concatenate([base[name], extra[name]])) for name in base}
 
-        static = _remember(self._phantom_static, key, with_phantoms)
+        static = self._phantom_static.get(key, with_phantoms)
         n = len(labels)
         dynamic = {
             "usd_per_chip_hour": np.array([spend[label] for label in labels]),
@@ -543,20 +540,6 @@ def _locked(array: np.ndarray) -> np.ndarray:
     """``array``, made read-only (it is shared by every sub-problem that uses it)."""
     array.setflags(write=False)
     return array
-
-
-def _remember(
-    cache: dict[bytes, dict[str, np.ndarray]],
-    key: bytes,
-    make: Callable[[], dict[str, np.ndarray]],
-) -> dict[str, np.ndarray]:
-    """``cache[key]``, made by ``make`` the first time (at most CACHE_ENTRIES kept)."""
-    found = cache.get(key)
-    if found is None:
-        found = cache[key] = make()
-        if len(cache) > CACHE_ENTRIES:
-            cache.pop(next(iter(cache)))
-    return found
 
 
 def _timeless(columns: dict[str, np.ndarray], deadline: FloatArray, horizon: float) -> bool:
