@@ -213,3 +213,28 @@ def test_exact_re_plans_are_deterministic_under_load() -> None:
     assert study(LocalExecutor(1)) == quiet
     with _cpu_stress():
         assert study(LocalExecutor(2)) == quiet
+
+
+def test_a_blocks_last_step_triggers_are_what_a_fresh_check_finds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The event loop reuses the triggers it found for a block at the block's last step
+    instead of checking that step again; on busy futures both always agree."""
+    from chipfolio.simulation import engine
+
+    advance = engine._Run._advance
+    checked: list[bool] = []
+
+    def checking(self: engine._Run, start: int, end: int) -> tuple[int, np.ndarray]:
+        last, touched = advance(self, start, end)
+        fresh = self._triggers(np.array([last]), self.progress[:, None])[:, 0]
+        checked.append(bool(np.array_equal(fresh, touched)))
+        return last, touched
+
+    monkeypatch.setattr(engine._Run, "_advance", checking)
+    busy = EventAssumptions(
+        provider_outages_per_month=3.0, region_outages_per_month=2.0, capacity_cuts_per_month=2.0
+    )
+    simulate(tiny_problem(), scenarios=6, seed=4, events=busy)
+    assert len(checked) > 50
+    assert all(checked)
