@@ -782,7 +782,7 @@ def _step(a: Mapping[str, Array], q: Mapping[str, Array], batch: Array, prefill_
 def _prefill(
     a: Mapping[str, Array], q: Mapping[str, Array], gpus: Array, link: Array
 ) -> tuple[Array, Array]:
-    """(latency of one prompt alone, chip-seconds of compute it needs) on ``gpus`` chips."""
+    """(latency of one prompt alone, chip-seconds it needs in a busy pool) on ``gpus`` chips."""
     peak = a["peak"] * np.where(a["fp4"] > 0, q["fp4_factor"], 1.0)
     isl = a["isl"]
     flops = isl * (a["dense_fl"] + _expert_flops(a, q)) / (q["prefill_eff"] * peak)
@@ -796,6 +796,10 @@ def _prefill(
     fixed = layer_s + a["moe_layers"] * _moe_layer_s(a, q)
     work = flops + attn
     latency = np.maximum(weights / gpus, work / gpus) + comm + fixed
+    # A prefill pass pays its fixed costs and collectives once for every prompt in it (as
+    # many as fit in one chunk), on all of its chips: chip-seconds a prompt needs too.
+    per_pass = np.maximum(np.floor(PREFILL_CHUNK_TOKENS / np.maximum(isl, 1.0)), 1.0)
+    work = work + (comm + fixed) * gpus / per_pass
     return np.asarray(latency, dtype=np.float64), np.asarray(work, dtype=np.float64)
 
 
