@@ -16,11 +16,13 @@ the held-out group:
 
 Interval coverage is nested: a held-out group's 80% interval comes from the residuals of the
 *other* groups of the same scheme, never its own. Leave-one-chip-out intervals are conformal
-by group: the biases of the held-out chip's siblings on its software stack (mirrored, widened
-by Student's t for how few they are) plus the scatter of every other chip's rows about its
-own bias; a vendor's only chip (its stack then unmeasured) takes the biases of whole stacks
-held out and their rows' scatter (the band an estimate on an unmeasured stack ships), its own
-stack's never.
+by group, in three levels seen on the held-out chip's siblings on its software stack: their
+biases (mirrored, widened by Student's t for how few they are), each workload's offset about
+its chip's bias (model, precision and lengths: known before a measurement; mirrored, as a new
+chip may run any workload faster or slower than its others) and each row's departure from its
+workload's level. A vendor's only chip (its stack then unmeasured) takes the same levels from
+whole stacks held out (the band an estimate on an unmeasured stack ships), its own stack's
+never.
 """
 
 from __future__ import annotations
@@ -49,12 +51,12 @@ from chipfolio.perfmodel.serving_estimate import Request, estimate
 from chipfolio.perfmodel.serving_fit import (
     Held,
     Summary,
-    bias_band,
     fit_serving,
     folds,
-    group_biases,
     grouped_intervals,
     hold_out,
+    level_band,
+    levels,
     quantiles,
     summarize,
     with_intervals,
@@ -192,10 +194,7 @@ def run(refit: bool, quick: bool) -> tuple[str, ServingParams]:
                     scored=_scored)  # fmt: skip
     kfold = hold_out(allobs, folds(allobs, 5), max_nfev=nfev, scored=_scored)
     stack_of = {o.chip: o.stack for o in ix}
-    stack_bias = group_biases(loso)
-    stack_within = {g: [h.log_residual - stack_bias[g] for h in rows]
-                    for g, rows in loso.items() if rows}  # fmt: skip
-    loco_i = grouped_intervals(loco, stack_of, stack_bias, stack_within)
+    loco_i = grouped_intervals(loco, stack_of, loso)
     lofo_i = grouped_intervals(lofo)
     loso_i = grouped_intervals(loso)
     shipped = replace(full, intervals=shipped_intervals(loco, lofo, loso, kfold, stack_of))
@@ -225,28 +224,22 @@ def shipped_intervals(
     """The 80% bands shipped with the calibration, per tier (and per stack for new chips).
 
     * measured chip: residual quantiles of the configuration folds;
-    * a new chip on a stack with measured chips (``unmeasured_chip:<stack>``): the biases of
-      that stack's chips when each was held out, mirrored and widened for how few there are,
-      plus the chips' row scatter; ``unmeasured_chip`` alone pools every chip and framework;
-    * a stack without measurements: the biases of whole stacks held out, likewise.
+    * a new chip on a stack with measured chips (``unmeasured_chip:<stack>``): the levels
+      of that stack's chips when each was held out (biases mirrored and widened for how few
+      there are, workload offsets mirrored, row scatter as measured); ``unmeasured_chip``
+      alone pools every chip and framework;
+    * a stack without measurements: the levels of whole stacks held out, likewise.
     """
-
-    def within(held: Mapping[str, Sequence[Held]]) -> list[float]:
-        bias = group_biases(held)
-        return [h.log_residual - bias[g] for g, rows in held.items() for h in rows]
-
-    chip_bias, fw_bias = group_biases(loco), group_biases(lofo)
-    chip_within = within(loco)
+    chips, frameworks = levels(loco), levels(lofo)
     out: dict[str, tuple[float, float]] = {
         "measured_chip": quantiles(_residuals(kfold.values())),
-        "unmeasured_chip": bias_band(
-            [*chip_bias.values(), *fw_bias.values()], chip_within + within(lofo)
-        ),
-        "unmeasured_stack": bias_band(list(group_biases(loso).values()), within(loso)),
+        "unmeasured_chip": level_band([*chips.values(), *frameworks.values()]),
+        "unmeasured_stack": level_band(levels(loso).values()),
     }
-    for stack in sorted({stack_of[c] for c in chip_bias}):
-        pool = [b for c, b in chip_bias.items() if stack_of[c] == stack]
-        out[f"unmeasured_chip:{stack}"] = bias_band(pool, chip_within)
+    for stack in sorted({stack_of[c] for c in chips}):
+        out[f"unmeasured_chip:{stack}"] = level_band(
+            lv for c, lv in chips.items() if stack_of[c] == stack
+        )
     return {k: v for k, v in out.items() if all(math.isfinite(x) for x in v)}
 
 
@@ -359,8 +352,9 @@ def _render(
         "The same held-out predictions broken down: per chip and model (precision, input "
         "length), per chip and framework, per chip and concurrency (aggregated or "
         "disaggregated). A chip's rows share one sign when its stack's other chips run "
-        "faster or slower than their specs predict: that is the chip's bias, and it sets its "
-        "interval's width for its siblings.",
+        "faster or slower than their specs predict: that is the chip's bias; with each "
+        "workload's offset about it and the rows' scatter it sets the interval its "
+        "siblings get.",
         "",
         *_table(loco, _by_model, target=False),
         "",
@@ -417,15 +411,18 @@ def _render(
     ]
     origin = {
         "measured_chip": "5-fold by configuration",
-        "unmeasured_chip": "leave-one-chip-out and leave-one-framework-out biases (t-widened)",
-        "unmeasured_stack": "leave-one-stack-out biases, t-widened (also: a stack without "
+        "unmeasured_chip": "leave-one-chip-out and leave-one-framework-out levels (t-widened)",
+        "unmeasured_stack": "leave-one-stack-out levels, t-widened (also: a stack without "
         "MoE rows, for MoE)",
     }
     for tier, (lo, hi) in sorted(shipped.intervals.items()):
         band = f"x{math.exp(lo):.2f} .. x{math.exp(hi):.2f}"
         where = origin.get(tier, "")
         if ":" in tier:
-            where = f"biases of the {tier.split(':')[1]} chips held out one at a time (t-widened)"
+            where = (
+                f"levels of the {tier.split(':')[1]} chips held out one at a time "
+                "(biases t-widened, workload offsets mirrored)"
+            )
         lines.append(f"| {tier} | {where} | {lo:+.3f} | {hi:+.3f} | {band} |")
     lines += [
         "",

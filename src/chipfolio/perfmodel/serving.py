@@ -165,6 +165,23 @@ def decode_array(name: str, x: Array) -> Array:
     return np.asarray(np.exp(x), dtype=np.float64)
 
 
+KERNEL_TARGET: Mapping[str, str] = {
+    "a100-40gb": "sm_80", "a100-80gb": "sm_80", "a100-80gb-pcie": "sm_80",
+    "l4": "sm_89", "l40s": "sm_89",
+    "h100-sxm": "sm_90", "h100-pcie": "sm_90", "h100-nvl": "sm_90", "h200": "sm_90",
+    "gh200": "sm_90",
+    "b200": "sm_100", "gb200": "sm_100",
+    "b300": "sm_103", "gb300": "sm_103",
+    "mi300x": "gfx942", "mi325x": "gfx942",
+    "mi355x": "gfx950",
+}  # fmt: skip
+"""The instruction-set target a chip's kernels are compiled for: chips that share one run
+the same kernel binaries. NVIDIA: the compute capability (developer.nvidia.com/cuda-gpus:
+8.0 A100, 8.9 L4/L40S, 9.0 H100/H200/GH200, 10.0 B200/GB200, 10.3 B300/GB300); AMD: the
+LLVM target (ROCm documentation, "GPU hardware specifications": gfx942 MI300X/MI325X,
+gfx950 MI355X). A chip missing here shares with none."""
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class ServingParams:
     """Fitted serving parameters in fitting coordinates, with what they were fitted on.
@@ -211,9 +228,30 @@ class ServingParams:
             offsets = {}
         for name, dev in offsets.items():
             values[name] += dev
-        for name, dev in self.chip_devs.get(chip or "", {}).items():
+        for name, dev in self.chip_deviation(chip).items():
             values[name] += dev
         return values
+
+    def chip_deviation(self, chip: str | None) -> dict[str, float]:
+        """What a chip departs from its stack and engine in (fitting coordinates).
+
+        A measured chip: its own fitted deviation. A chip without rows: the mean deviation of
+        the measured chips that run the same kernel binaries (:data:`KERNEL_TARGET`: B200
+        and GB200 are both sm_100, the MI300X and MI325X both gfx942), since the engines'
+        kernels, not the silicon's spec sheet, are what a chip's deviation mostly records.
+        A chip with neither: none.
+        """
+        if not chip:
+            return {}
+        own = self.chip_devs.get(chip)
+        if own is not None:
+            return dict(own)
+        target = KERNEL_TARGET.get(chip)
+        same = [d for c, d in self.chip_devs.items() if target and KERNEL_TARGET.get(c) == target]
+        if not same:
+            return {}
+        names = {n for d in same for n in d}
+        return {n: sum(d.get(n, 0.0) for d in same) / len(same) for n in names}
 
     def _stack_offsets(self, stack: str, engine: str | None) -> dict[str, float]:
         out = dict(self.stacks.get(stack, {}))
@@ -744,7 +782,7 @@ def _step(a: Mapping[str, Array], q: Mapping[str, Array], batch: Array, prefill_
 def _prefill(
     a: Mapping[str, Array], q: Mapping[str, Array], gpus: Array, link: Array
 ) -> tuple[Array, Array]:
-    """(latency of one prompt alone, chip-seconds of compute it needs) on ``gpus`` chips."""
+    """(latency of one prompt alone, chip-seconds it needs in a busy pool) on ``gpus`` chips."""
     peak = a["peak"] * np.where(a["fp4"] > 0, q["fp4_factor"], 1.0)
     isl = a["isl"]
     flops = isl * (a["dense_fl"] + _expert_flops(a, q)) / (q["prefill_eff"] * peak)
@@ -758,6 +796,10 @@ def _prefill(
     fixed = layer_s + a["moe_layers"] * _moe_layer_s(a, q)
     work = flops + attn
     latency = np.maximum(weights / gpus, work / gpus) + comm + fixed
+    # A prefill pass pays its fixed costs and collectives once for every prompt in it (as
+    # many as fit in one chunk), on all of its chips: chip-seconds a prompt needs too.
+    per_pass = np.maximum(np.floor(PREFILL_CHUNK_TOKENS / np.maximum(isl, 1.0)), 1.0)
+    work = work + (comm + fixed) * gpus / per_pass
     return np.asarray(latency, dtype=np.float64), np.asarray(work, dtype=np.float64)
 
 

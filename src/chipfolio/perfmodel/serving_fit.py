@@ -371,59 +371,120 @@ def group_biases(held: Mapping[str, Sequence[Held]]) -> dict[str, float]:
     return {g: statistics.median(h.log_residual for h in rows) for g, rows in held.items() if rows}
 
 
-def bias_band(biases: Sequence[float], within: Sequence[float]) -> tuple[float, float]:
+def workload(o: Observation) -> str:
+    """What was asked of a chip, known before it is measured: model, precision and lengths."""
+    p = o.point
+    return f"{o.model}|{p.precision}|{p.input_tokens:.0f}/{p.output_tokens:.0f}"
+
+
+@dataclass(frozen=True, slots=True)
+class Levels:
+    """A held-out group's log residuals in three levels (conformal by group, hierarchically).
+
+    ``bias``: the group's median; ``offsets``: each workload's median less the bias (a chip
+    may run one model or length faster than its others); ``noise``: each row less its
+    workload's median (how a sweep over concurrency departs from its own level).
+    """
+
+    bias: float
+    offsets: tuple[float, ...]
+    noise: tuple[float, ...]
+
+
+def levels(
+    held: Mapping[str, Sequence[Held]], key: Callable[[Observation], str] = workload
+) -> dict[str, Levels]:
+    """Each group's :class:`Levels`, workloads told apart by ``key``."""
+    out: dict[str, Levels] = {}
+    for group, rows in held.items():
+        if not rows:
+            continue
+        by: dict[str, list[float]] = {}
+        for h in rows:
+            by.setdefault(key(h.obs), []).append(h.log_residual)
+        median = {k: statistics.median(v) for k, v in by.items()}
+        bias = statistics.median(h.log_residual for h in rows)
+        out[group] = Levels(
+            bias,
+            tuple(m - bias for m in median.values()),
+            tuple(h.log_residual - median[key(h.obs)] for h in rows),
+        )
+    return out
+
+
+_POINTS = 400
+"""Row scatter longer than this enters a band as this many of its quantiles (a band's
+convolution stays a few million values however many rows there are)."""
+
+
+def _thin(values: Sequence[float]) -> Array:
+    v = np.asarray(values, dtype=np.float64)
+    if v.size <= _POINTS:
+        return v
+    return np.asarray(np.quantile(v, (np.arange(_POINTS) + 0.5) / _POINTS), dtype=np.float64)
+
+
+def bias_band(
+    biases: Sequence[float], within: Sequence[float], offsets: Sequence[float] = (0.0,)
+) -> tuple[float, float]:
     """The 10th and 90th percentile of a held-out group's log residual (conformal style).
 
     Other groups' biases, mirrored (a bias is as likely either way) and widened by
-    :func:`t_widening` for how few they are, plus every within-group residual (a row's
-    departure from its own group's bias).
+    :func:`t_widening` for how few they are, plus their workloads' offsets about their
+    biases, mirrored too (a new chip may run any workload faster or slower than its
+    others), plus every row's departure from its own workload's level (``within``, as
+    measured: the model's skew at some loads is real).
     """
     widen = t_widening(len(biases))
-    if not within or not math.isfinite(widen):
+    if not within or not offsets or not math.isfinite(widen):
         return (-math.inf, math.inf)
     b = np.asarray([*biases, *(-x for x in biases)], dtype=np.float64) * widen
-    values = (b[:, None] + np.asarray(within, dtype=np.float64)[None, :]).ravel()
+    o = np.asarray([*offsets, *(-x for x in offsets)], dtype=np.float64)
+    levels_ = (b[:, None] + o[None, :]).ravel()
+    values = (levels_[:, None] + _thin(within)[None, :]).ravel()
     return float(np.quantile(values, 0.1)), float(np.quantile(values, 0.9))
+
+
+def level_band(members: Iterable[Levels]) -> tuple[float, float]:
+    """:func:`bias_band` of groups' :class:`Levels` pooled (unbounded with none)."""
+    pool = list(members)
+    return bias_band(
+        [m.bias for m in pool],
+        [r for m in pool for r in m.noise],
+        [x for m in pool for x in m.offsets],
+    )
 
 
 def grouped_intervals(
     held: Mapping[str, list[Held]],
     family: Mapping[str, str] | None = None,
-    orphan_biases: Mapping[str, float] | None = None,
-    orphan_within: Mapping[str, Sequence[float]] | None = None,
+    orphans: Mapping[str, Sequence[Held]] | None = None,
+    key: Callable[[Observation], str] = workload,
 ) -> dict[str, list[Held]]:
     """Each held-out group's rows with an 80% interval from the *other* groups only.
 
-    The interval adds two things seen on other groups: how far a whole group's prediction
-    was off (its bias) and how rows scatter about their group's bias. With ``family`` (a
-    chip's software stack) both come from the held-out group's family members: a vendor
-    whose chips differ among themselves gets a band as wide as they differ, widened for how
-    few they are (one sibling: Student's t with one degree of freedom). A group
-    with no family member held out beside it (a vendor's only chip: its stack is then
-    unmeasured) takes the biases of whole stacks held out (``orphan_biases``, its own
-    excluded); without any, its interval is unbounded. With ``orphan_within`` (each whole
-    stack's rows about its own bias when it was held out) such a group also takes its row
-    scatter from the other stacks: the band an estimate on an unmeasured stack ships.
+    The interval adds three things seen on other groups (:func:`level_band`): how far a
+    whole group's prediction was off (its bias), how far each workload (``key``) was off
+    beside it, and how rows scatter about their workload's level. With ``family`` (a chip's
+    software stack) they come from the held-out group's family members: a vendor whose
+    chips differ among themselves gets a band as wide as they differ, widened for how few
+    they are (one sibling: Student's t with one degree of freedom). A group with no family
+    member held out beside it (a vendor's only chip: its stack is then unmeasured) takes
+    them from whole stacks held out (``orphans``, its own excluded): the band an estimate
+    on an unmeasured stack ships. Without any, its interval is unbounded.
     """
-    biases = group_biases(held)
-    within_by = {g: [h.log_residual - biases[g] for h in rows] for g, rows in held.items() if rows}
+    mine = levels(held, key)
+    stacks = levels(orphans, key) if orphans is not None else {}
     out: dict[str, list[Held]] = {}
     for group, rows in held.items():
-        others = [g for g in within_by if g != group]
-        within = [r for g in others for r in within_by[g]]
+        others = [g for g in mine if g != group]
         if family is not None:
             own = family.get(group, "")
-            siblings = [g for g in others if family.get(g) == own]
-            if siblings:
-                pool = [biases[g] for g in siblings]
-                within = [r for g in siblings for r in within_by[g]]
-            else:
-                pool = [b for f, b in (orphan_biases or {}).items() if f != own]
-                stacks = [r for f, rs in (orphan_within or {}).items() if f != own for r in rs]
-                within = stacks or within
+            siblings = [mine[g] for g in others if family.get(g) == own]
+            pool = siblings or [lv for f, lv in stacks.items() if f != own]
         else:
-            pool = [biases[g] for g in others]
-        lo, hi = bias_band(pool, within)
+            pool = [mine[g] for g in others]
+        lo, hi = level_band(pool)
         out[group] = [
             Held(h.obs, h.predicted, h.predicted * math.exp(lo), h.predicted * math.exp(hi))
             for h in rows

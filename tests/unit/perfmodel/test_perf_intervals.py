@@ -23,18 +23,20 @@ from chipfolio.perfmodel.serving_fit import (
 )
 
 
-def _held(value: float, predicted: float) -> Held:
+def _held(value: float, predicted: float, model: str = "m") -> Held:
     shape = model_shape(get_model("deepseek-v3"), Precision.FP8)
     point = Point(registry().get("h200"), shape, Precision.FP8, Deployment(8), 8, 1000, 1000)
     obs = Observation(point, Target.TOKENS_PER_S_PER_GPU, value, chip="h200", vendor="nvidia",
-                      stack="cuda", framework="sglang", model="m", line=2, source="t",
+                      stack="cuda", framework="sglang", model=model, line=2, source="t",
                       config="c")  # fmt: skip
     return Held(obs, predicted)
 
 
-def _group(bias: float, scatter: tuple[float, ...] = (-0.05, 0.0, 0.05)) -> list[Held]:
+def _group(
+    bias: float, scatter: tuple[float, ...] = (-0.05, 0.0, 0.05), model: str = "m"
+) -> list[Held]:
     """Rows whose log(measured/predicted) is ``bias`` plus each scatter value."""
-    return [_held(100.0 * math.exp(bias + s), 100.0) for s in scatter]
+    return [_held(100.0 * math.exp(bias + s), 100.0, model) for s in scatter]
 
 
 def test_t_widening_is_wide_for_few_groups_and_tends_to_one() -> None:
@@ -75,7 +77,8 @@ def test_siblings_set_the_band_and_an_only_child_takes_the_stack_biases() -> Non
     }  # fmt: skip
     family = {"n1": "cuda", "n2": "cuda", "n3": "cuda", "a1": "rocm", "a2": "rocm",
               "solo": "synapse"}  # fmt: skip
-    out = grouped_intervals(held, family, {"cuda": 0.3, "rocm": -0.1, "synapse": -1.0})
+    stacks = {"cuda": _group(0.3), "rocm": _group(-0.1), "synapse": _group(-1.0)}
+    out = grouped_intervals(held, family, stacks)
     width = {g: math.log(rows[0].high / rows[0].low) for g, rows in out.items()}
     assert width["a1"] > 2 * width["n1"]  # one sibling 0.7 away: a wide band
     assert all(h.covered for h in out["a1"]) and all(h.covered for h in out["a2"])
@@ -85,21 +88,36 @@ def test_siblings_set_the_band_and_an_only_child_takes_the_stack_biases() -> Non
     assert math.isfinite(width["solo"])
 
 
-def test_an_only_child_takes_the_other_stacks_row_scatter_when_given() -> None:
+def test_an_only_child_takes_the_other_stacks_row_scatter() -> None:
     # Chips scatter little about their own bias; whole stacks held out scatter a lot.
     held = {"n1": _group(0.0), "n2": _group(0.1), "solo": _group(-0.5)}
     family = {"n1": "cuda", "n2": "cuda", "solo": "synapse"}
-    stacks = {"cuda": 0.1, "synapse": -0.5}
-    scatter = {"cuda": [-0.6, 0.0, 0.6], "synapse": [-5.0, 5.0]}  # its own never counts
-    tight = grouped_intervals(held, family, stacks)
-    wide = grouped_intervals(held, family, stacks, scatter)
+    tight = {"cuda": _group(0.1), "synapse": _group(-0.5, (-5.0, 5.0))}
+    loose = {"cuda": _group(0.1, (-0.6, 0.0, 0.6)), "synapse": _group(-0.5, (-5.0, 5.0))}
+    narrow = grouped_intervals(held, family, tight)
+    wide = grouped_intervals(held, family, loose)
 
     def width(out: dict[str, list[Held]], group: str) -> float:
         return math.log(out[group][0].high / out[group][0].low)
 
-    assert width(wide, "solo") > width(tight, "solo") + 0.5
+    assert width(wide, "solo") > width(narrow, "solo") + 0.5
     assert width(wide, "solo") < 5.0  # synapse's own scatter stayed out
-    assert width(wide, "n1") == width(tight, "n1")  # a chip with siblings keeps theirs
+    assert width(wide, "n1") == width(narrow, "n1")  # a chip with siblings keeps theirs
+    unbounded = grouped_intervals(held, family)["solo"][0]  # no stack held out
+    assert unbounded.low == 0.0 and math.isinf(unbounded.high)
+
+
+def test_a_siblings_workload_offsets_count_either_way() -> None:
+    # n1 runs model "b" 0.5 faster than its others; the held-out n3 runs "b" 0.35 slower.
+    fast_b = _group(0.0, (-0.05, 0.0, 0.05, 0.02, -0.02)) + _group(0.5, model="b")
+    slow_b = _group(0.0, (-0.05, 0.0, 0.05, 0.02, -0.02)) + _group(-0.35, model="b")
+    held = {"n1": fast_b, "n2": _group(0.0), "n3": slow_b}
+    family = dict.fromkeys(held, "cuda")
+    out = grouped_intervals(held, family)
+    assert all(h.covered for h in out["n3"])  # a workload's offset is as likely either way
+    lo, hi = bias_band([0.0], [0.0], [0.5])
+    assert lo <= -0.5 and hi >= 0.5
+    assert bias_band([0.0], [0.0], []) == (-math.inf, math.inf)
 
 
 def test_a_new_chip_gets_its_stacks_band_when_the_calibration_has_one() -> None:
