@@ -47,6 +47,8 @@ from chipfolio.simulation.model import Schedule
 ROUNDING_TOLERANCE = 1e-7
 GANG_CANDIDATES = 4
 TIGHTER_CAPS = SHARE_MARGINS[1:]
+BOUND_MARGIN = 1e-6
+"""Relative slack on an LP bound before it rules a rounding out (solver tolerances)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -159,14 +161,24 @@ def _priced(built: Built, units: FloatArray) -> _Try:
     return _Try(built, units, cost + form.objective_offset)
 
 
-def _cheapest_valid(built: Built, x: FloatArray, tolerance: float) -> _Try | None:
+def _cheapest_valid(
+    built: Built, x: FloatArray, tolerance: float, floor: float = -math.inf, beat: float = math.inf
+) -> _Try | None:
     """The cheaper of two roundings of ``x`` that keeps the share caps, if any does.
 
     Rounding every column up, and the planner's own rounding (round down, then fill each
     demand at least cost, which buys one unit where rounding up bought one per column).
+    The planner's rounding, the dearer to compute, is skipped when it cannot win: when
+    ``floor`` (the LP bound of ``built``, below which no whole plan of it costs) is not below
+    both the first rounding's cost and ``beat`` (what the caller already has).
     """
+    first = round_units(built.structure, x)
     found = []
-    for units in (round_units(built.structure, x), _planner_rounding(built, x)):
+    if caps_hold(built.problem, built.structure, first, tolerance):
+        found.append(_priced(built, first))
+    to_beat = min([beat, *(t.cost for t in found)])
+    if floor < to_beat - BOUND_MARGIN * max(abs(to_beat), 1.0):
+        units = _planner_rounding(built, x)
         if units is not None and caps_hold(built.problem, built.structure, units, tolerance):
             found.append(_priced(built, units))
     return min(found, key=lambda t: t.cost) if found else None
@@ -190,7 +202,10 @@ def _repair_caps(built: Built, x: FloatArray, lp: _Lp, tolerance: float) -> tupl
     for pinned in _gang_pins(built, x):
         lps += 1
         solved = _solve_lp(pinned, pinned.formulation, lp)
-        attempt = None if solved is None else _cheapest_valid(pinned, solved[0], tolerance)
+        attempt = None
+        if solved is not None:
+            beat = math.inf if best is None else best.cost
+            attempt = _cheapest_valid(pinned, solved[0], tolerance, solved[1], beat)
         if attempt is not None and (best is None or attempt.cost < best.cost):
             best = attempt
     if best is not None:
