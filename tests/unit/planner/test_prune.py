@@ -1,4 +1,4 @@
-"""Dominated pairs: remembered per content, and blind to offers nothing can run on."""
+"""Dominated pairs: blind to offers nothing can run on, and following every price move."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def test_offers_nothing_runs_on_change_nothing() -> None:
         assert not widened[:, 3:].any()
 
 
-def test_a_remembered_mask_is_never_served_for_other_prices() -> None:
+def test_the_mask_follows_the_prices() -> None:
     first = dominated_pairs(problem([2.0, 1.0, 3.0]))
     again = dominated_pairs(problem([2.0, 1.0, 3.0]))
     moved = dominated_pairs(problem([1.0, 2.0, 3.0]))
