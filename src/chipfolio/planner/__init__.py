@@ -14,7 +14,7 @@ from chipfolio.planner.build import build_problem, plan_portfolio
 from chipfolio.planner.diagnose import diagnose
 from chipfolio.planner.formulation import build_formulation
 from chipfolio.planner.live import LiveModel, prune_is_safe
-from chipfolio.planner.memo import Memo
+from chipfolio.planner.memo import Memo, content_key
 from chipfolio.planner.model import Formulation
 from chipfolio.planner.plan import Allocation, Plan, PlanStatus, SolverInfo, WorkloadOutcome
 from chipfolio.planner.problem import (
@@ -92,6 +92,7 @@ __all__ = [
     "build_model",
     "build_problem",
     "build_structure",
+    "content_key",
     "cost_bounds",
     "decode",
     "diagnose",

@@ -44,6 +44,7 @@ from chipfolio.planner import (
     WorkloadKind,
     WorkloadTable,
     build_model,
+    content_key,
     decode,
     get_solver,
     solve_problem,
@@ -643,9 +644,20 @@ def plan_only_servable(plan: Plan, reduced: Problem) -> Plan:
 
 
 def _content_key(problem: Problem) -> bytes:
-    """Every number and label that shapes the solve, as bytes."""
+    """Every number and label that shapes the solve, as bytes.
+
+    Offers and workloads enter by id and name (within one re-planner those fix every
+    throughput, size and permission), then by each value a re-plan sets.
+    """
     o, w = problem.offers, problem.workloads
-    parts = [
+    policy = problem.policy
+    settings = [problem.horizon_hours, problem.budget_usd or -1.0]
+    settings += [policy.max_share, policy.min_vendors, policy.n_minus_1]
+    return content_key(
+        o.ids,
+        o.providers,
+        o.vendors,
+        w.names,
         o.usd_per_chip_hour,
         o.capacity_chips,
         o.take_or_pay_chips,
@@ -655,15 +667,5 @@ def _content_key(problem: Problem) -> bytes:
         w.deadline_hours,
         w.critical,
         w.weight,
-        np.asarray([problem.horizon_hours, problem.budget_usd or -1.0]),
-        np.asarray(
-            [
-                problem.policy.max_share,
-                problem.policy.min_vendors,
-                problem.policy.n_minus_1,
-            ]
-        ),
-    ]
-    labels = "|".join(o.providers.tolist() + o.vendors.tolist()).encode()
-    body = labels + b"".join(np.ascontiguousarray(p).tobytes() for p in parts)
-    return "|".join(w.names.tolist()).encode() + body
+        np.asarray(settings, dtype=np.float64),
+    )
