@@ -26,12 +26,14 @@ class Memo(Generic[T]):
 
     def get(self, key: bytes, make: Callable[[], T]) -> T:
         """The result remembered for ``key``, made by ``make`` the first time."""
-        found = self._found.get(key)
-        if found is None:
-            found = make()
-            if len(self._found) >= self.entries:
-                self._found.pop(next(iter(self._found)))
-            self._found[key] = found
+        try:
+            return self._found[key]
+        except KeyError:
+            pass
+        found = make()
+        if len(self._found) >= self.entries:
+            self._found.pop(next(iter(self._found)))
+        self._found[key] = found
         return found
 
 

@@ -35,3 +35,11 @@ def test_a_result_is_made_once_per_key_and_the_oldest_goes_first() -> None:
     assert memo.get(b"b", lambda: make("b")) == 2
     assert memo.get(b"a", lambda: make("a")) == 4
     assert made == ["a", "b", "c", "a"]
+
+
+def test_a_result_of_none_is_remembered_too() -> None:
+    memo: Memo[None] = Memo(4)
+    calls: list[int] = []
+    for _ in range(3):
+        memo.get(b"k", lambda: calls.append(1))
+    assert calls == [1]
