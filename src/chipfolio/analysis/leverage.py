@@ -375,6 +375,7 @@ def _evaluator(
             cutoff=cutoff,
             starts=starts,
             node_limit=opts.search_node_limit,
+            unpadded_first=True,
         )
         clock[0] = clock[0] or found.stopped_by_clock
         if found.spend is None or found.cost_usd is None:

@@ -264,6 +264,14 @@ class LiveModel:
         if rows.size:
             self.set_row_bounds(rows, np.full(rows.size, -np.inf), np.full(rows.size, np.inf))
 
+    def cap_label_costs(self, limit_usd: float) -> None:
+        """Each label's cost (the share caps' ``vendor_cost`` columns) at most ``limit_usd``;
+        nothing without share caps."""
+        _, _, vcols = self._share_rows()
+        if vcols.size:
+            limit = np.minimum(self.upper[vcols], limit_usd)
+            self.set_bounds(vcols, self.lower[vcols].copy(), np.maximum(limit, self.lower[vcols]))
+
     def drop_share_caps(self) -> None:
         """The model as built without share caps: the cap rows opened, and with them the
         commitment-first rows that only share caps need (see constraints.take_or_pay)."""

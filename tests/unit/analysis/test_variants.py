@@ -76,3 +76,45 @@ def test_cutoff_proves_no_cheaper_plan() -> None:
     assert none.cost_usd is None and none.status.value == "infeasible"
     some = variants.answer(cutoff=base.cost_usd * (1 + 1e-4))
     assert some.cost_usd == pytest.approx(base.cost_usd, rel=1e-6)
+
+
+def _needs_padding() -> Problem:
+    """A's commitment (10 chips x $2 x 10 h = $200) serves the whole demand, but a 50% cap
+    needs $200 spent elsewhere: B's 10 chips that would serve it alone cost only $50, so the
+    only plans buy 40 B chips, 30 of them idle ("padding"). The optimum costs $400."""
+    return problem(
+        [Q("A", 2.0, capacity=10, take_or_pay=10), Q("B", 0.5)],
+        demands=(1000.0,),
+        policy=Policy(max_share=0.5),
+    )
+
+
+def test_unpadded_first_proves_on_the_whole_model_when_only_padded_plans_exist() -> None:
+    variants = Variants(_needs_padding(), EXACT)
+    exact = variants.answer()
+    assert exact.cost_usd == pytest.approx(400.0, rel=1e-6)
+    found = variants.answer(cutoff=450.0, unpadded_first=True)
+    assert found.cost_usd == pytest.approx(400.0, rel=1e-6)
+    assert found.bound_usd is not None  # solved on the whole model: its bound holds
+    # a cutoff just above the optimum: the padding bounds keep the padded plan
+    tight = variants.answer(cutoff=400.5, unpadded_first=True)
+    assert tight.cost_usd == pytest.approx(400.0, rel=1e-6)
+    none = variants.answer(cutoff=399.0, unpadded_first=True)
+    assert none.cost_usd is None and none.status.value == "infeasible"
+
+
+def test_unpadded_first_returns_a_plan_of_the_variant_without_a_bound() -> None:
+    p = _portfolio(Policy(max_share=0.45, min_vendors=2, n_minus_1=0.4))
+    variants = Variants(p, EXACT)
+    exact = variants.answer(variants.scale("B", 0.7))
+    assert exact.cost_usd is not None
+    found = variants.answer(
+        variants.scale("B", 0.7), cutoff=exact.cost_usd * 1.05, unpadded_first=True
+    )
+    assert found.cost_usd is not None and found.bound_usd is None
+    assert exact.cost_usd * (1 - 1e-9) <= found.cost_usd < exact.cost_usd * 1.05
+    # the plan is one of the variant: at the variant's prices it costs what was reported
+    with variants.live.changed():
+        variants.scale("B", 0.7)(variants.live)
+        assert found.x is not None
+        assert variants.live.objective(found.x) == pytest.approx(found.cost_usd, rel=1e-6)
