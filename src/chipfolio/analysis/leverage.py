@@ -567,6 +567,7 @@ class _FrontierSolver:
             gap=gap,
             starts=self.plans[-START_PLANS:],
             node_limit=opts.frontier_node_limit,
+            unpadded_start=True,
         )
         self.clock = self.clock or found.stopped_by_clock
         if found.x is not None:

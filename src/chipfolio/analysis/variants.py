@@ -174,6 +174,7 @@ class Variants:
         starts: Sequence[FloatArray] = (),
         node_limit: int | None = None,
         unpadded_first: bool = False,
+        unpadded_start: bool = False,
     ) -> Answer:
         """Solve the variant ``change`` makes (undone afterwards).
 
@@ -186,6 +187,8 @@ class Variants:
         only when there is none) first looks for one among the plans without padding (see
         ``without_padding``): a plan found there is a plan of the variant, returned with no
         bound; when there is none, the whole variant is solved for the proof.
+        ``unpadded_start`` solves the variant without padding first and lets that plan start
+        the solve of the whole variant (a frontier point: its answer is the whole variant's).
         """
         opts = self.options if gap is None else dataclasses.replace(self.options, mip_gap=gap)
         if self.deadline is not None:
@@ -199,7 +202,13 @@ class Variants:
                 if change is not None:
                     change(self.live)
                 limit = node_limit or self.node_limit
-                if unpadded_first and cutoff is not None:
+                if unpadded_start:
+                    with self.live.changed():
+                        self.without_padding()
+                        first = self._solve(opts, cutoff, starts, limit)
+                    if first.x is not None:
+                        starts = [*starts, first.x]
+                elif unpadded_first and cutoff is not None:
                     with self.live.changed():
                         self.without_padding()
                         found = self._solve(opts, cutoff, starts, limit)

@@ -118,3 +118,17 @@ def test_unpadded_first_returns_a_plan_of_the_variant_without_a_bound() -> None:
         variants.scale("B", 0.7)(variants.live)
         assert found.x is not None
         assert variants.live.objective(found.x) == pytest.approx(found.cost_usd, rel=1e-6)
+
+
+def test_unpadded_start_answers_for_the_whole_variant() -> None:
+    padded = Variants(_needs_padding(), EXACT)
+    got = padded.answer(unpadded_start=True)  # nothing without padding: solved as usual
+    assert got.cost_usd == pytest.approx(400.0, rel=1e-6) and got.bound_usd is not None
+    policy = Policy(max_share=0.45, min_vendors=2, n_minus_1=0.4)
+    p = _portfolio(policy)
+    variants = Variants(p, EXACT)
+    for cap in (0.6, 0.4, 0.3):
+        got = variants.answer(variants.cap(cap), unpadded_start=True)
+        want = _rebuilt(p.with_policy(dataclasses.replace(policy, max_share=cap)))
+        assert got.cost_usd == pytest.approx(want, rel=1e-6), cap
+        assert got.bound_usd is not None
