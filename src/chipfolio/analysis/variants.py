@@ -202,19 +202,23 @@ class Variants:
                 if change is not None:
                     change(self.live)
                 limit = node_limit or self.node_limit
+                # the solve without padding looks for plans itself, faster than the
+                # planner's rounding would: the rounding is left out of it, and out of the
+                # proof that follows when it finds none
                 if unpadded_start:
                     with self.live.changed():
                         self.without_padding()
-                        first = self._solve(opts, cutoff, starts, limit)
+                        first = self._solve(opts, cutoff, starts, limit, rounding=False)
                     if first.x is not None:
                         starts = [*starts, first.x]
                 elif unpadded_first and cutoff is not None:
                     with self.live.changed():
                         self.without_padding()
-                        found = self._solve(opts, cutoff, starts, limit)
+                        found = self._solve(opts, cutoff, starts, limit, rounding=False)
                     if found.has_plan:
                         # a plan of the variant, but its bound holds only without padding
                         return dataclasses.replace(found, bound_usd=None)
+                    return self._solve(opts, cutoff, starts, limit, rounding=False)
                 return self._solve(opts, cutoff, starts, limit)
         finally:
             self.multiplier, self.max_share = saved
@@ -225,6 +229,8 @@ class Variants:
         cutoff: float | None,
         starts: Sequence[FloatArray],
         node_limit: int,
+        *,
+        rounding: bool = True,
     ) -> Answer:
         live = self.live
         lp_bound, lp = self._lp()
@@ -234,7 +240,7 @@ class Variants:
             and lp_bound is not None
             and start_cost <= (1.0 + ROUNDING_SKIP) * max(lp_bound, 0.0)
         )
-        if not near:
+        if rounding and not near:
             # the planner's rounding of the LP (a tenth of a second of local search): only
             # when no known plan is already within ROUNDING_SKIP of the LP bound
             rounded = self._rounded_starts(lp)
