@@ -218,7 +218,9 @@ class Variants:
                     if found.has_plan:
                         # a plan of the variant, but its bound holds only without padding
                         return dataclasses.replace(found, bound_usd=None)
-                    return self._solve(opts, cutoff, starts, limit, rounding=False)
+                    # most likely a proof that there is none: without primal heuristics
+                    proof = dataclasses.replace(opts, heuristics=False)
+                    return self._solve(proof, cutoff, starts, limit, rounding=False)
                 return self._solve(opts, cutoff, starts, limit)
         finally:
             self.multiplier, self.max_share = saved

@@ -132,3 +132,22 @@ def test_unpadded_start_answers_for_the_whole_variant() -> None:
         want = _rebuilt(p.with_policy(dataclasses.replace(policy, max_share=cap)))
         assert got.cost_usd == pytest.approx(want, rel=1e-6), cap
         assert got.bound_usd is not None
+
+
+def test_heuristics_off_changes_no_answer_and_each_solve_sets_its_own() -> None:
+    p = _portfolio(Policy(max_share=0.45, min_vendors=2, n_minus_1=0.4))
+    on = Variants(p, EXACT)
+    off = Variants(p, dataclasses.replace(EXACT, heuristics=False))
+    for m in (0.6, 1.0, 1.8):
+        a = on.answer(on.scale("B", m))
+        b = off.answer(off.scale("B", m))
+        assert a.cost_usd == pytest.approx(b.cost_usd, rel=1e-6), m
+        assert a.cost_usd is not None
+        # a proof with heuristics off: nothing below the optimum
+        none = off.answer(off.scale("B", m), cutoff=a.cost_usd * (1 - 1e-4))
+        assert none.cost_usd is None and none.status.value == "infeasible"
+    # the solver instance is reused: a later solve with heuristics on gets them back
+    mip = off.live._backend._mip  # type: ignore[attr-defined]
+    assert mip.getOptionValue("mip_heuristic_effort")[1] == 0.0
+    off.live.solve(options=EXACT)
+    assert mip.getOptionValue("mip_heuristic_effort")[1] == pytest.approx(0.05)

@@ -38,7 +38,10 @@ class SolveOptions:
     ``hard_deadline`` runs MILP solves where they can be stopped at ``time_limit_s`` (a
     forked process; see solvers.guard) instead of trusting the solver to stop by itself.
     ``deadline_s`` (a ``time.perf_counter`` instant, this process only) caps multi-solve
-    procedures such as the infeasibility diagnosis.
+    procedures such as the infeasibility diagnosis. ``heuristics`` False turns the MILP's
+    primal heuristics off, for a solve expected to prove that no plan is cheaper than a
+    bound: there they find nothing and take most of the time (the search still finds a
+    plan if there is one, only more slowly).
     """
 
     time_limit_s: float = 60.0
@@ -51,6 +54,7 @@ class SolveOptions:
     verbose: bool = False
     hard_deadline: bool = True
     deadline_s: float | None = None
+    heuristics: bool = True
 
     def __post_init__(self) -> None:
         if not self.time_limit_s > 0:

@@ -107,6 +107,22 @@ def _configure(h: Any, options: SolveOptions, presolve: bool) -> None:
     h.setOptionValue("random_seed", int(options.seed))
     h.setOptionValue("threads", int(options.threads))
     h.setOptionValue("presolve", "on" if presolve else "off")
+    _set_heuristics(h, options.heuristics)
+
+
+# HiGHS 1.16's primal heuristics and their defaults (on)
+_HEURISTICS = (
+    ("mip_heuristic_effort", 0.05, 0.0),
+    ("mip_heuristic_run_feasibility_jump", True, False),
+    ("mip_heuristic_run_rins", True, False),
+    ("mip_heuristic_run_rens", True, False),
+    ("mip_heuristic_run_root_reduced_cost", True, False),
+)
+
+
+def _set_heuristics(h: Any, on: bool) -> None:
+    for name, default, off in _HEURISTICS:
+        h.setOptionValue(name, default if on else off)
 
 
 def _report_improving(h: Any, report: Report) -> None:
@@ -490,6 +506,7 @@ class HighsLive:
             h.setOptionValue("mip_max_nodes", int(node_limit) if node_limit else 2**31 - 1)
             h.setOptionValue("objective_bound", bound)
             if not relax:
+                _set_heuristics(h, options.heuristics)
                 h.clearSolver()
                 if start is not None:
                     warm = self._highspy.HighsSolution()
