@@ -348,6 +348,12 @@ def _render(
         "",
         "### Leave-one-chip-out, per vendor",
         "",
+        "A held-out chip's 80% interval comes from its siblings on its software stack held "
+        "out in turn (their biases read as Student's t for how few they are, their "
+        "workloads' offsets mirrored, their rows' scatter); a vendor's only chip takes the "
+        "other stacks held out whole, chip by chip; a chip that takes the deviation of a "
+        "measured chip on its kernel target gets the union of the bands with and without it.",
+        "",
         *_table(loco, _vendor, target=True),
         "",
         "### Leave-one-chip-out, per chip",
@@ -418,9 +424,10 @@ def _render(
     ]
     origin = {
         "measured_chip": "5-fold by configuration",
-        "unmeasured_chip": "leave-one-chip-out and leave-one-framework-out levels (t-widened)",
-        "unmeasured_stack": "leave-one-stack-out levels, t-widened (also: a stack without "
-        "MoE rows, for MoE)",
+        "unmeasured_chip": "leave-one-chip-out and leave-one-framework-out levels (biases as "
+        "Student's t)",
+        "unmeasured_stack": "leave-one-stack-out levels, chip by chip, biases as Student's t "
+        "(also: a stack without MoE rows, for MoE)",
     }
     for tier, (lo, hi) in sorted(shipped.intervals.items()):
         band = f"x{math.exp(lo):.2f} .. x{math.exp(hi):.2f}"
@@ -428,7 +435,7 @@ def _render(
         if ":" in tier:
             where = (
                 f"levels of the {tier.split(':')[1]} chips held out one at a time "
-                "(biases t-widened, workload offsets mirrored)"
+                "(biases as Student's t, workload offsets mirrored)"
             )
         lines.append(f"| {tier} | {where} | {lo:+.3f} | {hi:+.3f} | {band} |")
     lines += [
