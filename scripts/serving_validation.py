@@ -17,12 +17,14 @@ the held-out group:
 Interval coverage is nested: a held-out group's 80% interval comes from the residuals of the
 *other* groups of the same scheme, never its own. Leave-one-chip-out intervals are conformal
 by group, in three levels seen on the held-out chip's siblings on its software stack: their
-biases (mirrored, widened by Student's t for how few they are), each workload's offset about
+biases (centred on zero, Student's t for how few they are), each workload's offset about
 its chip's bias (model, precision and lengths: known before a measurement; mirrored, as a new
 chip may run any workload faster or slower than its others) and each row's departure from its
 workload's level. A vendor's only chip (its stack then unmeasured) takes the same levels from
 whole stacks held out (the band an estimate on an unmeasured stack ships), its own stack's
-never.
+never, with each of their chips' departure from its stack's level. A held-out chip that
+takes the deviation of a measured chip on its kernel target gets the union of the band about
+its prediction and the band about its prediction without that deviation.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from chipfolio.perfmodel.serving_estimate import Request, estimate
 from chipfolio.perfmodel.serving_fit import (
     Held,
     Summary,
+    chip_workload,
     fit_serving,
     folds,
     grouped_intervals,
@@ -59,6 +62,7 @@ from chipfolio.perfmodel.serving_fit import (
     levels,
     quantiles,
     summarize,
+    uncarried_predictions,
     with_intervals,
 )
 from chipfolio.workloads.models import get_model
@@ -194,7 +198,8 @@ def run(refit: bool, quick: bool) -> tuple[str, ServingParams]:
                     scored=_scored)  # fmt: skip
     kfold = hold_out(allobs, folds(allobs, 5), max_nfev=nfev, scored=_scored)
     stack_of = {o.chip: o.stack for o in ix}
-    loco_i = grouped_intervals(loco, stack_of, loso)
+    uncarried = {c: uncarried_predictions(rows, loco_params[c]) for c, rows in loco.items()}
+    loco_i = grouped_intervals(loco, stack_of, loso, uncarried=uncarried)
     lofo_i = grouped_intervals(lofo)
     loso_i = grouped_intervals(loso)
     shipped = replace(full, intervals=shipped_intervals(loco, lofo, loso, kfold, stack_of))
@@ -228,13 +233,15 @@ def shipped_intervals(
       of that stack's chips when each was held out (biases mirrored and widened for how few
       there are, workload offsets mirrored, row scatter as measured); ``unmeasured_chip``
       alone pools every chip and framework;
-    * a stack without measurements: the levels of whole stacks held out, likewise.
+    * a stack without measurements: the levels of whole stacks held out, likewise, their
+      workloads told apart chip by chip (a new chip departs from its unmeasured stack's
+      level as the chips of a stack held out departed from theirs).
     """
     chips, frameworks = levels(loco), levels(lofo)
     out: dict[str, tuple[float, float]] = {
         "measured_chip": quantiles(_residuals(kfold.values())),
         "unmeasured_chip": level_band([*chips.values(), *frameworks.values()]),
-        "unmeasured_stack": level_band(levels(loso).values()),
+        "unmeasured_stack": level_band(levels(loso, chip_workload).values()),
     }
     for stack in sorted({stack_of[c] for c in chips}):
         out[f"unmeasured_chip:{stack}"] = level_band(
@@ -341,6 +348,12 @@ def _render(
         "",
         "### Leave-one-chip-out, per vendor",
         "",
+        "A held-out chip's 80% interval comes from its siblings on its software stack held "
+        "out in turn (their biases read as Student's t for how few they are, their "
+        "workloads' offsets mirrored, their rows' scatter); a vendor's only chip takes the "
+        "other stacks held out whole, chip by chip; a chip that takes the deviation of a "
+        "measured chip on its kernel target gets the union of the bands with and without it.",
+        "",
         *_table(loco, _vendor, target=True),
         "",
         "### Leave-one-chip-out, per chip",
@@ -411,9 +424,10 @@ def _render(
     ]
     origin = {
         "measured_chip": "5-fold by configuration",
-        "unmeasured_chip": "leave-one-chip-out and leave-one-framework-out levels (t-widened)",
-        "unmeasured_stack": "leave-one-stack-out levels, t-widened (also: a stack without "
-        "MoE rows, for MoE)",
+        "unmeasured_chip": "leave-one-chip-out and leave-one-framework-out levels (biases as "
+        "Student's t)",
+        "unmeasured_stack": "leave-one-stack-out levels, chip by chip, biases as Student's t "
+        "(also: a stack without MoE rows, for MoE)",
     }
     for tier, (lo, hi) in sorted(shipped.intervals.items()):
         band = f"x{math.exp(lo):.2f} .. x{math.exp(hi):.2f}"
@@ -421,7 +435,7 @@ def _render(
         if ":" in tier:
             where = (
                 f"levels of the {tier.split(':')[1]} chips held out one at a time "
-                "(biases t-widened, workload offsets mirrored)"
+                "(biases as Student's t, workload offsets mirrored)"
             )
         lines.append(f"| {tier} | {where} | {lo:+.3f} | {hi:+.3f} | {band} |")
     lines += [

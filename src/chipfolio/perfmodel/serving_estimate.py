@@ -237,11 +237,19 @@ def estimate(req: Request, params: ServingParams | None = None) -> ServingEstima
     dep, replicas = meta[best]
     lo, hi = params.interval(tier, stack)
     value = float(per_chip[best]) if meets else 0.0
+    low, high = value * lo, value * hi
+    if value > 0.0 and req.chip.id not in params.chip_devs and params.chip_deviation(req.chip.id):
+        # A deviation carried over from measured chips on the kernel target: whether it
+        # carries over is itself uncertain, so the band also covers the estimate without it.
+        alone = evaluate(build_points([points[best]]), replace(params, chip_devs={}))
+        used = replicas * dep.gpus
+        other = float(alone.tokens_per_s_per_gpu[0]) * used / req.count
+        low, high = min(low, other * lo), max(high, other * hi)
     return ServingEstimate(
         model=req.model.name, chip=req.chip.id, count=req.count, precision=req.precision,
         input_tokens=req.input_tokens, output_tokens=req.output_tokens, framework=req.framework,
-        fits=True, meets_slo=meets, tokens_per_s_per_chip=value, low=value * lo,
-        high=value * hi, tpot_ms=float(out.tpot_s[best] * 1000.0),
+        fits=True, meets_slo=meets, tokens_per_s_per_chip=value, low=low,
+        high=high, tpot_ms=float(out.tpot_s[best] * 1000.0),
         ttft_ms=float(out.ttft_s[best] * 1000.0),
         concurrency=float(points[best].concurrency * replicas), deployment=dep.label(),
         chips_per_replica=dep.gpus, replicas=replicas,

@@ -19,7 +19,7 @@ import math
 import random
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -417,11 +417,36 @@ _POINTS = 400
 convolution stays a few million values however many rows there are)."""
 
 
-def _thin(values: Sequence[float]) -> Array:
+def _thin(values: Sequence[float] | Array) -> Array:
     v = np.asarray(values, dtype=np.float64)
     if v.size <= _POINTS:
         return v
     return np.asarray(np.quantile(v, (np.arange(_POINTS) + 0.5) / _POINTS), dtype=np.float64)
+
+
+_BIAS_POINTS = 200
+"""A group bias enters a band as this many quantiles of its Student's t distribution."""
+
+
+def bias_draws(biases: Sequence[float]) -> Array:
+    """What a new group's bias may be, given other groups' ``biases`` (quantile points).
+
+    The biases are draws from a population centred on zero (the level is fitted, so a bias
+    is as likely either way) whose spread is known only through them: a new draw divided by
+    their root mean square is Student's t with ``len(biases)`` degrees of freedom (the
+    textbook prediction interval). With one sibling that is a Cauchy distribution: reading
+    the lone bias mirrored as the band's edge, as the band once did, put its 10th percentile
+    at the sibling's bias itself where the t distribution puts it 3.1 times as far. None:
+    unbounded.
+    """
+    n = len(biases)
+    if n < 1:
+        return np.asarray([-math.inf, math.inf], dtype=np.float64)
+    from scipy.stats import t  # heavy: imported only when validating
+
+    rms = math.sqrt(sum(b * b for b in biases) / n)
+    q = (np.arange(_BIAS_POINTS) + 0.5) / _BIAS_POINTS
+    return np.asarray(rms * t.ppf(q, n), dtype=np.float64)
 
 
 def bias_band(
@@ -429,18 +454,17 @@ def bias_band(
 ) -> tuple[float, float]:
     """The 10th and 90th percentile of a held-out group's log residual (conformal style).
 
-    Other groups' biases, mirrored (a bias is as likely either way) and widened by
-    :func:`t_widening` for how few they are, plus their workloads' offsets about their
-    biases, mirrored too (a new chip may run any workload faster or slower than its
-    others), plus every row's departure from its own workload's level (``within``, as
-    measured: the model's skew at some loads is real).
+    Other groups' biases, read as :func:`bias_draws` (centred on zero, Student's t for how
+    few they are), plus their workloads' offsets about their biases, mirrored (a new chip
+    may run any workload faster or slower than its others), plus every row's departure from
+    its own workload's level (``within``, as measured: the model's skew at some loads is
+    real).
     """
-    widen = t_widening(len(biases))
-    if not within or not offsets or not math.isfinite(widen):
+    if not biases or not within or not offsets:
         return (-math.inf, math.inf)
-    b = np.asarray([*biases, *(-x for x in biases)], dtype=np.float64) * widen
+    b = bias_draws(biases)
     o = np.asarray([*offsets, *(-x for x in offsets)], dtype=np.float64)
-    levels_ = (b[:, None] + o[None, :]).ravel()
+    levels_ = _thin((b[:, None] + o[None, :]).ravel())
     values = (levels_[:, None] + _thin(within)[None, :]).ravel()
     return float(np.quantile(values, 0.1)), float(np.quantile(values, 0.9))
 
@@ -455,11 +479,17 @@ def level_band(members: Iterable[Levels]) -> tuple[float, float]:
     )
 
 
+def chip_workload(o: Observation) -> str:
+    """A workload on one chip: how a whole stack held out departs chip by chip and workload."""
+    return f"{o.chip}|{workload(o)}"
+
+
 def grouped_intervals(
     held: Mapping[str, list[Held]],
     family: Mapping[str, str] | None = None,
     orphans: Mapping[str, Sequence[Held]] | None = None,
     key: Callable[[Observation], str] = workload,
+    uncarried: Mapping[str, Sequence[float]] | None = None,
 ) -> dict[str, list[Held]]:
     """Each held-out group's rows with an 80% interval from the *other* groups only.
 
@@ -470,11 +500,18 @@ def grouped_intervals(
     chips differ among themselves gets a band as wide as they differ, widened for how few
     they are (one sibling: Student's t with one degree of freedom). A group with no family
     member held out beside it (a vendor's only chip: its stack is then unmeasured) takes
-    them from whole stacks held out (``orphans``, its own excluded): the band an estimate
-    on an unmeasured stack ships. Without any, its interval is unbounded.
+    them from whole stacks held out (``orphans``, its own excluded), their workloads told
+    apart chip by chip (:func:`chip_workload`): a new chip on an unmeasured stack departs
+    from that stack's level as the chips of a stack held out departed from theirs, on top
+    of the stack's own bias. Without any, its interval is unbounded.
+
+    ``uncarried``: per group, each row's prediction without the deviation carried over from
+    measured chips on its kernel target (:meth:`ServingParams.chip_deviation`). Whether a
+    sibling's deviation carries over is itself uncertain, so such a row's interval is the
+    union of the band about its prediction and the band about the prediction without it.
     """
     mine = levels(held, key)
-    stacks = levels(orphans, key) if orphans is not None else {}
+    stacks = levels(orphans, chip_workload) if orphans is not None else {}
     out: dict[str, list[Held]] = {}
     for group, rows in held.items():
         others = [g for g in mine if g != group]
@@ -485,11 +522,24 @@ def grouped_intervals(
         else:
             pool = [mine[g] for g in others]
         lo, hi = level_band(pool)
+        alt = list(uncarried.get(group, ())) if uncarried is not None else []
+        if len(alt) != len(rows):
+            alt = [h.predicted for h in rows]
         out[group] = [
-            Held(h.obs, h.predicted, h.predicted * math.exp(lo), h.predicted * math.exp(hi))
-            for h in rows
-        ]
+            Held(h.obs, h.predicted, min(h.predicted, a) * math.exp(lo),
+                 max(h.predicted, a) * math.exp(hi))
+            for h, a in zip(rows, alt, strict=True)
+        ]  # fmt: skip
     return out
+
+
+def uncarried_predictions(held: Sequence[Held], params: ServingParams) -> list[float]:
+    """``held``'s predictions by ``params`` without any chip's fitted deviation.
+
+    For a chip held out of ``params``' fit that removes exactly the deviation carried over
+    from its kernel target's measured chips (it has none of its own).
+    """
+    return predict([h.obs for h in held], replace(params, chip_devs={}))
 
 
 @dataclass(frozen=True, slots=True)

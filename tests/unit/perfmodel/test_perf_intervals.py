@@ -5,18 +5,22 @@ from __future__ import annotations
 import importlib.util
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
+
+import numpy as np
 
 from chipfolio.catalog.chips import registry
 from chipfolio.domain import Precision
 from chipfolio.perfmodel import get_model
 from chipfolio.perfmodel.observations import Observation, Target
 from chipfolio.perfmodel.serving import Deployment, Point, model_shape
-from chipfolio.perfmodel.serving_estimate import estimate, shipped_serving_params
+from chipfolio.perfmodel.serving_estimate import Request, estimate, shipped_serving_params
 from chipfolio.perfmodel.serving_fit import (
     Held,
     bias_band,
+    bias_draws,
     group_biases,
     grouped_intervals,
     t_widening,
@@ -151,3 +155,60 @@ def test_mlperf_mi300x_llama2_70b_rows_fall_in_the_shipped_interval() -> None:
         est = estimate(req, params)
         assert est.meets_slo
         assert est.low <= measured <= est.high, (measured, est.low, est.high)
+
+
+def test_one_siblings_bias_reaches_as_far_as_students_t_with_one_degree_of_freedom() -> None:
+    draws = bias_draws([0.1])
+    assert math.isclose(float(np.quantile(draws, 0.1)), -0.3078, abs_tol=0.01)  # t1 = 3.078
+    assert math.isclose(float(np.quantile(draws, 0.9)), 0.3078, abs_tol=0.01)
+    many = bias_draws([0.1, -0.1] * 50)  # a well-known spread: the normal's 1.28
+    assert math.isclose(float(np.quantile(many, 0.9)), 0.128, abs_tol=0.005)
+    assert math.isinf(float(bias_draws([])[0]))
+
+
+def test_a_carried_deviation_widens_the_band_to_the_prediction_without_it() -> None:
+    held = {"n1": _group(0.0), "n2": _group(0.05), "n3": _group(0.6)}
+    family = dict.fromkeys(held, "cuda")
+    plain = grouped_intervals(held, family)["n3"]
+    assert not any(h.covered for h in plain)  # 0.6 off, siblings within 0.05
+    # Its sibling's deviation made n3's prediction 0.6 (log) slower than without it.
+    without = {"n3": [h.predicted * math.exp(0.6) for h in held["n3"]]}
+    carried = grouped_intervals(held, family, uncarried=without)
+    assert all(h.covered for h in carried["n3"])
+    assert carried["n3"][0].low == plain[0].low  # widened only toward the other estimate
+    assert carried["n1"][0].high == grouped_intervals(held, family)["n1"][0].high
+
+
+def test_an_only_child_takes_the_chip_scatter_within_the_stacks_held_out() -> None:
+    held = {"n1": _group(0.0), "n2": _group(0.1), "solo": _group(-0.5)}
+    family = {"n1": "cuda", "n2": "cuda", "solo": "synapse"}
+
+    def chip(rows: list[Held], name: str) -> list[Held]:
+        return [Held(replace(h.obs, chip=name), h.predicted) for h in rows]
+
+    # The same cuda stack held out: its two chips agree, or one is 0.8 slower than the other.
+    agree = {"cuda": chip(_group(0.1), "x") + chip(_group(0.1), "y"), "rocm": _group(-0.1)}
+    differ = {"cuda": chip(_group(0.5), "x") + chip(_group(-0.3), "y"), "rocm": _group(-0.1)}
+    narrow = grouped_intervals(held, family, agree)["solo"][0]
+    wide = grouped_intervals(held, family, differ)["solo"][0]
+    assert math.log(wide.high / wide.low) > math.log(narrow.high / narrow.low) + 0.5
+
+
+def test_a_new_chip_on_a_kernel_target_gets_a_band_covering_the_estimate_without_it() -> None:
+    p = shipped_serving_params()
+    req = Request(model=get_model("deepseek-v3"), chip=registry().get("mi325x"), count=8,
+                  precision=Precision.FP8, input_tokens=1000, output_tokens=1000,
+                  concurrency=64)  # fmt: skip
+    assert p.chip_deviation("mi325x")  # the MI300X's (gfx942)
+    carried = estimate(req, p)
+    alone = estimate(req, replace(p, chip_devs={}))
+    lo, hi = p.interval(carried.tier, "rocm")
+    assert carried.low <= min(carried.tokens_per_s_per_chip * lo, alone.tokens_per_s_per_chip * lo)
+    assert carried.high >= max(carried.tokens_per_s_per_chip * hi, alone.tokens_per_s_per_chip * hi)
+    assert carried.low < carried.tokens_per_s_per_chip * lo * 0.99 or carried.high > (
+        carried.tokens_per_s_per_chip * hi * 1.01
+    )  # the MI300X's deviation moves DeepSeek-R1 a long way: the band is wider
+    measured = estimate(replace(req, chip=registry().get("mi300x")), p)  # its own deviation
+    m_lo, m_hi = p.interval(measured.tier, "rocm")
+    assert math.isclose(measured.low, measured.tokens_per_s_per_chip * m_lo)
+    assert math.isclose(measured.high, measured.tokens_per_s_per_chip * m_hi)
