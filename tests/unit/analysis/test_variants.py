@@ -151,3 +151,26 @@ def test_heuristics_off_changes_no_answer_and_each_solve_sets_its_own() -> None:
     assert mip.getOptionValue("mip_heuristic_effort")[1] == 0.0
     off.live.solve(options=EXACT)
     assert mip.getOptionValue("mip_heuristic_effort")[1] == pytest.approx(0.05)
+
+
+def test_a_probe_without_padding_returns_no_plan_above_its_cutoff() -> None:
+    # HiGHS 1.16 once reported objective 394 for a plan that costs 429 here (a misread after
+    # presolve under the padding bounds, with no start): the run is repeated without presolve
+    p = problem(
+        [Q("A", 2.0, capacity=7), Q("B", 2.6), Q("C", 3.1, capacity=6), Q("D", 3.5)],
+        demands=(1000.0, 600.0),
+        tokens_per_s_per_chip=[[100.0, 90.0, 120.0, 100.0], [80.0, 100.0, 100.0, 60.0]],
+    )
+    variants = Variants(p, EXACT)
+    without = variants.answer(variants.close("A"))
+    assert without.cost_usd == pytest.approx(429.0, rel=1e-9)
+    starts = [x for x in (variants.answer().x, without.x) if x is not None]
+    for m in (1.3571428571428572, 1.475, 1.75):
+        got = variants.answer(
+            variants.scale("A", m), cutoff=428.142, starts=starts, unpadded_first=True
+        )
+        if got.cost_usd is not None:
+            assert got.cost_usd < 428.142, m
+            assert got.x is not None
+            starts.append(got.x)
+    assert got.cost_usd is None and got.status.value == "infeasible"

@@ -222,7 +222,7 @@ def _objective_misread(form: Formulation, result: SolveResult) -> bool:
 
 
 def _start_misread(h: Any) -> bool:
-    """True when a warm-started MILP run reports an objective its solution does not have.
+    """True when a MILP run reports an objective its solution does not have.
 
     HiGHS 1.16 can misprice a MIP start "in the reduced space" after presolve (seen with
     share-cap rows opened: the start's objective there came out 93 below its true 405), and
@@ -276,7 +276,7 @@ class HighsSolver:
             highspy, formulation, options, relax, start=start, presolve=True, started=started,
             report=report,
         )  # fmt: skip
-        if start is not None and not relax and _objective_misread(formulation, result):
+        if not relax and _objective_misread(formulation, result):
             # see _start_misread: the same solve without presolve
             result = self._run(
                 highspy, formulation, options, relax, start=start, presolve=False,
@@ -518,10 +518,13 @@ class HighsLive:
                     warm.value_valid = True
                     h.setSolution(warm)
             h.run()
-            if not relax and start is not None and _start_misread(h):
+            if not relax and _start_misread(h):
+                # a misread objective, with or without a start (seen without one too, under
+                # tight column bounds): the same run without presolve
                 h.setOptionValue("presolve", "off")
                 h.clearSolver()
-                h.setSolution(warm)
+                if start is not None:
+                    h.setSolution(warm)
                 h.run()
                 h.setOptionValue("presolve", "on")
             raw = str(h.getModelStatus()).rsplit(".", 1)[-1]
