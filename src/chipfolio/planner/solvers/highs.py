@@ -107,8 +107,7 @@ def _configure(h: Any, options: SolveOptions, presolve: bool) -> None:
     h.setOptionValue("random_seed", int(options.seed))
     h.setOptionValue("threads", int(options.threads))
     h.setOptionValue("presolve", "on" if presolve else "off")
-    if not options.heuristics:  # a new instance has them on
-        _set_heuristics(h, False)
+    _set_heuristics(h, options.heuristics)
 
 
 # HiGHS 1.16's primal heuristics and their defaults (on)
@@ -433,7 +432,6 @@ class HighsLive:
         self._mip: Any = None
         self._changes: list[tuple[str, tuple[Any, ...]]] = []
         self._deadline = [math.inf]  # time.perf_counter() at which the running solve stops
-        self._mip_heuristics = options.heuristics  # as the MIP instance has them
 
     def _instance(self, relax: bool) -> Any:
         h = self._lp if relax else self._mip
@@ -507,10 +505,10 @@ class HighsLive:
             h.setOptionValue("mip_rel_gap", float(options.mip_gap))
             h.setOptionValue("mip_max_nodes", int(node_limit) if node_limit else 2**31 - 1)
             h.setOptionValue("objective_bound", bound)
-            if not relax and options.heuristics != self._mip_heuristics:
-                # set only when a run asks otherwise than the last (each set costs)
+            if not relax:
+                # set on every run: leaving a new instance's defaults unset gave another
+                # search (another base plan on the bundled example) than setting them
                 _set_heuristics(h, options.heuristics)
-                self._mip_heuristics = options.heuristics
                 h.clearSolver()
                 if start is not None:
                     warm = self._highspy.HighsSolution()
